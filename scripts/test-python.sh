@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Lint and test training/ offline (no model hub here; every model is built from a config).
+set -euo pipefail
+cd "$(dirname "$0")/../training"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+.venv/bin/ruff check src tests
+.venv/bin/ruff format --check src tests
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Every test of the project, TypeScript and Python, from a fresh clone: `npm test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/test-python.sh

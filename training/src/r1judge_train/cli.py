@@ -1,0 +1,112 @@
+"""`r1judge-train`: build the demo checkpoint, export trained models, evaluate checkpoints, write data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from .demo import DemoRecipe, build_demo
+
+    recipe = DemoRecipe(seed=args.seed, steps=args.steps, train_items=args.train_items, test_items=args.test_items)
+    build_demo(recipe, args.work_dir, args.out, args.fixtures)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from .export.checkpoint import export_checkpoint
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.model)
+    provenance = {"made_by": "r1judge-train export", "source": str(args.model)}
+    export_checkpoint(model, args.tokenizer or args.model, args.out, args.model_id, provenance, tuple(args.variants))
+    print(f"exported -> {args.out}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from .checkpoint.validate import load_checkpoint
+    from .data.records import read_dataset
+    from .eval.accuracy import evaluate
+    from .export.ort_model import OnnxJudgeModel
+
+    model = OnnxJudgeModel(load_checkpoint(args.checkpoint), variant=args.variant)
+    items = read_dataset(args.data)[: args.limit or None]
+    report = evaluate(model, items, args.data.parent, k=args.votes, temperature=args.temperature, seed=args.seed)
+    print(json.dumps(report.summary(), indent=2))
+
+
+def _data(args: argparse.Namespace) -> None:
+    from .data.records import write_dataset
+
+    sizes = {"train": args.train, "val": args.val, "test": args.test}
+    for split, path in write_dataset(args.out, sizes, args.seed, args.image_share).items():
+        print(f"{split}: {sizes[split]} items -> {path}")
+
+
+def _fixtures(args: argparse.Namespace) -> None:
+    from .export.fixtures import write_fixtures
+
+    for path in write_fixtures(args.checkpoint, args.out):
+        print(f"wrote {path}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="r1judge-train", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="build models/demo: data, tokenizer, SFT, export, accuracy")
+    demo.add_argument("--out", type=Path, default=Path("../models/demo"))
+    demo.add_argument("--work-dir", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--fixtures", type=Path, default=Path("../test/fixtures/golden"))
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--steps", type=int, default=4000)
+    demo.add_argument("--train-items", type=int, default=32000)
+    demo.add_argument("--test-items", type=int, default=800)
+    demo.set_defaults(run=_demo)
+
+    export = sub.add_parser("export", help="export a saved Qwen2.5-VL model into an r1-judge checkpoint")
+    export.add_argument("model", type=Path, help="directory written by save_pretrained")
+    export.add_argument("out", type=Path)
+    export.add_argument("--tokenizer", type=Path, help="directory with tokenizer.json (default: the model's)")
+    export.add_argument("--model-id", default="r1judge-model")
+    export.add_argument("--variants", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"])
+    export.set_defaults(run=_export)
+
+    ev = sub.add_parser("eval", help="held-out accuracy of a checkpoint on a demo-task JSONL file")
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("data", type=Path)
+    ev.add_argument("--variant", default="fp32", choices=["fp32", "fp16"])
+    ev.add_argument("--votes", type=int, default=8)
+    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--limit", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.set_defaults(run=_eval)
+
+    data = sub.add_parser("data", help="write the demo judging dataset (JSONL + PNG)")
+    data.add_argument("out", type=Path)
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--image-share", type=float, default=0.5)
+    data.add_argument("--train", type=int, default=4000)
+    data.add_argument("--val", type=int, default=400)
+    data.add_argument("--test", type=int, default=400)
+    data.set_defaults(run=_data)
+
+    fx = sub.add_parser("fixtures", help="golden fixtures for the TypeScript engine from a checkpoint")
+    fx.add_argument("checkpoint", type=Path)
+    fx.add_argument("out", type=Path)
+    fx.set_defaults(run=_fixtures)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

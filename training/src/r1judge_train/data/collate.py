@@ -1,0 +1,95 @@
+"""Turn judging items into model batches: prompt + teacher completion, images, labels, M-RoPE ids.
+
+Shared by the SFT cold start and evaluation; the prompt is encoded exactly as at inference time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..models.inputs import encode_prompt, image_processor, mrope_positions
+from ..tokenizer.qwen import LoadedTokenizer
+from .demo_task import JudgeItem
+from .prompt import judge_messages
+
+IGNORE_INDEX = -100
+
+
+def load_item_images(item: JudgeItem, root: Path) -> list[Image.Image]:
+    return [Image.open(root / rel).convert("RGB") for rel in item.images]
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    pixel_values: np.ndarray | None  # (N_patches, 1176)
+    image_grid_thw: np.ndarray | None  # (n_images, 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_ids": self.prompt_ids,
+            "completion_ids": self.completion_ids,
+            "pixel_values": self.pixel_values,
+            "image_grid_thw": self.image_grid_thw,
+        }
+
+
+def encode_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, processor: Any = None) -> EncodedExample:
+    """Prompt ids as the server builds them; completion = teacher trace + <|im_end|>."""
+    messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
+    prompt = encode_prompt(tok, messages, load_item_images(item, root), processor or image_processor())
+    completion = [*tok.tokenizer.encode(item.trace, add_special_tokens=False).ids, tok.ids.im_end]
+    pixels = prompt.pixels
+    return EncodedExample(
+        prompt.input_ids,
+        completion,
+        pixels.pixel_values if pixels else None,
+        pixels.image_grid_thw if pixels else None,
+    )
+
+
+@dataclass
+class JudgeCollator:
+    """Right-pads a batch; loss only on completion tokens; explicit 3-axis position ids."""
+
+    pad_id: int
+    image_pad_id: int
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        seqs = [list(e["prompt_ids"]) + list(e["completion_ids"]) for e in examples]
+        width = max(len(s) for s in seqs)
+        batch = len(seqs)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        labels = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((batch, width), dtype=torch.long)
+        position_ids = torch.zeros((3, batch, width), dtype=torch.long)
+        pixel_values, grids = [], []
+        for row, (example, seq) in enumerate(zip(examples, seqs, strict=True)):
+            n, n_prompt = len(seq), len(example["prompt_ids"])
+            input_ids[row, :n] = torch.tensor(seq)
+            labels[row, n_prompt:n] = torch.tensor(seq[n_prompt:])
+            attention_mask[row, :n] = 1
+            grid = example["image_grid_thw"]
+            grid = None if grid is None else np.asarray(grid, dtype=np.int64)
+            positions, _ = mrope_positions(seq, grid, self.image_pad_id)
+            position_ids[:, row, :n] = torch.from_numpy(positions)
+            if grid is not None:
+                pixel_values.append(torch.as_tensor(np.asarray(example["pixel_values"], dtype=np.float32)))
+                grids.append(torch.from_numpy(grid))
+        out = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "position_ids": position_ids,
+            "labels": labels,
+        }
+        if pixel_values:
+            out["pixel_values"] = torch.cat(pixel_values)
+            out["image_grid_thw"] = torch.cat(grids)
+        return out

@@ -1,0 +1,82 @@
+"""The rule-based teacher for the demo task, and the R1-Reward output format and verdict parser.
+
+The teacher writes one short trace per item, `<think>premise. Response 1 says X, which is wrong.
+Response 2 says Y, which is correct.</think><answer>2</answer>`: a fixed shape a tiny model can learn
+by copying the claims out of the prompt and comparing them with one computed fact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# The R1-Reward format rule; `format_ok` adds the "exactly one of each tag" half of it.
+FORMAT_PATTERN = re.compile(r"^<think>.*?</think><answer>.*?</answer>$", re.DOTALL)
+
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_LAST_DIGIT = re.compile(r"[12]")
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+def format_ok(text: str) -> bool:
+    """True when the whole text is `<think>…</think><answer>…</answer>` with one of each tag."""
+    # fullmatch, not match: `$` alone would accept a trailing newline.
+    return FORMAT_PATTERN.fullmatch(text) is not None and all(text.count(tag) == 1 for tag in _TAGS)
+
+
+def parse_verdict(text: str, lenient: bool = False) -> int | None:
+    """The judge's choice, 1 or 2, or None when there is none; never raises.
+
+    Strict (default): the first `<answer>…</answer>`, its content stripped, must be exactly "1" or
+    "2"; anything else is an invalid vote, not a vote for either side.
+    `lenient=True` mirrors the R1-Reward authors' evaluation fallback for outputs with NO answer
+    tag at all: the last "1" or "2" character anywhere in the text. A tag with bad content stays
+    None even then, as in their code (they would have read it as the tag's content).
+    """
+    match = _ANSWER.search(text)
+    if match is not None:
+        content = match.group(1).strip()
+        return int(content) if content in ("1", "2") else None
+    if lenient:
+        digits = _LAST_DIGIT.findall(text)
+        return int(digits[-1]) if digits else None
+    return None
+
+
+def _premise(task: str, answer: str, operands: Sequence[int]) -> str:
+    """The one computed fact the verdict rests on."""
+    if task == "add":
+        a, b = operands
+        return f"{a} + {b} = {answer}."
+    if task == "sub":
+        a, b = operands
+        return f"{a} - {b} = {answer}."
+    if task == "compare":
+        other = next(str(x) for x in operands if str(x) != answer)
+        return f"{answer} is larger than {other}."
+    if task == "colour":
+        return f"The shape is {answer}."
+    if task == "position":
+        return f"The shape is on the {answer}."
+    if task == "count":
+        return "There is 1 shape." if answer == "1" else f"There are {answer} shapes."
+    raise ValueError(f"unknown task {task!r}")
+
+
+def teacher_trace(task: str, answer: str, claims: Sequence[str], operands: Sequence[int] = ()) -> str:
+    """The teacher's output for one item: the fact, each response's claim judged, the verdict.
+
+    `claims` are the bare values the two responses state (e.g. "12", "red"); exactly one must equal
+    the ground-truth `answer`. The verdict is derived from them, so a wrong label cannot slip in.
+    """
+    if len(claims) != 2:
+        raise ValueError(f"need 2 claims, got {len(claims)}")
+    right = [claim == answer for claim in claims]
+    if sum(right) != 1:
+        raise ValueError(f"exactly one claim must equal the answer {answer!r}: {list(claims)!r}")
+    judged = " ".join(
+        f"Response {i} says {claim}, which is {'correct' if ok else 'wrong'}."
+        for i, (claim, ok) in enumerate(zip(claims, right, strict=True), start=1)
+    )
+    verdict = 1 if right[0] else 2
+    return f"<think>{_premise(task, answer, operands)} {judged}</think><answer>{verdict}</answer>"

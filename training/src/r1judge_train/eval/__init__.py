@@ -1,0 +1,1 @@
+"""Evaluation of a judge checkpoint on held-out judging items."""

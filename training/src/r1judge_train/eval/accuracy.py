@@ -1,0 +1,99 @@
+"""Held-out judging accuracy of an ONNX checkpoint: one greedy verdict, and majority of K sampled votes.
+
+Unparseable samples are invalid votes, never votes for either side; a tied or empty vote is not
+correct. Results are split by item kind (text / image), since a model can be good at one only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..data.collate import load_item_images
+from ..data.demo_task import JudgeItem
+from ..data.prompt import judge_messages
+from ..data.teacher import parse_verdict
+from ..export.ort_model import OnnxJudgeModel, SamplingParams
+from ..models.inputs import encode_prompt, image_processor
+from ..tokenizer.qwen import load_tokenizer
+
+
+@dataclass
+class KindScore:
+    items: int = 0
+    greedy_correct: int = 0
+    greedy_invalid: int = 0
+    vote_correct: int = 0
+    votes_invalid: int = 0
+    votes_total: int = 0
+
+    def summary(self) -> dict[str, float | int]:
+        n = max(self.items, 1)
+        return {
+            "items": self.items,
+            "greedy_accuracy": round(self.greedy_correct / n, 4),
+            "greedy_invalid_rate": round(self.greedy_invalid / n, 4),
+            "vote_accuracy": round(self.vote_correct / n, 4),
+            "vote_invalid_rate": round(self.votes_invalid / max(self.votes_total, 1), 4),
+        }
+
+
+@dataclass
+class Report:
+    k: int
+    temperature: float
+    by_kind: dict[str, KindScore] = field(default_factory=lambda: defaultdict(KindScore))
+
+    def summary(self) -> dict[str, object]:
+        overall = KindScore()
+        for score in self.by_kind.values():
+            for name, value in asdict(score).items():
+                setattr(overall, name, getattr(overall, name) + value)
+        return {
+            "votes": self.k,
+            "vote_temperature": self.temperature,
+            **{kind: score.summary() for kind, score in sorted(self.by_kind.items())},
+            "overall": overall.summary(),
+        }
+
+
+def majority(verdicts: list[int | None]) -> int | None:
+    counts = Counter(v for v in verdicts if v is not None)
+    if not counts or counts[1] == counts[2]:
+        return None
+    return 1 if counts[1] > counts[2] else 2
+
+
+def evaluate(
+    model: OnnxJudgeModel,
+    items: list[JudgeItem],
+    root: Path,
+    k: int = 8,
+    temperature: float = 1.0,
+    max_new_tokens: int = 96,
+    seed: int = 0,
+    progress: bool = True,
+) -> Report:
+    tok = load_tokenizer(model.checkpoint.root)
+    processor = image_processor()
+    report = Report(k, temperature)
+    stop = [tok.tokenizer.encode("</answer>", add_special_tokens=False).ids]
+    for index, item in enumerate(tqdm(items, desc="evaluate", disable=not progress)):
+        messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
+        prompt = encode_prompt(tok, messages, load_item_images(item, root), processor)
+        decode = tok.tokenizer.decode
+        greedy = model.generate(prompt, 1, SamplingParams(max_new_tokens, 0.0), stop)[0]
+        sampled = model.generate(prompt, k, SamplingParams(max_new_tokens, temperature, seed=seed + 1000 * index), stop)
+        greedy_verdict = parse_verdict(decode(greedy.tokens))
+        verdicts = [parse_verdict(decode(g.tokens)) for g in sampled]
+        score = report.by_kind[item.kind]
+        score.items += 1
+        score.greedy_correct += greedy_verdict == item.label
+        score.greedy_invalid += greedy_verdict is None
+        score.vote_correct += majority(verdicts) == item.label
+        score.votes_invalid += sum(v is None for v in verdicts)
+        score.votes_total += len(verdicts)
+    return report

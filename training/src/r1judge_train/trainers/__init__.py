@@ -1,0 +1,1 @@
+"""Thin TRL trainers: the SFT cold start (and StableReinforce, later)."""

@@ -1,0 +1,83 @@
+"""Model inputs: M-RoPE ids equal transformers', image pads expand per grid, images resize like Qwen2-VL."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from r1judge_train.models.config import SpecialTokenIds, build_config
+from r1judge_train.models.inputs import (
+    IMAGE_PAD,
+    expand_image_pads,
+    image_processor,
+    mrope_positions,
+    preprocess_images,
+)
+
+IDS = SpecialTokenIds(500, 501, 502, 503, 504, 505, 506)
+
+
+@pytest.fixture(scope="module")
+def hf_model():
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    return Qwen2_5_VLForConditionalGeneration(build_config(512, IDS)).eval()
+
+
+def _sequence(grids: list[tuple[int, int, int]], rng: np.random.Generator) -> list[int]:
+    seq = list(rng.integers(0, 400, 5))
+    for t, h, w in grids:
+        seq += [IDS.vision_start] + [IDS.image_pad] * (t * h * w // 4) + [IDS.vision_end]
+        seq += list(rng.integers(0, 400, 3))
+    return [int(x) for x in seq]
+
+
+@pytest.mark.parametrize(
+    "grids",
+    [[], [(1, 4, 4)], [(1, 4, 8)], [(1, 8, 4), (1, 2, 6)], [(2, 6, 4)], [(1, 16, 2), (1, 4, 4), (1, 6, 6)]],
+)
+def test_mrope_positions_equal_transformers(hf_model, grids):
+    seq = _sequence(grids, np.random.default_rng(len(grids)))
+    grid_arr = np.asarray(grids, dtype=np.int64) if grids else None
+    ours, delta = mrope_positions(seq, grid_arr, IDS.image_pad)
+    ids = torch.tensor([seq])
+    if grids:
+        theirs, their_delta = hf_model.model.get_rope_index(
+            ids, (ids == IDS.image_pad).int(), image_grid_thw=torch.from_numpy(grid_arr)
+        )
+        np.testing.assert_array_equal(ours, theirs[:, 0].numpy())
+        assert delta == int(their_delta)
+    else:
+        np.testing.assert_array_equal(ours, np.tile(np.arange(len(seq)), (3, 1)))
+        assert delta == 0
+
+
+def test_image_pads_expand_per_grid_and_count_mismatch_is_an_error():
+    grids = np.array([[1, 4, 6], [1, 2, 2]])
+    text = expand_image_pads(f"a{IMAGE_PAD}b{IMAGE_PAD}c", grids)
+    assert text == "a" + IMAGE_PAD * 6 + "b" + IMAGE_PAD + "c"
+    with pytest.raises(ValueError, match="2 image placeholders for 1 images"):
+        expand_image_pads(f"{IMAGE_PAD}{IMAGE_PAD}", grids[:1])
+    with pytest.raises(ValueError, match="no images"):
+        expand_image_pads(IMAGE_PAD, None)
+
+
+@pytest.mark.parametrize(
+    ("size", "grid"),
+    [((70, 70), (1, 4, 4)), ((100, 70), (1, 4, 8)), ((20, 30), (1, 6, 4)), ((84, 112), (1, 8, 6))],
+)
+def test_smart_resize_grids(size, grid):
+    # PIL sizes are (width, height); grids are (t, h, w) in 14-px patches. Below min_pixels, sides
+    # scale up and round up. 70 px rounds half-to-even to 56 (2 x 28), not 84 as JavaScript's Math.round would give.
+    pixels = preprocess_images([Image.new("RGB", size, (10, 20, 30))], image_processor())
+    assert tuple(pixels.image_grid_thw[0]) == grid
+    assert pixels.pixel_values.shape == (grid[1] * grid[2], 1176)
+
+
+def test_alpha_is_composited_on_white():
+    clear = Image.new("RGBA", (56, 56), (0, 0, 0, 0))
+    white = Image.new("RGB", (56, 56), (255, 255, 255))
+    processor = image_processor()
+    a = preprocess_images([clear], processor).pixel_values
+    b = preprocess_images([white], processor).pixel_values
+    np.testing.assert_allclose(a, b, atol=1e-6)
