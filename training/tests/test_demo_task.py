@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from r1judge_train.data.demo_images import PALETTE, count_shapes, describe, detect_colour, detect_side
+from r1judge_train.data.demo_images import PALETTE, SHAPES, count_shapes, describe, detect_colour, detect_shape
 from r1judge_train.data.demo_task import PARTITIONED_TASKS, TASKS, JudgeItem, problem_split, solve
 from r1judge_train.data.records import build_split, iter_corpus, read_dataset, to_record, write_dataset
 from r1judge_train.data.teacher import FORMAT_PATTERN, format_ok, parse_verdict, teacher_trace
@@ -99,8 +99,8 @@ def _claims(trace: str) -> list[tuple[str, str]]:
 
 
 def _claimed(response: str) -> str:
-    """The value a response states: its number, or its colour / side word."""
-    words = re.findall(r"\d+|" + "|".join([*PALETTE, "left", "right"]), response)
+    """The value a response states: its number, or its colour / shape word."""
+    words = re.findall(r"\d+|" + "|".join([*PALETTE, *SHAPES]), response)
     assert len(words) == 1, response
     return words[0]
 
@@ -121,11 +121,11 @@ def test_text_truth_is_recomputed(dataset) -> None:
         if item.kind != "text":
             continue
         a, b = _operands(item.question)
-        assert 0 <= a <= 20 and 0 <= b <= 20 if item.task != "compare" else 10 <= min(a, b) < max(a, b) <= 99
+        assert 0 <= a <= 9 and 0 <= b <= 9 if item.task != "compare" else 10 <= min(a, b) < max(a, b) <= 99
         expected = {"add": a + b, "sub": a - b, "compare": max(a, b)}[item.task]
         assert expected >= 0 and item.answer == str(expected) == str(solve(item.task, (a, b)))
         if item.task == "compare":
-            assert item.trace.startswith(f"<think>{expected} is larger than {min(a, b)}.")
+            assert item.trace.startswith(f"<think>The larger number is {expected}.")
         else:
             sign = "+" if item.task == "add" else "-"
             assert item.trace.startswith(f"<think>{a} {sign} {b} = {expected}.")
@@ -135,7 +135,7 @@ def test_image_truth_is_redetected_from_the_png(dataset) -> None:
     out, _ = dataset
     premise = {
         "colour": "The shape is {}.",
-        "position": "The shape is on the {}.",
+        "shape": "The shape is a {}.",
         "count": "There are {} shapes.",
     }
     sizes = set()
@@ -163,7 +163,15 @@ def test_detectors_on_hand_drawn_images() -> None:
     draw.ellipse((45, 30, 60, 45), fill=PALETTE["orange"])
     assert count_shapes(image) == 2
     assert detect_colour(image) == "orange"
-    assert detect_side(image) == "right"
+    square = Image.new("RGB", (60, 60), "white")
+    ImageDraw.Draw(square).rectangle((10, 10, 40, 40), fill=PALETTE["red"])
+    assert detect_shape(square) == "square"
+    disc = Image.new("RGB", (60, 60), "white")
+    ImageDraw.Draw(disc).ellipse((10, 10, 40, 40), fill=PALETTE["red"])
+    assert detect_shape(disc) == "circle"
+    tri = Image.new("RGB", (60, 60), "white")
+    ImageDraw.Draw(tri).polygon([(10, 40), (40, 40), (25, 10)], fill=PALETTE["red"])
+    assert detect_shape(tri) == "triangle"
     draw.rectangle((50, 15, 52, 30), fill=PALETTE["orange"])  # a bridge joins them
     assert count_shapes(image) == 1
 

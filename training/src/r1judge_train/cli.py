@@ -55,6 +55,13 @@ def _fixtures(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _random(args: argparse.Namespace) -> None:
+    from .random_model import build_random_checkpoint
+
+    build_random_checkpoint(args.shape, args.tokenizer, args.out, args.seed, tuple(args.variants))
+    print(f"random {args.shape} checkpoint -> {args.out}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="r1judge-train", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -95,6 +102,14 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--val", type=int, default=400)
     data.add_argument("--test", type=int, default=400)
     data.set_defaults(run=_data)
+
+    rnd = sub.add_parser("random", help="a random-weight checkpoint of a real model shape, for benchmarks")
+    rnd.add_argument("out", type=Path)
+    rnd.add_argument("--shape", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b"])
+    rnd.add_argument("--tokenizer", type=Path, required=True, help="directory with a Qwen tokenizer.json")
+    rnd.add_argument("--seed", type=int, default=0)
+    rnd.add_argument("--variants", nargs="+", default=["fp32"], choices=["fp32", "fp16"])
+    rnd.set_defaults(run=_random)
 
     fx = sub.add_parser("fixtures", help="golden fixtures for the TypeScript engine from a checkpoint")
     fx.add_argument("checkpoint", type=Path)

@@ -39,7 +39,7 @@ class DemoRecipe:
     batch_size: int = 16
     learning_rate: float = 2e-3
     eval_votes: int = 8
-    variants: tuple[str, ...] = ("fp32",)
+    variants: tuple[str, ...] = ("fp32", "fp16")
 
 
 def tokenizer_corpus(data_dir: Path) -> Iterator[str]:
@@ -89,7 +89,9 @@ def build_demo(recipe: DemoRecipe, work_dir: Path, out_dir: Path, fixtures_dir: 
         "train_loss": round(result.training_loss, 4),
         "train_seconds": round(trained_s),
     }
-    checkpoint = export_checkpoint(model, tok_dir, out_dir, "r1judge-demo", provenance, recipe.variants)
+    # Export what was saved (not the in-memory model, whose config TRL adjusted for training).
+    saved = Qwen2_5_VLForConditionalGeneration.from_pretrained(work_dir / "hf")
+    checkpoint = export_checkpoint(saved, tok_dir, out_dir, "r1judge-demo", provenance, recipe.variants)
     print(f"[demo] exported -> {out_dir}", flush=True)
 
     test = read_dataset(data_dir / "test.jsonl")

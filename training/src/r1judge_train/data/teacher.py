@@ -52,12 +52,12 @@ def _premise(task: str, answer: str, operands: Sequence[int]) -> str:
         a, b = operands
         return f"{a} - {b} = {answer}."
     if task == "compare":
-        other = next(str(x) for x in operands if str(x) != answer)
-        return f"{answer} is larger than {other}."
+        # One number to write, not two: the tiny demo model garbled digits across "X is larger than Y".
+        return f"The larger number is {answer}."
     if task == "colour":
         return f"The shape is {answer}."
-    if task == "position":
-        return f"The shape is on the {answer}."
+    if task == "shape":
+        return f"The shape is a {answer}."
     if task == "count":
         return "There is 1 shape." if answer == "1" else f"There are {answer} shapes."
     raise ValueError(f"unknown task {task!r}")

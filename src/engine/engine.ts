@@ -1,0 +1,360 @@
+// The generation loop: K samples of a prompt prefill once and decode as one batch (the KV cache is
+// broadcast), and requests join the running batch at step boundaries (continuous batching). Rows
+// leave when they finish, are cancelled or pass their deadline; NaN logits end only their own row.
+
+import type { KvShape } from "./kv.js";
+import { KvBatch } from "./kv.js";
+import type { PromptTensors, StepResult } from "./model.js";
+import { PrefixCache, prefixKeys } from "./prefix-cache.js";
+import { Prng } from "./sampling/prng.js";
+import { InvalidLogitsError, type SamplingParams, sampleToken } from "./sampling/sampler.js";
+import { type Demand, type Limits, planAdmission } from "./scheduler.js";
+
+export type FinishReason = "stop" | "length" | "invalid" | "cancelled" | "deadline";
+
+export interface GenerateRequest {
+  id: string;
+  prompt: PromptTensors;
+  /** One digest per image, in prompt order: the prefix cache tells images apart by them. */
+  imageDigests: string[];
+  samples: number;
+  /** Sample i draws from its own PRNG seeded `seed + i · seedStride`. */
+  seed: number;
+  /** 1 by default; 2 lets two requests interleave one seed sequence (votes in alternating order). */
+  seedStride?: number;
+  sampling: SamplingParams;
+  maxNewTokens: number;
+  /** Epoch milliseconds; rows still running then finish with "deadline". */
+  deadline?: number;
+}
+
+export interface SampleOutput {
+  index: number;
+  seed: number;
+  tokens: number[];
+  finishReason: FinishReason;
+  error?: string;
+}
+
+export interface RequestStats {
+  promptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedPromptTokens: number;
+}
+
+export interface RequestListener {
+  onStart?(stats: RequestStats): void;
+  onSample(sample: SampleOutput): void;
+  /** Every sample has been reported. */
+  onDone(): void;
+  onError(error: Error): void;
+}
+
+export interface StopRule {
+  eosIds: ReadonlySet<number>;
+  stopStrings: readonly string[];
+  /** Decodes a few trailing tokens to look for stop strings. */
+  decodeTail(tokens: readonly number[]): string;
+}
+
+/** What the loop needs of a model (JudgeModel in production; unit tests may pass a fake). */
+export interface GenerationModel {
+  readonly kvShape: KvShape;
+  readonly vocabSize: number;
+  /** Distinguishes prefix-cache entries of different models and dtypes. */
+  readonly cacheNamespace: string;
+  readonly imagePadTokenId: number;
+  prefill(prompt: PromptTensors, past: KvBatch | undefined, start: number): Promise<StepResult>;
+  step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult>;
+}
+
+export interface EngineSettings extends Limits {
+  prefixCacheBytes: number;
+}
+
+export interface EngineStats {
+  waiting: number;
+  runningRequests: number;
+  runningRows: number;
+  kvBytes: number;
+  prefixCacheBytes: number;
+  prefixHits: number;
+  prefixPartialHits: number;
+  prefixMisses: number;
+  tokensGenerated: number;
+  steps: number;
+}
+
+interface Row {
+  request: Active;
+  index: number;
+  prng: Prng;
+  tokens: number[];
+}
+
+interface Active {
+  request: GenerateRequest;
+  listener: RequestListener;
+  remaining: number;
+  cancelled: Set<number> | "all";
+}
+
+const STOP_TAIL_TOKENS = 16;
+
+export class Engine {
+  private readonly waiting: Active[] = [];
+  private rows: Row[] = [];
+  private kv: KvBatch;
+  private readonly prefixCache: PrefixCache;
+  private wake: (() => void) | undefined;
+  private stopped = false;
+  private tokensGenerated = 0;
+  private steps = 0;
+
+  constructor(
+    private readonly model: GenerationModel,
+    private readonly settings: EngineSettings,
+    private readonly stop: StopRule,
+  ) {
+    this.kv = KvBatch.empty(model.kvShape, 0);
+    this.prefixCache = new PrefixCache(settings.prefixCacheBytes);
+  }
+
+  submit(request: GenerateRequest, listener: RequestListener): void {
+    if (request.samples < 1) throw new Error("samples must be at least 1");
+    // Checked here: a bad seed would otherwise throw from new Prng() inside iterate() and stop run().
+    const lastSeed = request.seed + (request.samples - 1) * (request.seedStride ?? 1);
+    if (
+      !Number.isSafeInteger(request.seed) ||
+      request.seed < 0 ||
+      !Number.isSafeInteger(lastSeed) ||
+      !Number.isSafeInteger(request.seedStride ?? 1) ||
+      (request.seedStride ?? 1) < 1
+    )
+      throw new Error(`seed must be an integer in [0, 2^53 - samples], got ${request.seed}`);
+    this.waiting.push({ request, listener, remaining: request.samples, cancelled: new Set() });
+    this.wake?.();
+  }
+
+  /** Cancels samples of a request (all when `samples` is absent); takes effect at the next step boundary. */
+  cancel(id: string, samples?: readonly number[]): void {
+    const waitingIndex = this.waiting.findIndex((a) => a.request.id === id);
+    if (waitingIndex >= 0 && !samples) {
+      const [active] = this.waiting.splice(waitingIndex, 1);
+      if (active) this.finishUnstarted(active, "cancelled");
+      return;
+    }
+    const active = this.waiting[waitingIndex] ?? this.rows.find((r) => r.request.request.id === id)?.request;
+    if (!active || active.cancelled === "all") return;
+    if (!samples) active.cancelled = "all";
+    else for (const s of samples) active.cancelled.add(s);
+  }
+
+  stats(): EngineStats {
+    return {
+      waiting: this.waiting.length,
+      runningRequests: new Set(this.rows.map((r) => r.request)).size,
+      runningRows: this.rows.length,
+      kvBytes: this.kv.bytes(),
+      prefixCacheBytes: this.prefixCache.bytes,
+      prefixHits: this.prefixCache.hits,
+      prefixPartialHits: this.prefixCache.partialHits,
+      prefixMisses: this.prefixCache.misses,
+      tokensGenerated: this.tokensGenerated,
+      steps: this.steps,
+    };
+  }
+
+  /** Runs until `shutdown()`; finishes nothing early on its own. */
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.rows.length === 0 && this.waiting.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+        continue;
+      }
+      await this.iterate();
+      // Let the worker's message handler run (new requests, cancellations) between steps.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  shutdown(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** One step boundary: drop dead rows, admit waiting requests, decode one token for every row. */
+  async iterate(): Promise<void> {
+    this.dropRows((row) => this.deadReason(row));
+    await this.admit();
+    if (this.rows.length > 0) await this.decode();
+  }
+
+  private deadReason(row: Row): FinishReason | undefined {
+    const { cancelled, request } = row.request;
+    if (cancelled === "all" || cancelled.has(row.index)) return "cancelled";
+    if (request.deadline !== undefined && Date.now() > request.deadline) return "deadline";
+    return undefined;
+  }
+
+  private demand(active: Active, rows = active.remaining): Demand {
+    const r = active.request;
+    return { id: r.id, rows, tokensPerRow: r.prompt.inputIds.length + r.maxNewTokens };
+  }
+
+  private async admit(): Promise<void> {
+    const runningDemand = [...new Set(this.rows.map((r) => r.request))].map((a) =>
+      this.demand(a, this.rows.filter((r) => r.request === a).length),
+    );
+    const plan = planAdmission(
+      runningDemand,
+      this.waiting.map((a) => this.demand(a)),
+      this.settings,
+      KvBatch.bytesPerToken(this.model.kvShape),
+    );
+    for (const { id, reason } of plan.reject) {
+      const index = this.waiting.findIndex((a) => a.request.id === id);
+      const [active] = this.waiting.splice(index, 1);
+      active?.listener.onError(new CapacityError(reason));
+    }
+    for (const id of plan.admit) {
+      const index = this.waiting.findIndex((a) => a.request.id === id);
+      const [active] = this.waiting.splice(index, 1);
+      if (active) await this.start(active);
+    }
+  }
+
+  private async start(active: Active): Promise<void> {
+    const { request } = active;
+    if (request.deadline !== undefined && Date.now() > request.deadline)
+      return this.finishUnstarted(active, "deadline");
+    let prompt: { logits: Float32Array; kv: KvBatch; cached: number };
+    try {
+      prompt = await this.prefill(request);
+    } catch (err) {
+      active.listener.onError(err as Error);
+      return;
+    }
+    active.listener.onStart?.({
+      promptTokens: request.prompt.inputIds.length,
+      cachedPromptTokens: prompt.cached,
+    });
+    const vocab = this.model.vocabSize;
+    const fresh: Row[] = [];
+    for (let index = 0; index < request.samples; index++) {
+      const row: Row = { request: active, index, prng: new Prng(sampleSeed(request, index)), tokens: [] };
+      if (this.appendToken(row, prompt.logits.subarray(0, vocab))) fresh.push(row);
+    }
+    if (fresh.length === 0) return;
+    this.kv = KvBatch.concat(this.kv, prompt.kv.select(fresh.map(() => 0)));
+    this.rows.push(...fresh);
+  }
+
+  private async prefill(
+    request: GenerateRequest,
+  ): Promise<{ logits: Float32Array; kv: KvBatch; cached: number }> {
+    const ids = request.prompt.inputIds;
+    const keys = prefixKeys(this.model.cacheNamespace, ids, this.model.imagePadTokenId, request.imageDigests);
+    const hit = this.prefixCache.lookup(keys, ids.length);
+    if (hit?.logits) return { logits: hit.logits, kv: hit.kv, cached: hit.tokens };
+    const result = await this.model.prefill(request.prompt, hit?.kv, hit?.tokens ?? 0);
+    this.prefixCache.store(keys, result.kv, result.logits);
+    return { logits: result.logits, kv: result.kv, cached: hit?.tokens ?? 0 };
+  }
+
+  private async decode(): Promise<void> {
+    const last = this.rows.map((r) => r.tokens[r.tokens.length - 1] as number);
+    const deltas = this.rows.map((r) => r.request.request.prompt.ropeDelta);
+    const { logits, kv } = await this.model.step(last, deltas, this.kv);
+    this.kv = kv;
+    this.steps++;
+    const vocab = this.model.vocabSize;
+    const finished = new Set<Row>();
+    this.rows.forEach((row, r) => {
+      if (!this.appendToken(row, logits.subarray(r * vocab, (r + 1) * vocab))) finished.add(row);
+    });
+    if (finished.size) this.dropRows((row) => (finished.has(row) ? "done" : undefined));
+  }
+
+  /** Samples the row's next token and reports it if that ends the row; returns whether it continues. */
+  private appendToken(row: Row, logits: Float32Array): boolean {
+    const { request } = row.request;
+    let token: number;
+    try {
+      token = sampleToken(logits, request.sampling, row.prng);
+    } catch (err) {
+      if (!(err instanceof InvalidLogitsError)) throw err;
+      this.report(row, "invalid", err.message);
+      return false;
+    }
+    row.tokens.push(token);
+    this.tokensGenerated++;
+    if (this.stop.eosIds.has(token) || this.hitStopString(row.tokens)) {
+      this.report(row, "stop");
+      return false;
+    }
+    if (row.tokens.length >= request.maxNewTokens) {
+      this.report(row, "length");
+      return false;
+    }
+    return true;
+  }
+
+  private hitStopString(tokens: readonly number[]): boolean {
+    if (this.stop.stopStrings.length === 0) return false;
+    const tail = this.stop.decodeTail(tokens.slice(-STOP_TAIL_TOKENS));
+    return this.stop.stopStrings.some((s) => tail.includes(s));
+  }
+
+  /** Removes rows for which `reason` returns something; reports those not already reported. */
+  private dropRows(reason: (row: Row) => FinishReason | "done" | undefined): void {
+    const keep: number[] = [];
+    const kept: Row[] = [];
+    this.rows.forEach((row, i) => {
+      const why = reason(row);
+      if (why === undefined) {
+        keep.push(i);
+        kept.push(row);
+      } else if (why !== "done") {
+        this.report(row, why);
+      }
+    });
+    if (kept.length === this.rows.length) return;
+    this.rows = kept;
+    this.kv = this.kv.select(keep).trim();
+  }
+
+  private report(row: Row, finishReason: FinishReason, error?: string): void {
+    const active = row.request;
+    active.listener.onSample({
+      index: row.index,
+      seed: sampleSeed(active.request, row.index),
+      tokens: row.tokens,
+      finishReason,
+      ...(error ? { error } : {}),
+    });
+    if (--active.remaining === 0) active.listener.onDone();
+  }
+
+  private finishUnstarted(active: Active, finishReason: FinishReason): void {
+    for (let index = 0; index < active.request.samples; index++) {
+      active.listener.onSample({ index, seed: sampleSeed(active.request, index), tokens: [], finishReason });
+    }
+    active.remaining = 0;
+    active.listener.onDone();
+  }
+}
+
+function sampleSeed(request: GenerateRequest, index: number): number {
+  return request.seed + index * (request.seedStride ?? 1);
+}
+
+export class CapacityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CapacityError";
+  }
+}

@@ -1,0 +1,147 @@
+// A batch's KV cache: per layer, key and value tensors [B, kv_heads, P, head_dim] shared by every row,
+// each row left-padded to the common length P. Row i's first pad[i] slots are padding (masked out).
+// Rows join (left-padded to the longest), leave, and are broadcast (K samples of one prompt).
+
+import { type FloatData, type FloatDType, floats } from "./runtime/tensor.js";
+
+export interface KvShape {
+  layers: number;
+  heads: number;
+  headDim: number;
+  dtype: FloatDType;
+}
+
+export class KvBatch {
+  constructor(
+    readonly shape: KvShape,
+    /** 2 · layers tensors: key 0, value 0, key 1, … each [B, heads, length, headDim]. */
+    readonly tensors: FloatData[],
+    readonly rows: number,
+    readonly length: number,
+    /** Padding slots at the left of each row. */
+    readonly pad: number[],
+  ) {}
+
+  static empty(shape: KvShape, rows: number): KvBatch {
+    return new KvBatch(
+      shape,
+      Array.from({ length: 2 * shape.layers }, () => floats(shape.dtype, 0)),
+      rows,
+      0,
+      new Array(rows).fill(0),
+    );
+  }
+
+  /** Real (non-padding) tokens of row i: the past length its positions count from. */
+  realLength(row: number): number {
+    return this.length - (this.pad[row] as number);
+  }
+
+  bytes(): number {
+    const perElement = this.shape.dtype === "float16" ? 2 : 4;
+    return this.tensors.reduce((sum, t) => sum + t.length * perElement, 0);
+  }
+
+  static bytesPerToken(shape: KvShape): number {
+    return 2 * shape.layers * shape.heads * shape.headDim * (shape.dtype === "float16" ? 2 : 4);
+  }
+
+  /** The attention mask for a step adding `newTokens` per row: [rows, length + newTokens] of 0/1. */
+  mask(newTokens: number): BigInt64Array {
+    const width = this.length + newTokens;
+    const mask = new BigInt64Array(this.rows * width);
+    for (let r = 0; r < this.rows; r++) mask.fill(1n, r * width + (this.pad[r] as number), (r + 1) * width);
+    return mask;
+  }
+
+  /** The cache after a step: the decoder's present tensors (length + newTokens). */
+  advance(present: FloatData[], newTokens: number): KvBatch {
+    return new KvBatch(this.shape, present, this.rows, this.length + newTokens, this.pad);
+  }
+
+  /** Rows `indices` of this batch, in that order (repeats allowed: broadcasting a prompt to K samples). */
+  select(indices: readonly number[]): KvBatch {
+    const { heads, headDim } = this.shape;
+    const rowSize = heads * this.length * headDim;
+    const tensors = this.tensors.map((t) => {
+      const out = floats(this.shape.dtype, indices.length * rowSize);
+      indices.forEach((src, dst) => {
+        out.set(t.subarray(src * rowSize, (src + 1) * rowSize), dst * rowSize);
+      });
+      return out;
+    });
+    return new KvBatch(
+      this.shape,
+      tensors,
+      indices.length,
+      this.length,
+      indices.map((i) => this.pad[i] as number),
+    );
+  }
+
+  /** Drops leading columns that every row pads, so steps stop attending over dead slots. */
+  trim(): KvBatch {
+    const cut = this.rows ? Math.min(...this.pad) : this.length;
+    if (cut === 0) return this;
+    return this.resize(this.length - cut);
+  }
+
+  /** Both batches' rows, left-padded to a common length. */
+  static concat(a: KvBatch, b: KvBatch): KvBatch {
+    if (a.rows === 0) return b;
+    if (b.rows === 0) return a;
+    const length = Math.max(a.length, b.length);
+    const left = a.resize(length);
+    const right = b.resize(length);
+    const tensors = left.tensors.map((t, i) => {
+      const out = floats(a.shape.dtype, t.length + (right.tensors[i] as FloatData).length);
+      out.set(t, 0);
+      out.set(right.tensors[i] as FloatData, t.length);
+      return out;
+    });
+    return new KvBatch(a.shape, tensors, a.rows + b.rows, length, [...left.pad, ...right.pad]);
+  }
+
+  /** The same rows at `length` columns: grows by left padding, shrinks by dropping leading columns. */
+  resize(length: number): KvBatch {
+    if (length === this.length) return this;
+    const delta = length - this.length;
+    if (delta < 0 && this.pad.some((p) => p < -delta)) throw new Error("cannot drop real KV columns");
+    const { heads, headDim } = this.shape;
+    const rowsByHeads = this.rows * heads;
+    const tensors = this.tensors.map((t) => {
+      const out = floats(this.shape.dtype, rowsByHeads * length * headDim);
+      for (let rh = 0; rh < rowsByHeads; rh++) {
+        const src = rh * this.length * headDim;
+        const dst = rh * length * headDim;
+        if (delta >= 0) out.set(t.subarray(src, src + this.length * headDim), dst + delta * headDim);
+        else out.set(t.subarray(src - delta * headDim, src + this.length * headDim), dst);
+      }
+      return out;
+    });
+    return new KvBatch(
+      this.shape,
+      tensors,
+      this.rows,
+      length,
+      this.pad.map((p) => p + delta),
+    );
+  }
+
+  /** The first `tokens` real columns of row 0 (a prompt's prefix), unpadded: for the prefix cache. */
+  prefix(tokens: number): KvBatch {
+    if (this.rows !== 1 || this.pad[0] !== 0) throw new Error("prefix() needs one unpadded row");
+    const { heads, headDim } = this.shape;
+    const tensors = this.tensors.map((t) => {
+      const out = floats(this.shape.dtype, heads * tokens * headDim);
+      for (let h = 0; h < heads; h++) {
+        out.set(
+          t.subarray(h * this.length * headDim, (h * this.length + tokens) * headDim),
+          h * tokens * headDim,
+        );
+      }
+      return out;
+    });
+    return new KvBatch(this.shape, tensors, 1, tokens, [0]);
+  }
+}

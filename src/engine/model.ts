@@ -1,0 +1,226 @@
+// The judge model as three ONNX graphs (vision_encoder, embed_tokens, decoder_model_merged):
+// prefill a prompt into a KV cache, and advance a batch of rows by one token each.
+
+import type { Checkpoint, Variant } from "./checkpoint.js";
+import { KvBatch, type KvShape } from "./kv.js";
+import type { GridThw } from "./positions.js";
+import { type Graph, openGraph, type SessionLog, type SessionSettings } from "./runtime/onnx.js";
+import {
+  type FloatData,
+  type FloatDType,
+  fromFloat32,
+  type HostTensor,
+  int64,
+  toFloat32,
+} from "./runtime/tensor.js";
+
+export interface PromptTensors {
+  inputIds: number[];
+  /** (3, S) M-RoPE ids, row-major. */
+  positions: Int32Array;
+  ropeDelta: number;
+  /** Preprocessed pixels of every image in prompt order, rows of 1176 values; absent for text. */
+  pixels?: { values: Float32Array; grids: GridThw[] };
+}
+
+export interface StepResult {
+  /** [rows, vocab] float32 logits of each row's last position. */
+  logits: Float32Array;
+  kv: KvBatch;
+}
+
+export class ModelNotReadyError extends Error {}
+
+function pastNames(layers: number): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < layers; i++) names.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
+  return names;
+}
+
+function presentNames(layers: number): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < layers; i++) names.push(`present.${i}.key`, `present.${i}.value`);
+  return names;
+}
+
+export class JudgeModel {
+  readonly kvShape: KvShape;
+  readonly vocabSize: number;
+  private readonly pastNames: string[];
+  private readonly presentNames: string[];
+
+  private constructor(
+    readonly checkpoint: Checkpoint,
+    readonly variant: Variant,
+    private readonly embed: Graph,
+    private readonly decoder: Graph,
+    private readonly vision: Graph | undefined,
+  ) {
+    const d = checkpoint.decoder;
+    const dtype: FloatDType = decoder.inputType("inputs_embeds") === "float16" ? "float16" : "float32";
+    this.kvShape = { layers: d.numLayers, heads: d.numKeyValueHeads, headDim: d.headDim, dtype };
+    this.vocabSize = d.vocabSize;
+    this.pastNames = pastNames(d.numLayers);
+    this.presentNames = presentNames(d.numLayers);
+  }
+
+  static async open(
+    checkpoint: Checkpoint,
+    variant: Variant,
+    settings: SessionSettings,
+    log: SessionLog,
+  ): Promise<JudgeModel> {
+    const files = checkpoint.graphs[variant];
+    if (!files?.embed_tokens || !files.decoder_model_merged) {
+      throw new Error(
+        `checkpoint ${checkpoint.root} has no '${variant}' variant (has: ${Object.keys(checkpoint.graphs).join(", ")})`,
+      );
+    }
+    const layers = checkpoint.decoder.numLayers;
+    const embed = await openGraph(
+      files.embed_tokens,
+      settings,
+      { inputs: ["input_ids"], outputs: ["inputs_embeds"] },
+      log,
+    );
+    const decoder = await openGraph(
+      files.decoder_model_merged,
+      settings,
+      {
+        inputs: ["inputs_embeds", "attention_mask", "position_ids", ...pastNames(layers)],
+        outputs: ["logits", ...presentNames(layers)],
+      },
+      log,
+    );
+    const vision = files.vision_encoder
+      ? await openGraph(
+          files.vision_encoder,
+          settings,
+          { inputs: ["pixel_values", "image_grid_thw"], outputs: ["image_features"] },
+          log,
+        )
+      : undefined;
+    return new JudgeModel(checkpoint, variant, embed, decoder, vision);
+  }
+
+  get cacheNamespace(): string {
+    return `${this.checkpoint.modelId}:${this.variant}`;
+  }
+
+  get imagePadTokenId(): number {
+    return this.checkpoint.imagePadTokenId;
+  }
+
+  get hasVision(): boolean {
+    return this.vision !== undefined;
+  }
+
+  get device(): string {
+    const d = this.decoder.device;
+    return d.kind === "cpu" ? "cpu" : `cuda:${d.deviceId}`;
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.embed.release(), this.decoder.release(), this.vision?.release()]);
+  }
+
+  private async embedTokens(ids: readonly number[], rows: number): Promise<HostTensor> {
+    const out = await this.embed.run({ input_ids: int64(ids, [rows, ids.length / rows]) });
+    return out.inputs_embeds as HostTensor;
+  }
+
+  /** Image features for all images of a prompt: [sum of merged patches, hidden]. */
+  async encodeImages(pixels: NonNullable<PromptTensors["pixels"]>): Promise<FloatData> {
+    if (!this.vision) throw new Error("this checkpoint has no vision encoder: it cannot take images");
+    const rows = pixels.values.length / 1176;
+    const grid = int64(pixels.grids.flat(), [pixels.grids.length, 3]);
+    const out = await this.vision.run({
+      pixel_values: {
+        dtype: this.kvShape.dtype,
+        data: fromFloat32(pixels.values, this.kvShape.dtype),
+        dims: [rows, 1176],
+      },
+      image_grid_thw: grid,
+    });
+    return (out.image_features as HostTensor).data as FloatData;
+  }
+
+  /**
+   * Runs the prompt tokens from `start` on (tokens before it are already in `past`, a one-row cache
+   * of exactly `start` columns) and returns the last position's logits and the prompt's cache.
+   */
+  async prefill(prompt: PromptTensors, past: KvBatch | undefined, start = 0): Promise<StepResult> {
+    const ids = prompt.inputIds.slice(start);
+    const embeds = await this.embedTokens(ids, 1);
+    if (prompt.pixels && prompt.inputIds.includes(this.checkpoint.imagePadTokenId, start)) {
+      // Images wholly inside a cached prefix are already in `past`: skip their feature rows.
+      const imagePad = this.checkpoint.imagePadTokenId;
+      const features = await this.encodeImages(prompt.pixels);
+      const hidden = this.checkpoint.decoder.hiddenSize;
+      const data = embeds.data as FloatData;
+      let next = prompt.inputIds.slice(0, start).filter((id) => id === imagePad).length;
+      ids.forEach((id, i) => {
+        if (id !== imagePad) return;
+        data.set(features.subarray(next * hidden, (next + 1) * hidden), i * hidden);
+        next++;
+      });
+      if (next * hidden !== features.length)
+        throw new Error(`${next} image pads but ${features.length / hidden} image features`);
+    }
+    const s = ids.length;
+    const total = prompt.inputIds.length;
+    const positions = new BigInt64Array(3 * s);
+    for (let axis = 0; axis < 3; axis++) {
+      for (let i = 0; i < s; i++)
+        positions[axis * s + i] = BigInt(prompt.positions[axis * total + start + i] as number);
+    }
+    const cache = past ?? KvBatch.empty(this.kvShape, 1);
+    return this.run(embeds, cache, s, { dtype: "int64", data: positions, dims: [3, 1, s] });
+  }
+
+  /** One decode step: row r feeds `tokens[r]` at position realLength(r) + ropeDeltas[r] on every axis. */
+  async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult> {
+    const rows = tokens.length;
+    const embeds = await this.embedTokens(tokens, rows);
+    const positions = new BigInt64Array(3 * rows);
+    for (let r = 0; r < rows; r++) {
+      const p = BigInt(kv.realLength(r) + (ropeDeltas[r] as number));
+      positions[r] = positions[rows + r] = positions[2 * rows + r] = p;
+    }
+    return this.run(embeds, kv, 1, { dtype: "int64", data: positions, dims: [3, rows, 1] });
+  }
+
+  private async run(
+    embeds: HostTensor,
+    kv: KvBatch,
+    newTokens: number,
+    positions: HostTensor,
+  ): Promise<StepResult> {
+    const { heads, headDim, dtype } = this.kvShape;
+    const feeds: Record<string, HostTensor> = {
+      inputs_embeds: embeds,
+      attention_mask: { dtype: "int64", data: kv.mask(newTokens), dims: [kv.rows, kv.length + newTokens] },
+      position_ids: positions,
+    };
+    this.pastNames.forEach((name, i) => {
+      feeds[name] = { dtype, data: kv.tensors[i] as FloatData, dims: [kv.rows, heads, kv.length, headDim] };
+    });
+    const out = await this.decoder.run(feeds);
+    const logits = out.logits as HostTensor;
+    const present = this.presentNames.map((name) => (out[name] as HostTensor).data as FloatData);
+    return { logits: lastPositionLogits(logits, this.vocabSize), kv: kv.advance(present, newTokens) };
+  }
+}
+
+/** [B, S', V] logits (S' = 1 or S) → [B, V] float32 of the last position. */
+function lastPositionLogits(logits: HostTensor, vocab: number): Float32Array {
+  const [rows = 1, positions = 1] = logits.dims;
+  const data = logits.data as FloatData;
+  if (positions === 1) return toFloat32(data);
+  const out = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) {
+    const src = (r * positions + positions - 1) * vocab;
+    out.set(toFloat32(data.subarray(src, src + vocab)), r * vocab);
+  }
+  return out;
+}

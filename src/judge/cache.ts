@@ -1,0 +1,57 @@
+// An LRU of finished judgements. Only reproducible requests are cached: those with a client seed,
+// or greedy ones (temperature 0), whose answer does not depend on a seed at all.
+
+import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import type { JudgeInput, Judgement } from "./judge.js";
+
+export class JudgementCache {
+  private readonly lru: LRUCache<string, Judgement> | undefined;
+  hits = 0;
+  misses = 0;
+
+  constructor(maxEntries: number) {
+    this.lru = maxEntries > 0 ? new LRUCache<string, Judgement>({ max: maxEntries }) : undefined;
+  }
+
+  get size(): number {
+    return this.lru?.size ?? 0;
+  }
+
+  /** The cache key, or undefined when the request is not reproducible (no seed and not greedy). */
+  key(model: string, input: JudgeInput, seeded: boolean): string | undefined {
+    if (!this.lru || (!seeded && input.temperature > 0)) return undefined;
+    const hash = createHash("sha256");
+    const normalised = {
+      model,
+      question: input.question,
+      responses: input.responses,
+      samples: input.samples,
+      temperature: input.temperature,
+      topP: input.topP,
+      topK: input.topK,
+      maxNewTokens: input.maxNewTokens,
+      // Greedy answers do not depend on the seed: any seed hits the same entry.
+      seed: input.temperature > 0 ? input.seed : 0,
+      order: input.order,
+      earlyStop: input.earlyStop,
+      returnReasoning: input.returnReasoning,
+    };
+    hash.update(JSON.stringify(normalised));
+    for (const image of input.images) hash.update(createHash("sha256").update(image).digest());
+    return hash.digest("base64");
+  }
+
+  get(key: string | undefined): Judgement | undefined {
+    if (key === undefined) return undefined;
+    const found = this.lru?.get(key);
+    if (found) this.hits++;
+    else this.misses++;
+    return found;
+  }
+
+  /** Stores complete judgements only: one cut short by a deadline is not the request's answer. */
+  set(key: string | undefined, judgement: Judgement): void {
+    if (key !== undefined && !judgement.deadlineHit) this.lru?.set(key, judgement);
+  }
+}

@@ -1,0 +1,182 @@
+// Judging one pair: K sampled verdicts (responses swapped for odd samples with order "alternate"),
+// majority vote, early stop once the majority cannot change. Sample i uses seed + i: the fixed-order
+// and swapped-order halves are two engine requests interleaving one seed sequence (stride 2).
+
+import type { ChatMessage } from "../engine/tokenizer.js";
+import { judgeMessages } from "./prompt.js";
+import { parseVerdict, reasoningOf, type Verdict } from "./verdict.js";
+import { addVote, decided, emptyTally, type Order, outcome, type Tally, unswap } from "./voting.js";
+
+/** What judging needs of the engine: EngineClient in production, a fake in unit tests. */
+export interface GenerationPort {
+  generate(
+    request: {
+      messages: ChatMessage[];
+      images: Uint8Array[];
+      samples: number;
+      seed: number;
+      seedStride?: number;
+      sampling: { temperature: number; topK: number; topP: number };
+      maxNewTokens: number;
+      deadline?: number;
+    },
+    handlers: {
+      onStarted?(info: { promptTokens: number; cachedPromptTokens: number }): void;
+      onSample(sample: {
+        index: number;
+        seed: number;
+        tokens: number;
+        text: string;
+        finishReason: string;
+        error?: string;
+      }): void;
+      onDone(): void;
+      onError(error: Error & { field?: string }): void;
+    },
+  ): string;
+  cancel(id: string, samples?: number[]): void;
+}
+
+export interface JudgeInput {
+  question: string;
+  responses: [string, string];
+  images: Uint8Array[];
+  samples: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  maxNewTokens: number;
+  seed: number;
+  order: Order;
+  earlyStop: boolean;
+  returnReasoning: boolean;
+  /** Epoch milliseconds. */
+  deadline?: number;
+  /** Aborting (the client went away) cancels every sample still running. */
+  signal?: AbortSignal;
+}
+
+export interface JudgedSample {
+  index: number;
+  seed: number;
+  order: "original" | "swapped";
+  verdict: Verdict | null;
+  finishReason: string;
+  tokens: number;
+  reasoning?: string;
+}
+
+export interface Judgement {
+  winner: Verdict | null;
+  preference: [number, number];
+  votes: Tally;
+  samples: JudgedSample[];
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
+  /** True when the deadline ended some samples before they finished. */
+  deadlineHit: boolean;
+  earlyStopped: number;
+}
+
+/** Generates and tallies the votes of one pair; rejects only on engine errors (bad image, capacity). */
+export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judgement> {
+  return new Promise((resolve, reject) => {
+    const tally = emptyTally();
+    const samples: JudgedSample[] = [];
+    const usage = { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 };
+    const alternate = input.order === "alternate" && input.samples > 1;
+    const halves = alternate
+      ? [
+          { swapped: false, count: Math.ceil(input.samples / 2), offset: 0 },
+          { swapped: true, count: Math.floor(input.samples / 2), offset: 1 },
+        ]
+      : [{ swapped: false, count: input.samples, offset: 0 }];
+    const stride = alternate ? 2 : 1;
+    const ids: string[] = [];
+    let outstanding = input.samples;
+    let openRequests = halves.length;
+    let failed = false;
+    let stopped = false;
+    let deadlineHit = false;
+
+    const finish = () => {
+      samples.sort((a, b) => a.index - b.index);
+      const { winner, preference } = outcome(tally);
+      const earlyStopped = samples.filter((s) => s.finishReason === "cancelled").length;
+      resolve({ winner, preference, votes: tally, samples, usage, deadlineHit, earlyStopped });
+    };
+
+    for (const half of halves) {
+      const [first, second] = half.swapped ? [input.responses[1], input.responses[0]] : input.responses;
+      const id = port.generate(
+        {
+          messages: judgeMessages(input.question, first, second, input.images.length),
+          images: input.images,
+          samples: half.count,
+          seed: input.seed + half.offset,
+          seedStride: stride,
+          sampling: { temperature: input.temperature, topK: input.topK, topP: input.topP },
+          maxNewTokens: input.maxNewTokens,
+          ...(input.deadline !== undefined ? { deadline: input.deadline } : {}),
+        },
+        {
+          onStarted: (info) => {
+            usage.promptTokens += info.promptTokens;
+            usage.cachedPromptTokens += info.cachedPromptTokens;
+          },
+          onSample: (sample) => {
+            outstanding--;
+            usage.completionTokens += sample.tokens;
+            const index = half.offset + sample.index * stride;
+            const counted =
+              sample.finishReason === "stop" ||
+              sample.finishReason === "length" ||
+              sample.finishReason === "invalid";
+            const verdict = counted ? unswap(parseVerdict(sample.text), half.swapped) : null;
+            if (counted) addVote(tally, verdict);
+            if (sample.finishReason === "deadline") deadlineHit = true;
+            samples.push({
+              index,
+              seed: sample.seed,
+              order: half.swapped ? "swapped" : "original",
+              verdict,
+              finishReason: sample.finishReason,
+              tokens: sample.tokens,
+              ...(input.returnReasoning ? { reasoning: reasoningOf(sample.text) } : {}),
+            });
+            if (input.earlyStop && !stopped && outstanding > 0 && decided(tally, outstanding)) {
+              stopped = true;
+              for (const other of ids) port.cancel(other);
+            }
+          },
+          onDone: () => {
+            if (--openRequests === 0 && !failed) finish();
+          },
+          onError: (error) => {
+            if (failed) return;
+            failed = true;
+            for (const other of ids) port.cancel(other);
+            reject(error);
+          },
+        },
+      );
+      ids.push(id);
+    }
+    input.signal?.addEventListener(
+      "abort",
+      () => {
+        if (failed) return;
+        failed = true;
+        for (const id of ids) port.cancel(id);
+        reject(new JudgeAbortedError());
+      },
+      { once: true },
+    );
+  });
+}
+
+export class JudgeAbortedError extends Error {
+  constructor() {
+    super("the judgement was abandoned (client gone)");
+    this.name = "JudgeAbortedError";
+  }
+}

@@ -1,0 +1,100 @@
+// The express app: request ids and logs, metrics, auth, readiness gate, JSON bodies, routes, and the
+// one error handler that turns every error into application/problem+json.
+
+import { randomUUID } from "node:crypto";
+import express, { type Express, type RequestHandler } from "express";
+import type { Logger } from "pino";
+import { ApiError } from "../errors.js";
+import { requireApiKey } from "./auth.js";
+import type { JudgingService } from "./judging.js";
+import type { Lifecycle } from "./lifecycle.js";
+import type { Metrics } from "./metrics.js";
+import { problemHandler } from "./problem.js";
+import { judgeRoutes } from "./routes/judge.js";
+import { rankRoutes } from "./routes/rank.js";
+import { type SystemDeps, systemRoutes } from "./routes/system.js";
+
+export interface AppDeps extends SystemDeps {
+  service: JudgingService;
+  log: Logger;
+  apiKeys: readonly string[];
+  maxBodyBytes: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestIds(log: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const given = req.get("x-request-id");
+    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = id;
+    res.set("X-Request-Id", id);
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const route = (req.route?.path as string | undefined) ?? "unmatched";
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.requests.inc({ route, status: String(res.statusCode) });
+      metrics.latency.observe({ route }, seconds);
+      log.info(
+        {
+          requestId: id,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(seconds * 1000),
+        },
+        "request",
+      );
+    });
+    next();
+  };
+}
+
+/** Work routes need a loaded model and refuse new work while draining. */
+function whenReady(lifecycle: Lifecycle): RequestHandler {
+  return (_req, res, next) => {
+    if (lifecycle.phase === "draining")
+      return next(new ApiError("draining", "the server is shutting down", { retryAfter: 5 }));
+    if (!lifecycle.ready) return next(new ApiError("not_ready", "the model is loading", { retryAfter: 5 }));
+    const done = lifecycle.begin();
+    res.on("close", done);
+    return next();
+  };
+}
+
+function jsonOnly(): RequestHandler {
+  return (req, _res, next) => {
+    if (req.method !== "POST") return next();
+    if (!req.is("application/json")) {
+      return next(
+        new ApiError(
+          "unsupported_media_type",
+          `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}`,
+          {
+            errors: [{ field: "Content-Type", message: "must be application/json" }],
+          },
+        ),
+      );
+    }
+    return next();
+  };
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("json spaces", 0);
+  app.use(requestIds(deps.log, deps.metrics));
+  app.use(systemRoutes(deps));
+  // Only the work routes take keys, readiness and JSON bodies; unknown paths still get a plain 404.
+  const guard: RequestHandler[] = [
+    requireApiKey(deps.apiKeys),
+    whenReady(deps.lifecycle),
+    jsonOnly(),
+    express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json" }),
+  ];
+  app.use(judgeRoutes(deps.service, guard), rankRoutes(deps.service, guard));
+  app.use((req, _res, next) => next(new ApiError("not_found", `no route ${req.method} ${req.path}`)));
+  app.use(problemHandler((err, requestId) => deps.log.error({ err, requestId }, "internal error")));
+  return app;
+}

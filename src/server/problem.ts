@@ -1,0 +1,176 @@
+// The one place any error becomes an HTTP response: an RFC 9457 application/problem+json document.
+// Handles ApiError, ZodError, express body-parser errors (too large, bad JSON, bad charset), engine
+// errors (matched by name, so this file imports no engine code; one with a `.field` is the input's
+// fault → 422), deadline timeouts, and anything else as a 500 that reveals nothing.
+
+import type { ErrorRequestHandler, Response } from "express";
+import { z } from "zod";
+import { ApiError, type FieldError } from "../errors.js";
+import type { components } from "./generated/api.js";
+import { invalidRequest, zodFieldErrors } from "./schemas.js";
+
+export type Problem = components["schemas"]["Problem"];
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export interface ProblemResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Problem;
+  /** True for a 500: the caller should log `error` with the request id. */
+  internal: boolean;
+}
+
+export interface ProblemContext {
+  /** The request path (`instance`). */
+  instance?: string;
+  requestId?: string;
+}
+
+/** Engine errors that mean the request itself cannot be served (422) rather than a server fault. */
+const UNPROCESSABLE_ENGINE_ERRORS = new Set([
+  "ImageDecodeError",
+  "ImageSizeError",
+  "PromptTooLongError",
+  "CapacityError",
+]);
+/** Engine errors that mean the model is not there (yet, or any more). */
+const NOT_READY_ENGINE_ERRORS = new Set(["ModelNotReadyError", "EngineExited"]);
+
+interface BodyParserError {
+  type: string;
+  status?: number;
+  statusCode?: number;
+  limit?: number;
+  length?: number;
+  charset?: string;
+  encoding?: string;
+  message: string;
+}
+
+function isBodyParserError(err: unknown): err is BodyParserError {
+  return (
+    err instanceof Error &&
+    typeof (err as { type?: unknown }).type === "string" &&
+    typeof ((err as { status?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode) === "number"
+  );
+}
+
+function fromBodyParser(err: BodyParserError): ApiError {
+  switch (err.type) {
+    case "entity.too.large":
+      return new ApiError(
+        "payload_too_large",
+        err.limit === undefined
+          ? "the request body is too large"
+          : `the request body is over the limit of ${err.limit} bytes`,
+      );
+    case "entity.parse.failed":
+      return new ApiError("invalid_request", `the body is not valid JSON: ${err.message}`, {
+        errors: [{ field: "body", message: "not valid JSON" }],
+      });
+    case "charset.unsupported":
+      return new ApiError(
+        "unsupported_media_type",
+        `unsupported charset "${err.charset ?? "?"}"; send UTF-8`,
+      );
+    case "encoding.unsupported":
+      return new ApiError(
+        "unsupported_media_type",
+        `unsupported content encoding "${err.encoding ?? "?"}"; send identity, gzip, deflate or br`,
+      );
+    default: {
+      const status = err.status ?? err.statusCode ?? 400;
+      return status >= 500
+        ? new ApiError("internal", "internal error", { cause: err })
+        : new ApiError("invalid_request", `the request body could not be read (${err.type})`);
+    }
+  }
+}
+
+function nameOf(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  // ModelNotReadyError leaves `name` as "Error"; its class name still says what it is.
+  return err.name === "Error" ? err.constructor.name : err.name;
+}
+
+function fieldOf(err: unknown): string | undefined {
+  const field = (err as { field?: unknown } | null)?.field;
+  return typeof field === "string" && field.length > 0 ? field : undefined;
+}
+
+/** Any thrown value as an ApiError (unknown errors become `internal` with the original as cause). */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof z.ZodError) return invalidRequest(zodFieldErrors(err));
+  if (isBodyParserError(err)) return fromBodyParser(err);
+
+  const name = nameOf(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const field = fieldOf(err);
+  const errors: FieldError[] = field === undefined ? [] : [{ field, message }];
+  if (name !== undefined && NOT_READY_ENGINE_ERRORS.has(name)) {
+    return new ApiError("not_ready", "the model is not loaded", { retryAfter: 5, cause: err });
+  }
+  if ((name !== undefined && UNPROCESSABLE_ENGINE_ERRORS.has(name)) || field !== undefined) {
+    return new ApiError("unprocessable", message, { errors, cause: err });
+  }
+  if (name === "TimeoutError") {
+    return new ApiError("deadline_exceeded", "the deadline passed before the verdict was decided", {
+      cause: err,
+    });
+  }
+  return new ApiError("internal", "internal error", { cause: err });
+}
+
+/** The problem+json response for any error. */
+export function toProblem(err: unknown, context: ProblemContext = {}): ProblemResponse {
+  const api = toApiError(err);
+  const internal = api.code === "internal";
+  const detail =
+    internal && context.requestId !== undefined
+      ? `internal error; the server log has the cause under request id ${context.requestId}`
+      : api.detail;
+  const body: Problem = {
+    type: `urn:r1-judge:problem:${api.code}`,
+    title: api.title,
+    status: api.status,
+    detail,
+    code: api.code,
+    errors: api.errors.map((e) => ({ field: e.field, message: e.message })),
+    ...(context.instance === undefined ? {} : { instance: context.instance }),
+    ...(context.requestId === undefined ? {} : { request_id: context.requestId }),
+  };
+  const headers: Record<string, string> = { "Content-Type": PROBLEM_CONTENT_TYPE };
+  if (api.retryAfter !== undefined) headers["Retry-After"] = String(Math.max(1, Math.ceil(api.retryAfter)));
+  if (api.code === "unauthorized") headers["WWW-Authenticate"] = "Bearer";
+  return { status: api.status, headers, body, internal };
+}
+
+/** Writes the problem for `err` to `res` (the request id comes from `res.locals.requestId`). */
+export function sendProblem(res: Response, err: unknown, instance?: string): ProblemResponse {
+  const requestId = res.locals.requestId;
+  const problem = toProblem(err, {
+    ...(instance === undefined ? {} : { instance }),
+    ...(typeof requestId === "string" ? { requestId } : {}),
+  });
+  res.status(problem.status).set(problem.headers).send(JSON.stringify(problem.body));
+  return problem;
+}
+
+/**
+ * Express error middleware (mount last). `onInternal` is told about 500s, with the original error,
+ * so the caller can log it; the response never contains its message.
+ */
+export function problemHandler(
+  onInternal?: (err: unknown, requestId: string | undefined) => void,
+): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const problem = sendProblem(res, err, req.originalUrl.split("?")[0]);
+    if (problem.internal) onInternal?.(err, problem.body.request_id);
+  };
+}

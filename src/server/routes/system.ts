@@ -1,0 +1,62 @@
+// Operations routes: GET /healthz, /readyz, /models, /metrics, /openapi.yaml.
+
+import { readFileSync } from "node:fs";
+import { Router as makeRouter, type Router } from "express";
+import type { ModelInfo } from "../../engine/protocol.js";
+import { ApiError } from "../../errors.js";
+import type { Lifecycle } from "../lifecycle.js";
+import type { Metrics } from "../metrics.js";
+
+export interface SystemDeps {
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  model: () => ModelInfo | undefined;
+  /** Refreshes engine gauges before a scrape. */
+  refreshMetrics: () => Promise<void>;
+  openapiPath: string;
+}
+
+export function systemRoutes(deps: SystemDeps): Router {
+  const router = makeRouter();
+  const spec = readFileSync(deps.openapiPath, "utf8");
+
+  router.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+
+  router.get("/readyz", (_req, res) => {
+    if (deps.lifecycle.phase === "draining")
+      throw new ApiError("draining", "the server is shutting down", { retryAfter: 5 });
+    if (!deps.lifecycle.ready) throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
+    res.json({ status: "ready" });
+  });
+
+  router.get("/models", (_req, res) => {
+    const model = deps.model();
+    if (!model) throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
+    res.json({
+      models: [
+        {
+          id: model.id,
+          checkpoint: model.checkpoint,
+          variant: model.variant,
+          device: model.device,
+          dtype: model.dtype,
+          vision: model.vision,
+          manifest: model.manifest,
+        },
+      ],
+    });
+  });
+
+  router.get("/metrics", async (_req, res) => {
+    await deps.refreshMetrics();
+    res.set("Content-Type", deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  router.get("/openapi.yaml", (_req, res) => {
+    res.type("application/yaml").send(spec);
+  });
+
+  return router;
+}

@@ -1,0 +1,291 @@
+// Zod schemas for every request body, mirroring openapi.yaml (the source of truth). Each schema's
+// input type is checked against the generated OpenAPI type below, so a drift between the two fails
+// `tsc`. Parsing applies the defaults (some depend on `samples`); max_new_tokens, seed and
+// timeout_ms stay optional: the server fills them from its config. Validation failures are
+// ApiError("invalid_request") with field paths like `responses[1]` or `items[3].samples`.
+// Unknown fields: rejected by /judge, /judge/batch and /rank; ignored by /get_reward (a third-party
+// protocol whose clients may add keys).
+
+import { z } from "zod";
+import { ApiError, type FieldError, joinField } from "../errors.js";
+import type { components } from "./generated/api.js";
+
+type Api = components["schemas"];
+
+// ---- limits (documented in openapi.yaml) ----
+export const LIMITS = Object.freeze({
+  questionChars: 100_000,
+  responseChars: 100_000,
+  queryChars: 200_000,
+  images: 8,
+  imageChars: 14_000_000,
+  imageBytes: 10 * 1024 * 1024,
+  samples: 64,
+  maxNewTokens: 32_768,
+  timeoutMs: 600_000,
+  seed: 2 ** 32 - 1,
+  batchItems: 256,
+  candidatesMin: 2,
+  candidatesMax: 64,
+  rewardItems: 256,
+});
+
+// ---- shared fields ----
+const question = z.string().min(1).max(LIMITS.questionChars);
+const responseText = z.string().max(LIMITS.responseChars);
+
+const DATA_URL = /^data:image\/(?:png|jpeg|jpg|webp|gif);base64,/i;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Base64 payload of an image field (the part after a data URL's comma, or the whole string). */
+function base64Payload(image: string): string {
+  const prefix = DATA_URL.exec(image);
+  return prefix ? image.slice(prefix[0].length) : image;
+}
+
+function decodedLength(payload: string): number {
+  const padding = payload.endsWith("==") ? 2 : payload.endsWith("=") ? 1 : 0;
+  return Math.floor((payload.length * 3) / 4) - padding;
+}
+
+const image = z
+  .string()
+  .min(1)
+  .max(LIMITS.imageChars)
+  .superRefine((value, ctx) => {
+    if (value.startsWith("data:") && !DATA_URL.test(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected a data:image/(png|jpeg|webp|gif);base64, URL or bare base64",
+      });
+      return;
+    }
+    const payload = base64Payload(value);
+    if (payload.length === 0 || payload.length % 4 === 1 || !BASE64.test(payload)) {
+      ctx.addIssue({ code: "custom", message: "not valid base64 (standard alphabet, no line breaks)" });
+    } else if (decodedLength(payload) > LIMITS.imageBytes) {
+      ctx.addIssue({ code: "custom", message: `decodes to more than ${LIMITS.imageBytes} bytes` });
+    }
+  });
+
+/** The bytes of an image field that passed validation (data URL or bare base64). */
+export function imageBytes(value: string): Uint8Array {
+  return new Uint8Array(Buffer.from(base64Payload(value), "base64"));
+}
+
+const images = z.array(image).max(LIMITS.images);
+const samples = z.number().int().min(1).max(LIMITS.samples);
+const temperature = z.number().min(0).max(2);
+const topP = z.number().gt(0).max(1);
+const topK = z.number().int().min(0).max(1_000_000);
+const maxNewTokens = z.number().int().min(1).max(LIMITS.maxNewTokens);
+const seed = z.number().int().min(0).max(LIMITS.seed);
+const order = z.enum(["alternate", "fixed"]);
+const timeoutMs = z.number().int().min(1).max(LIMITS.timeoutMs);
+
+export type Order = z.infer<typeof order>;
+
+const samplingFields = {
+  samples: samples.optional(),
+  temperature: temperature.optional(),
+  top_p: topP.optional(),
+  top_k: topK.optional(),
+  max_new_tokens: maxNewTokens.optional(),
+  seed: seed.optional(),
+  early_stop: z.boolean().optional(),
+  timeout_ms: timeoutMs.optional(),
+};
+
+type SamplingInput = {
+  samples?: number | undefined;
+  temperature?: number | undefined;
+  top_p?: number | undefined;
+  top_k?: number | undefined;
+  early_stop?: boolean | undefined;
+};
+
+/** Defaults shared by every route: temperature 0 (greedy) for one sample, else 1.0. */
+function samplingDefaults<T extends SamplingInput>(body: T) {
+  const n = body.samples ?? 1;
+  return {
+    samples: n,
+    temperature: body.temperature ?? (n === 1 ? 0 : 1.0),
+    top_p: body.top_p ?? 1,
+    top_k: body.top_k ?? 0,
+    early_stop: body.early_stop ?? true,
+  };
+}
+
+function orderDefault(samplesCount: number, given: Order | undefined): Order {
+  return given ?? (samplesCount > 1 ? "alternate" : "fixed");
+}
+
+// ---- /judge ----
+const judgeShape = z.strictObject({
+  question,
+  responses: z.tuple([responseText, responseText]),
+  images: images.optional(),
+  ...samplingFields,
+  order: order.optional(),
+  return_reasoning: z.boolean().optional(),
+});
+
+export const judgeRequestSchema = judgeShape.transform((body) => {
+  const sampling = samplingDefaults(body);
+  return {
+    ...body,
+    ...sampling,
+    images: body.images ?? [],
+    order: orderDefault(sampling.samples, body.order),
+    return_reasoning: body.return_reasoning ?? false,
+  };
+});
+
+// ---- /judge/batch ----
+export const judgeBatchRequestSchema = z.strictObject({
+  items: z.array(judgeRequestSchema).max(LIMITS.batchItems),
+});
+
+/** The envelope alone: each item is validated on its own so that one bad item fails alone. */
+const batchEnvelope = z.strictObject({
+  items: z.array(z.unknown()).max(LIMITS.batchItems),
+});
+
+// ---- /rank ----
+const rankShape = z.strictObject({
+  question,
+  candidates: z.array(responseText).min(LIMITS.candidatesMin).max(LIMITS.candidatesMax),
+  strategy: z.enum(["knockout", "round_robin"]).optional(),
+  images: images.optional(),
+  ...samplingFields,
+});
+
+export const rankRequestSchema = rankShape.transform((body) => ({
+  ...body,
+  ...samplingDefaults(body),
+  strategy: body.strategy ?? "knockout",
+  images: body.images ?? [],
+}));
+
+// ---- /get_reward (OpenRLHF) ----
+const rewardList = (maxChars: number) => z.array(z.string().max(maxChars)).max(LIMITS.rewardItems);
+
+const rewardShape = z
+  .object({
+    query: rewardList(LIMITS.queryChars),
+    prompts: rewardList(LIMITS.responseChars),
+    labels: rewardList(LIMITS.responseChars),
+    ...samplingFields,
+    order: order.optional(),
+  })
+  .superRefine((body, ctx) => {
+    const n = body.query.length;
+    for (const key of ["prompts", "labels"] as const) {
+      if (body[key].length !== n) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `has ${body[key].length} entries but query has ${n}`,
+        });
+      }
+    }
+  });
+
+export const rewardRequestSchema = rewardShape.transform((body) => {
+  const sampling = samplingDefaults(body);
+  return { ...body, ...sampling, order: orderDefault(sampling.samples, body.order) };
+});
+
+// ---- validated types ----
+export type JudgeRequest = z.output<typeof judgeRequestSchema>;
+export type JudgeBatchRequest = z.output<typeof judgeBatchRequestSchema>;
+export type RankRequest = z.output<typeof rankRequestSchema>;
+export type RewardRequest = z.output<typeof rewardRequestSchema>;
+
+// ---- drift check against the generated OpenAPI types (a mismatch is a compile error) ----
+type SameKeys<A, B> = [Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>] extends [never] ? true : false;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? SameKeys<A, B> : false) : false;
+type Assert<T extends true> = T;
+
+export type SchemaDriftChecks = [
+  Assert<Same<z.input<typeof judgeRequestSchema>, Api["JudgeRequest"]>>,
+  Assert<Same<z.input<typeof judgeBatchRequestSchema>, Api["JudgeBatchRequest"]>>,
+  Assert<Same<z.input<typeof rankRequestSchema>, Api["RankRequest"]>>,
+  Assert<Same<z.input<typeof rewardRequestSchema>, Api["RewardRequest"]>>,
+  // Defaults must not change a field's type, only make it present.
+  Assert<
+    Same<
+      Pick<JudgeRequest, "samples" | "order" | "temperature">,
+      Required<Pick<Api["JudgeRequest"], "samples" | "order" | "temperature">>
+    >
+  >,
+  Assert<Same<RankRequest["strategy"], NonNullable<Api["RankRequest"]["strategy"]>>>,
+];
+
+// ---- errors ----
+
+/** A zod issue path as a field: `["items", 3, "samples"]` → `items[3].samples`; `[]` → `body`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else {
+      const name = String(key);
+      out += /^[A-Za-z_$][\w$]*$/.test(name) ? (out ? `.${name}` : name) : `[${JSON.stringify(name)}]`;
+    }
+  }
+  return out || "body";
+}
+
+/** Every issue of a ZodError as {field, message}; unknown keys give one entry per key. */
+export function zodFieldErrors(error: z.ZodError, prefix = "body"): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        out.push({ field: joinField(prefix, formatPath([...issue.path, key])), message: "unknown field" });
+      }
+    } else {
+      out.push({ field: joinField(prefix, formatPath(issue.path)), message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** Per-parse messages: a missing field says "required" instead of "expected string, received undefined". */
+const messages: z.core.$ZodErrorMap = (issue) =>
+  issue.code === "invalid_type" && issue.input === undefined ? "required" : undefined;
+
+export function invalidRequest(errors: FieldError[]): ApiError {
+  const first = errors[0];
+  const detail =
+    first === undefined
+      ? "the request body is invalid"
+      : errors.length === 1
+        ? `${first.field}: ${first.message}`
+        : `${errors.length} invalid fields; first ${first.field}: ${first.message}`;
+  return new ApiError("invalid_request", detail, { errors });
+}
+
+/** Validates a body and applies defaults; throws ApiError("invalid_request") naming each failing field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown, prefix = "body"): z.output<S> {
+  const result = schema.safeParse(body, { error: messages });
+  if (result.success) return result.data;
+  throw invalidRequest(zodFieldErrors(result.error, prefix));
+}
+
+export type BatchItem = { ok: true; value: JudgeRequest } | { ok: false; error: ApiError };
+
+/**
+ * Validates a /judge/batch body: the envelope (throws ApiError when it is unusable), then each item
+ * alone; a bad item becomes its own error with fields under `items[k]`.
+ */
+export function parseJudgeBatch(body: unknown): BatchItem[] {
+  const envelope = parseBody(batchEnvelope, body);
+  return envelope.items.map((item, k): BatchItem => {
+    const result = judgeRequestSchema.safeParse(item, { error: messages });
+    return result.success
+      ? { ok: true, value: result.data }
+      : { ok: false, error: invalidRequest(zodFieldErrors(result.error, `items[${k}]`)) };
+  });
+}

@@ -1,0 +1,113 @@
+// The engine in its worker thread, driven from the main thread as the HTTP server drives it.
+
+import assert from "node:assert/strict";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { EngineClient, type EngineError } from "../../src/engine/client.js";
+import type { EngineOptions, SampleMessage } from "../../src/engine/protocol.js";
+import { judgeMessages } from "../../src/judge/prompt.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const CHECKPOINT = process.env.R1JUDGE_TEST_CHECKPOINT ?? path.join(ROOT, "models/demo");
+
+const options = (checkpoint: string): EngineOptions => ({
+  checkpoint,
+  variant: "fp32",
+  device: "cpu",
+  allowCpuFallback: false,
+  kvBudgetBytes: 256 * 1024 * 1024,
+  maxRows: 64,
+  prefixCacheBytes: 32 * 1024 * 1024,
+  maxImagePixels: 50_000_000,
+  maxPromptTokens: 8192,
+});
+
+let client: EngineClient;
+
+before(async () => {
+  client = await EngineClient.start(options(CHECKPOINT));
+});
+
+after(async () => {
+  await client?.close();
+});
+
+function generate(samples: number, seed: number, images: Uint8Array[] = []) {
+  return new Promise<{ samples: SampleMessage[]; promptTokens: number }>((resolve, reject) => {
+    const out: SampleMessage[] = [];
+    let promptTokens = 0;
+    client.generate(
+      {
+        messages: judgeMessages("What is 7 + 5?", "12", "13", images.length),
+        images,
+        samples,
+        seed,
+        sampling: { temperature: 1, topK: 0, topP: 1 },
+        maxNewTokens: 32,
+      },
+      {
+        onStarted: (info) => {
+          promptTokens = info.promptTokens;
+        },
+        onSample: (s) => out.push(s),
+        onDone: () => resolve({ samples: out.sort((a, b) => a.index - b.index), promptTokens }),
+        onError: reject,
+      },
+    );
+  });
+}
+
+test("reports the model it serves", () => {
+  assert.equal(client.model.variant, "fp32");
+  assert.equal(client.model.device, "cpu");
+  assert.ok(client.model.id.length > 0);
+});
+
+test("K samples come back with seeds seed+i, text and finish reasons", async () => {
+  const { samples, promptTokens } = await generate(4, 100);
+  assert.deepEqual(
+    samples.map((s) => s.seed),
+    [100, 101, 102, 103],
+  );
+  assert.ok(promptTokens > 100);
+  for (const s of samples) {
+    assert.ok(["stop", "length"].includes(s.finishReason));
+    assert.ok(s.tokens > 0 && s.tokens <= 32);
+    assert.equal(typeof s.text, "string");
+  }
+  const again = await generate(4, 100);
+  assert.deepEqual(again.samples, samples);
+});
+
+test("undecodable image bytes fail the request with the image's field, and the worker keeps serving", async () => {
+  await assert.rejects(generate(1, 0, [new Uint8Array([1, 2, 3, 4])]), (err: EngineError) => {
+    assert.equal(err.field, "images[0]");
+    return true;
+  });
+  const { samples } = await generate(1, 0);
+  assert.equal(samples.length, 1);
+});
+
+test("a broken checkpoint fails start() with the file and field", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "r1judge-client-"));
+  try {
+    await cp(CHECKPOINT, dir, { recursive: true });
+    await writeFile(path.join(dir, "tokenizer.json"), "{}");
+    await assert.rejects(EngineClient.start(options(dir)), (err: EngineError) => {
+      assert.match(err.message, /tokenizer\.json/);
+      assert.equal(err.wire.name, "CheckpointError");
+      return true;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("stats report the engine's counters", async () => {
+  const stats = await client.stats();
+  assert.ok(stats.tokensGenerated > 0);
+  assert.equal(stats.runningRows, 0);
+  assert.equal(stats.waiting, 0);
+});

@@ -1,0 +1,571 @@
+// The generation loop against a FAKE GenerationModel whose KV cache holds the tokens themselves and
+// whose logits are a deterministic function of a row's cached tokens and position (so any KV mix-up
+// changes the output). Checks: K samples share one prefill and decode as one batch, per-sample seeds,
+// finish reasons (stop / length / stop string / invalid / cancelled / deadline), rows leaving and
+// joining at step boundaries, capacity errors, and the prefix cache (exact and partial hits).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CapacityError,
+  Engine,
+  type EngineSettings,
+  type GenerateRequest,
+  type GenerationModel,
+  type RequestStats,
+  type SampleOutput,
+} from "../../src/engine/engine.js";
+import { KvBatch, type KvShape } from "../../src/engine/kv.js";
+import type { PromptTensors, StepResult } from "../../src/engine/model.js";
+import type { SamplingParams } from "../../src/engine/sampling/sampler.js";
+
+const V = 32;
+const SHAPE: KvShape = { layers: 1, heads: 2, headDim: 2, dtype: "float32" };
+const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1 };
+const WARM: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+
+/**
+ * Key slots hold token + 1, value slots −(token + 1), padding 0. A row's logits peak at
+ * (5·Σtokens + 3·count) mod V and fall off linearly around it.
+ */
+class FakeModel implements GenerationModel {
+  readonly kvShape = SHAPE;
+  readonly vocabSize = V;
+  readonly cacheNamespace = "fake";
+  readonly imagePadTokenId = 999;
+  readonly prefills: { start: number; pastLength: number | undefined; promptTokens: number }[] = [];
+  /** Rows of each step call. */
+  readonly stepRows: number[] = [];
+  /** "step:row" (step counted from 1) pairs whose logits are NaN. */
+  readonly nanAt = new Set<string>();
+  /** Called after each step with its 1-based number (to submit/cancel mid-run). */
+  onStep: ((step: number) => void) | undefined;
+
+  async prefill(prompt: PromptTensors, past: KvBatch | undefined, start: number): Promise<StepResult> {
+    this.prefills.push({ start, pastLength: past?.length, promptTokens: prompt.inputIds.length });
+    if ((start === 0) !== (past === undefined)) throw new Error(`start ${start} with past ${past?.length}`);
+    if (past && (past.rows !== 1 || past.length !== start || past.pad[0] !== 0))
+      throw new Error("past must be one unpadded row of `start` columns");
+    const length = prompt.inputIds.length;
+    const tensors = [0, 1].map((t) => {
+      const out = new Float32Array(SHAPE.heads * length * SHAPE.headDim);
+      for (let h = 0; h < SHAPE.heads; h++)
+        for (let c = 0; c < length; c++)
+          for (let d = 0; d < SHAPE.headDim; d++) {
+            const i = (h * length + c) * SHAPE.headDim + d;
+            if (c < start && past)
+              out[i] = (past.tensors[t] as Float32Array)[(h * start + c) * SHAPE.headDim + d] as number;
+            else out[i] = (t === 0 ? 1 : -1) * ((prompt.inputIds[c] as number) + 1);
+          }
+      return out;
+    });
+    const kv = new KvBatch(SHAPE, tensors, 1, length, [0]);
+    return { logits: rowLogits(kv, 0), kv };
+  }
+
+  async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult> {
+    this.stepRows.push(tokens.length);
+    const stepNumber = this.stepRows.length;
+    if (tokens.length !== kv.rows || ropeDeltas.length !== kv.rows) throw new Error("rows disagree");
+    const length = kv.length + 1;
+    const present = kv.tensors.map((src, t) => {
+      const out = new Float32Array(kv.rows * SHAPE.heads * length * SHAPE.headDim);
+      for (let r = 0; r < kv.rows; r++)
+        for (let h = 0; h < SHAPE.heads; h++) {
+          const rh = r * SHAPE.heads + h;
+          out.set(
+            src.subarray(rh * kv.length * SHAPE.headDim, (rh + 1) * kv.length * SHAPE.headDim),
+            rh * length * SHAPE.headDim,
+          );
+          for (let d = 0; d < SHAPE.headDim; d++)
+            out[(rh * length + kv.length) * SHAPE.headDim + d] =
+              (t === 0 ? 1 : -1) * ((tokens[r] as number) + 1);
+        }
+      return out;
+    });
+    const next = kv.advance(present, 1);
+    const logits = new Float32Array(kv.rows * V);
+    for (let r = 0; r < kv.rows; r++) {
+      logits.set(rowLogits(next, r), r * V);
+      if (this.nanAt.has(`${stepNumber}:${r}`)) logits[r * V + 3] = Number.NaN;
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.onStep?.(stepNumber);
+    return { logits, kv: next };
+  }
+}
+
+/** Reads row r's tokens back from the cache (checking key/value agree and padding is zero). */
+function cachedTokens(kv: KvBatch, r: number): number[] {
+  const tokens: number[] = [];
+  const pad = kv.pad[r] as number;
+  for (let h = 0; h < SHAPE.heads; h++)
+    for (let c = 0; c < kv.length; c++)
+      for (let d = 0; d < SHAPE.headDim; d++) {
+        const i = ((r * SHAPE.heads + h) * kv.length + c) * SHAPE.headDim + d;
+        const key = (kv.tensors[0] as Float32Array)[i] as number;
+        const value = (kv.tensors[1] as Float32Array)[i] as number;
+        if (c < pad) {
+          if (key !== 0 || value !== 0) throw new Error(`row ${r} padding column ${c} is not zero`);
+        } else {
+          if (key < 1 || value !== -key) throw new Error(`row ${r} column ${c}: key ${key} value ${value}`);
+          if (h === 0 && d === 0) tokens.push(key - 1);
+          else if (tokens[c - pad] !== key - 1) throw new Error(`row ${r} column ${c}: heads disagree`);
+        }
+      }
+  return tokens;
+}
+
+function rowLogits(kv: KvBatch, r: number): Float32Array {
+  const tokens = cachedTokens(kv, r);
+  const peak = (5 * tokens.reduce((a, b) => a + b, 0) + 3 * tokens.length) % V;
+  const logits = new Float32Array(V);
+  for (let j = 0; j < V; j++) {
+    const dist = Math.min(Math.abs(j - peak), V - Math.abs(j - peak));
+    logits[j] = -0.6 * dist;
+  }
+  return logits;
+}
+
+const prompt = (ids: number[]): PromptTensors => ({
+  inputIds: ids,
+  positions: new Int32Array(3 * ids.length),
+  ropeDelta: 0,
+});
+
+const ids = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => (i * 7 + offset) % V);
+
+function request(id: string, over: Partial<GenerateRequest> = {}): GenerateRequest {
+  return {
+    id,
+    prompt: prompt(ids(10)),
+    imageDigests: [],
+    samples: 1,
+    seed: 7,
+    sampling: GREEDY,
+    maxNewTokens: 6,
+    ...over,
+  };
+}
+
+interface Collector {
+  samples: SampleOutput[];
+  starts: RequestStats[];
+  errors: Error[];
+  done: number;
+  listener: Parameters<Engine["submit"]>[1];
+  bySample(): SampleOutput[];
+}
+
+function collector(): Collector {
+  const c: Collector = {
+    samples: [],
+    starts: [],
+    errors: [],
+    done: 0,
+    listener: {
+      onStart: (s) => c.starts.push(s),
+      onSample: (s) => c.samples.push(s),
+      onDone: () => c.done++,
+      onError: (e) => c.errors.push(e),
+    },
+    bySample: () => [...c.samples].sort((a, b) => a.index - b.index),
+  };
+  return c;
+}
+
+const SETTINGS: EngineSettings = { kvBudgetBytes: 1e9, maxRows: 64, prefixCacheBytes: 0 };
+
+function engine(
+  model: FakeModel,
+  settings: Partial<EngineSettings> = {},
+  stop: { eos?: number[]; stopStrings?: string[] } = {},
+): Engine {
+  return new Engine(
+    model,
+    { ...SETTINGS, ...settings },
+    {
+      eosIds: new Set(stop.eos ?? []),
+      stopStrings: stop.stopStrings ?? [],
+      decodeTail: (tokens) => tokens.map((t) => `<${t}>`).join(""),
+    },
+  );
+}
+
+async function drain(e: Engine, until: () => boolean, max = 500): Promise<void> {
+  for (let i = 0; i < max && !until(); i++) await e.iterate();
+  assert.ok(until(), "the engine did not finish in time");
+}
+
+/** Runs one request alone on a fresh engine and returns its samples by index. */
+async function alone(over: Partial<GenerateRequest>, stop: Parameters<typeof engine>[2] = {}) {
+  const model = new FakeModel();
+  const e = engine(model, {}, stop);
+  const c = collector();
+  e.submit(request("alone", over), c.listener);
+  await drain(e, () => c.done === 1);
+  return c.bySample();
+}
+
+test("K samples of one prompt prefill once and decode as one batch", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const c = collector();
+  e.submit(request("k", { samples: 4, sampling: WARM, maxNewTokens: 6, seed: 100 }), c.listener);
+  await drain(e, () => c.done === 1);
+  assert.equal(model.prefills.length, 1);
+  assert.deepEqual(model.stepRows, [4, 4, 4, 4, 4], "one step per new token after the first, 4 rows each");
+  const samples = c.bySample();
+  assert.deepEqual(
+    samples.map((s) => [s.index, s.seed, s.finishReason, s.tokens.length]),
+    [0, 1, 2, 3].map((i) => [i, 100 + i, "length", 6]),
+  );
+  assert.equal(new Set(samples.map((s) => s.tokens.join(","))).size > 1, true, "samples differ");
+  assert.deepEqual(c.starts, [{ promptTokens: 10, cachedPromptTokens: 0 }]);
+  assert.equal(c.errors.length, 0);
+  // Sample i is exactly what a lone request seeded seed+i produces.
+  for (const s of samples) {
+    const [lone] = await alone({ samples: 1, sampling: WARM, maxNewTokens: 6, seed: 100 + s.index });
+    assert.deepEqual(lone?.tokens, s.tokens, `sample ${s.index}`);
+  }
+  const stats = e.stats();
+  assert.equal(stats.runningRows, 0);
+  assert.equal(stats.kvBytes, 0);
+  assert.equal(stats.tokensGenerated, 24);
+  assert.equal(stats.steps, 5);
+});
+
+test("greedy samples are identical and the same seed gives the same tokens again", async () => {
+  const [a] = await alone({ sampling: WARM, seed: 3, maxNewTokens: 8 });
+  const [b] = await alone({ sampling: WARM, seed: 3, maxNewTokens: 8 });
+  assert.deepEqual(a?.tokens, b?.tokens);
+  const greedy = await alone({ samples: 3, sampling: GREEDY, maxNewTokens: 8 });
+  assert.equal(new Set(greedy.map((s) => s.tokens.join(","))).size, 1);
+});
+
+test("finished rows leave the batch; the others continue unchanged", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const a = collector();
+  const b = collector();
+  e.submit(request("a", { maxNewTokens: 3 }), a.listener);
+  e.submit(request("b", { maxNewTokens: 6, prompt: prompt(ids(14, 3)) }), b.listener);
+  await drain(e, () => a.done + b.done === 2);
+  assert.deepEqual(model.stepRows, [2, 2, 1, 1, 1]);
+  assert.equal(a.samples[0]?.tokens.length, 3);
+  assert.equal(b.samples[0]?.tokens.length, 6);
+  const [bAlone] = await alone({ maxNewTokens: 6, prompt: prompt(ids(14, 3)) });
+  assert.deepEqual(b.samples[0]?.tokens, bAlone?.tokens);
+  assert.equal(e.stats().kvBytes, 0, "the cache is empty once every row has left");
+});
+
+test("eos ends a row with 'stop', max_new_tokens with 'length'", async () => {
+  const [free] = await alone({ maxNewTokens: 10 });
+  assert.equal(free?.finishReason, "length");
+  assert.equal(free?.tokens.length, 10);
+  const tokens = free?.tokens ?? [];
+  const at = tokens.findIndex((t, i) => i >= 2 && !tokens.slice(0, i).includes(t));
+  assert.ok(at >= 2, `no fresh token in ${tokens}`);
+  const eos = tokens[at] as number;
+  const [stopped] = await alone({ maxNewTokens: 10 }, { eos: [eos] });
+  assert.equal(stopped?.finishReason, "stop");
+  assert.deepEqual(
+    stopped?.tokens,
+    tokens.slice(0, at + 1),
+    "the eos token ends (and is the last of) the sample",
+  );
+  // eos as the very first token: the row never reaches a decode step.
+  const model = new FakeModel();
+  const e = engine(model, {}, { eos: [tokens[0] as number] });
+  const c = collector();
+  e.submit(request("first", { maxNewTokens: 10 }), c.listener);
+  await drain(e, () => c.done === 1);
+  assert.equal(c.samples[0]?.finishReason, "stop");
+  assert.equal(c.samples[0]?.tokens.length, 1);
+  assert.deepEqual(model.stepRows, []);
+});
+
+test("a stop string found by decodeTail ends a row with 'stop'", async () => {
+  const [free] = await alone({ maxNewTokens: 10 });
+  const tokens = free?.tokens ?? [];
+  const at = tokens.findIndex((t, i) => i >= 3 && !tokens.slice(0, i).includes(t));
+  assert.ok(at >= 3, `no fresh token in ${tokens}`);
+  const [stopped] = await alone({ maxNewTokens: 10 }, { stopStrings: ["never", `<${tokens[at]}>`] });
+  assert.equal(stopped?.finishReason, "stop");
+  assert.deepEqual(stopped?.tokens, tokens.slice(0, at + 1));
+  // A stop string spanning two tokens.
+  const pair = `${tokens[at - 1]}><${tokens[at]}`;
+  const [spanning] = await alone({ maxNewTokens: 10 }, { stopStrings: [pair] });
+  assert.equal(spanning?.finishReason, "stop");
+  assert.ok((spanning?.tokens.length ?? 99) <= at + 1);
+});
+
+test("NaN logits make only that sample 'invalid'; the rest finish and the engine keeps serving", async () => {
+  const model = new FakeModel();
+  model.nanAt.add("2:1");
+  const e = engine(model);
+  const c = collector();
+  const over = { samples: 3, sampling: WARM, seed: 11, maxNewTokens: 5 };
+  e.submit(request("nan", over), c.listener);
+  await drain(e, () => c.done === 1);
+  const samples = c.bySample();
+  assert.deepEqual(
+    samples.map((s) => s.finishReason),
+    ["length", "invalid", "length"],
+  );
+  assert.match(samples[1]?.error ?? "", /NaN/);
+  assert.equal(samples[1]?.tokens.length, 2, "tokens before the bad step are kept");
+  assert.deepEqual(model.stepRows, [3, 3, 2, 2]);
+  const clean = await alone(over);
+  assert.deepEqual(samples[0]?.tokens, clean[0]?.tokens);
+  assert.deepEqual(samples[2]?.tokens, clean[2]?.tokens);
+  assert.equal(c.errors.length, 0);
+  const next = collector();
+  e.submit(request("after"), next.listener);
+  await drain(e, () => next.done === 1);
+  assert.equal(next.samples[0]?.finishReason, "length");
+});
+
+test("cancel(id) ends every row of that request at the next boundary; others continue", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const a = collector();
+  const b = collector();
+  e.submit(request("a", { samples: 2, maxNewTokens: 20 }), a.listener);
+  e.submit(request("b", { maxNewTokens: 20, prompt: prompt(ids(12, 5)) }), b.listener);
+  for (let i = 0; i < 3; i++) await e.iterate();
+  e.cancel("a");
+  assert.equal(a.samples.length, 0, "cancellation takes effect at the next step boundary");
+  await e.iterate();
+  assert.deepEqual(
+    a.bySample().map((s) => [s.finishReason, s.tokens.length]),
+    [
+      ["cancelled", 4],
+      ["cancelled", 4],
+    ],
+  );
+  assert.equal(a.done, 1);
+  assert.equal(model.stepRows.at(-1), 1, "only b is decoded after the cancel");
+  await drain(e, () => b.done === 1);
+  assert.equal(b.samples[0]?.finishReason, "length");
+  assert.equal(b.samples[0]?.tokens.length, 20);
+  e.cancel("a"); // cancelling a finished request is harmless
+  e.cancel("unknown");
+});
+
+test("cancel of a waiting request finishes it without a prefill", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const c = collector();
+  e.submit(request("w", { samples: 2 }), c.listener);
+  e.cancel("w");
+  assert.deepEqual(
+    c.bySample().map((s) => [s.finishReason, s.tokens.length]),
+    [
+      ["cancelled", 0],
+      ["cancelled", 0],
+    ],
+  );
+  assert.equal(c.done, 1);
+  await e.iterate();
+  assert.equal(model.prefills.length, 0);
+});
+
+test("cancel(id, [i]) cancels just sample i", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const c = collector();
+  e.submit(request("s", { samples: 3, sampling: WARM, maxNewTokens: 8 }), c.listener);
+  await e.iterate();
+  await e.iterate();
+  e.cancel("s", [1]);
+  await drain(e, () => c.done === 1);
+  assert.deepEqual(
+    c.bySample().map((s) => [s.finishReason, s.tokens.length]),
+    [
+      ["length", 8],
+      ["cancelled", 3],
+      ["length", 8],
+    ],
+  );
+  assert.deepEqual(model.stepRows, [3, 3, 2, 2, 2, 2, 2]);
+});
+
+test("a deadline in the past gives 'deadline' without a prefill; one passing mid-run stops the rows", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const late = collector();
+  e.submit(request("late", { samples: 2, deadline: Date.now() - 1 }), late.listener);
+  await e.iterate();
+  assert.deepEqual(
+    late.bySample().map((s) => [s.finishReason, s.tokens.length]),
+    [
+      ["deadline", 0],
+      ["deadline", 0],
+    ],
+  );
+  assert.equal(late.done, 1);
+  assert.equal(model.prefills.length, 0);
+
+  const soon = collector();
+  const other = collector();
+  e.submit(request("soon", { maxNewTokens: 50, deadline: Date.now() + 40 }), soon.listener);
+  e.submit(request("other", { maxNewTokens: 8 }), other.listener);
+  await e.iterate();
+  await e.iterate();
+  assert.equal(soon.samples.length, 0);
+  await sleep(60);
+  await e.iterate();
+  assert.equal(soon.samples[0]?.finishReason, "deadline");
+  assert.equal(soon.samples[0]?.tokens.length, 3);
+  await drain(e, () => other.done === 1);
+  assert.equal(other.samples[0]?.finishReason, "length");
+});
+
+test("a request over the KV budget or row limit gets onError(CapacityError); the engine keeps serving", async () => {
+  const model = new FakeModel();
+  const perToken = KvBatch.bytesPerToken(SHAPE); // 32
+  // 2 samples × (10 prompt + 10 new) tokens × 32 bytes = 1280 bytes; the budget is 1000.
+  const e = engine(model, { kvBudgetBytes: 1000, maxRows: 2 });
+  assert.equal(perToken, 32);
+  const big = collector();
+  const wide = collector();
+  const ok = collector();
+  e.submit(request("big", { samples: 2, maxNewTokens: 10 }), big.listener);
+  e.submit(request("wide", { samples: 3, maxNewTokens: 1 }), wide.listener);
+  e.submit(request("ok", { samples: 1, maxNewTokens: 10 }), ok.listener);
+  await drain(e, () => ok.done === 1);
+  assert.ok(big.errors[0] instanceof CapacityError);
+  assert.match(big.errors[0]?.message ?? "", /1280.*1000/);
+  assert.ok(wide.errors[0] instanceof CapacityError);
+  assert.match(wide.errors[0]?.message ?? "", /3 samples/);
+  assert.equal(big.samples.length + wide.samples.length + big.done + wide.done, 0);
+  assert.equal(model.prefills.length, 1, "rejected requests are never prefilled");
+  assert.equal(ok.samples[0]?.finishReason, "length");
+});
+
+test("requests that do not fit yet wait for running rows to finish", async () => {
+  const model = new FakeModel();
+  // One row of 20 tokens (640 bytes) fits; two do not.
+  const e = engine(model, { kvBudgetBytes: 700 });
+  const a = collector();
+  const b = collector();
+  e.submit(request("a", { maxNewTokens: 10 }), a.listener);
+  e.submit(request("b", { maxNewTokens: 10, prompt: prompt(ids(10, 1)) }), b.listener);
+  await drain(e, () => a.done + b.done === 2);
+  assert.ok(
+    model.stepRows.every((rows) => rows === 1),
+    `${model.stepRows}`,
+  );
+  assert.equal(a.errors.length + b.errors.length, 0);
+  assert.equal(b.samples[0]?.tokens.length, 10);
+});
+
+test("requests submitted mid-run join at a step boundary (continuous batching)", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const a = collector();
+  const b = collector();
+  e.submit(request("a", { maxNewTokens: 10 }), a.listener);
+  await e.iterate();
+  await e.iterate();
+  e.submit(
+    request("b", { samples: 2, sampling: WARM, maxNewTokens: 5, prompt: prompt(ids(17, 2)) }),
+    b.listener,
+  );
+  await drain(e, () => a.done + b.done === 2);
+  assert.deepEqual(model.stepRows, [1, 1, 3, 3, 3, 3, 1, 1, 1]);
+  // Joining a running batch does not change anyone's tokens.
+  const [aAlone] = await alone({ maxNewTokens: 10 });
+  assert.deepEqual(a.samples[0]?.tokens, aAlone?.tokens);
+  const bAlone = await alone({ samples: 2, sampling: WARM, maxNewTokens: 5, prompt: prompt(ids(17, 2)) });
+  assert.deepEqual(
+    b.bySample().map((s) => s.tokens),
+    bAlone.map((s) => s.tokens),
+  );
+});
+
+test("run() serves requests as they arrive and joins them into the running batch", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const running = e.run();
+  const a = collector();
+  const b = collector();
+  model.onStep = (step) => {
+    if (step === 2) e.submit(request("b", { maxNewTokens: 4, prompt: prompt(ids(11, 4)) }), b.listener);
+  };
+  e.submit(request("a", { maxNewTokens: 8 }), a.listener);
+  for (let i = 0; i < 200 && a.done + b.done < 2; i++) await sleep(1);
+  e.shutdown();
+  await running;
+  assert.equal(a.done + b.done, 2);
+  assert.ok(Math.max(...model.stepRows) === 2, `rows per step: ${model.stepRows}`);
+  assert.equal(model.stepRows[0], 1);
+});
+
+test("an identical request is served from the prefix cache without a second prefill", async () => {
+  const model = new FakeModel();
+  const e = engine(model, { prefixCacheBytes: 1e6 });
+  const first = collector();
+  const second = collector();
+  const over = { prompt: prompt(ids(20)), maxNewTokens: 6, samples: 2, sampling: WARM };
+  e.submit(request("x1", over), first.listener);
+  await drain(e, () => first.done === 1);
+  e.submit(request("x2", over), second.listener);
+  await drain(e, () => second.done === 1);
+  assert.equal(model.prefills.length, 1);
+  assert.deepEqual(first.starts, [{ promptTokens: 20, cachedPromptTokens: 0 }]);
+  assert.deepEqual(second.starts, [{ promptTokens: 20, cachedPromptTokens: 20 }]);
+  assert.deepEqual(
+    second.bySample().map((s) => s.tokens),
+    first.bySample().map((s) => s.tokens),
+  );
+  assert.equal(e.stats().prefixHits, 1);
+});
+
+test("a request sharing a prefix of 16+ tokens prefills only the rest (partial hit)", async () => {
+  const model = new FakeModel();
+  const e = engine(model, { prefixCacheBytes: 1e6 });
+  const base = ids(40);
+  const shared = [...base.slice(0, 35), 1, 2, 3, 4, 5, 6];
+  const first = collector();
+  const second = collector();
+  e.submit(request("p1", { prompt: prompt(base) }), first.listener);
+  await drain(e, () => first.done === 1);
+  e.submit(request("p2", { prompt: prompt(shared) }), second.listener);
+  await drain(e, () => second.done === 1);
+  assert.deepEqual(
+    model.prefills.map((p) => [p.start, p.pastLength, p.promptTokens]),
+    [
+      [0, undefined, 40],
+      [32, 32, 41],
+    ],
+  );
+  assert.deepEqual(second.starts, [{ promptTokens: 41, cachedPromptTokens: 32 }]);
+  assert.equal(e.stats().prefixPartialHits, 1);
+  const [fresh] = await alone({ prompt: prompt(shared) });
+  assert.deepEqual(second.samples[0]?.tokens, fresh?.tokens, "the cached prefix gives the same tokens");
+  // Sharing fewer than 16 tokens is a miss.
+  const third = collector();
+  e.submit(request("p3", { prompt: prompt([...base.slice(0, 12), 9, 9, 9, 9, 9, 9]) }), third.listener);
+  await drain(e, () => third.done === 1);
+  assert.equal(model.prefills.at(-1)?.start, 0);
+  assert.deepEqual(third.starts, [{ promptTokens: 18, cachedPromptTokens: 0 }]);
+});
+
+test("submit rejects requests whose seeds are unusable instead of failing the loop", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const c = collector();
+  assert.throws(() => e.submit(request("neg", { seed: -1 }), c.listener), /seed/);
+  assert.throws(() => e.submit(request("frac", { seed: 0.5 }), c.listener), /seed/);
+  assert.throws(
+    () => e.submit(request("over", { seed: Number.MAX_SAFE_INTEGER, samples: 2 }), c.listener),
+    /seed/,
+  );
+  assert.throws(() => e.submit(request("none", { samples: 0 }), c.listener), /samples/);
+  e.submit(request("fine"), c.listener);
+  await drain(e, () => c.done === 1);
+  assert.equal(c.samples[0]?.finishReason, "length");
+});

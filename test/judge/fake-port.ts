@@ -1,0 +1,51 @@
+// A fake engine for judging tests: each sample's text is decided by a function of (prompt, seed),
+// delivered asynchronously in index order; cancel() ends the rest as "cancelled".
+
+import type { GenerationPort } from "../../src/judge/judge.js";
+
+export type Responder = (prompt: string, seed: number) => string;
+
+export class FakePort implements GenerationPort {
+  readonly requests: { id: string; prompt: string; seed: number; stride: number; samples: number }[] = [];
+  private readonly cancelled = new Set<string>();
+
+  constructor(private readonly respond: Responder) {}
+
+  generate(
+    request: Parameters<GenerationPort["generate"]>[0],
+    handlers: Parameters<GenerationPort["generate"]>[1],
+  ): string {
+    const id = `r${this.requests.length}`;
+    const content = request.messages[0]?.content;
+    const prompt = Array.isArray(content)
+      ? content.map((c) => (c.type === "text" ? c.text : "<image>")).join("")
+      : String(content);
+    const stride = request.seedStride ?? 1;
+    this.requests.push({ id, prompt, seed: request.seed, stride, samples: request.samples });
+    void (async () => {
+      await Promise.resolve();
+      handlers.onStarted?.({ promptTokens: prompt.length, cachedPromptTokens: 0 });
+      for (let i = 0; i < request.samples; i++) {
+        await new Promise((r) => setImmediate(r));
+        const seed = request.seed + i * stride;
+        if (this.cancelled.has(id)) {
+          handlers.onSample({ index: i, seed, tokens: 0, text: "", finishReason: "cancelled" });
+          continue;
+        }
+        const text = this.respond(prompt, seed);
+        handlers.onSample({ index: i, seed, tokens: text.length, text, finishReason: "stop" });
+      }
+      handlers.onDone();
+    })();
+    return id;
+  }
+
+  cancel(id: string): void {
+    this.cancelled.add(id);
+  }
+}
+
+/** The response shown first in a judging prompt. */
+export function firstResponse(prompt: string): string {
+  return (/\[Response 1\]:\n([\s\S]*?) {2}\n/.exec(prompt)?.[1] ?? "") as string;
+}

@@ -1,0 +1,154 @@
+// Judging as a user sees it: verdict parsing, vote tallies, alternating order, early stop, ranking,
+// OpenRLHF reward extraction and the judgement cache — on a fake engine.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { JudgementCache } from "../../src/judge/cache.js";
+import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
+import { judgeText } from "../../src/judge/prompt.js";
+import { knockout, roundRobin } from "../../src/judge/rank.js";
+import { questionOf, responseOf, rewardFromVotes } from "../../src/judge/reward.js";
+import { parseVerdict, reasoningOf } from "../../src/judge/verdict.js";
+import { FakePort, firstResponse } from "./fake-port.js";
+
+const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
+  question: "What is 7 + 5?",
+  responses: ["12", "13"],
+  images: [],
+  samples: 8,
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  maxNewTokens: 64,
+  seed: 40,
+  order: "alternate",
+  earlyStop: false,
+  returnReasoning: true,
+  ...overrides,
+});
+
+/** A judge that prefers the response "12" wherever it is shown. */
+const prefers12 = (prompt: string) =>
+  `<think>checked</think><answer>${firstResponse(prompt) === "12" ? 1 : 2}</answer>`;
+
+test("verdicts: the first answer tag holding exactly 1 or 2; anything else is invalid", () => {
+  assert.equal(parseVerdict("<think>x</think><answer>2</answer>"), 2);
+  assert.equal(parseVerdict("<answer>\n 1 \n</answer>"), 1);
+  assert.equal(parseVerdict("<answer>1</answer><answer>2</answer>"), 1);
+  assert.equal(parseVerdict("<answer>3</answer>"), null);
+  assert.equal(parseVerdict("<answer>1 or 2</answer>"), null);
+  assert.equal(parseVerdict("Response 2 is better"), null);
+  assert.equal(reasoningOf("<think> a b </think><answer>1</answer>"), "a b");
+});
+
+test("the prompt is filled in one pass: user text cannot inject a placeholder", () => {
+  assert.match(judgeText("{answer1}", "x", "y"), /\[Question\]:\n\{answer1\} {2}\n/);
+});
+
+test("alternate order: votes add up to K, seeds are seed+i, odd samples see the pair swapped and are mapped back", async () => {
+  const port = new FakePort(prefers12);
+  const j = await judgePair(port, input());
+  assert.deepEqual(j.votes, { 1: 8, 2: 0, invalid: 0 });
+  assert.equal(j.winner, 1);
+  assert.deepEqual(j.preference, [1, 0]);
+  assert.deepEqual(
+    j.samples.map((s) => s.seed),
+    [40, 41, 42, 43, 44, 45, 46, 47],
+  );
+  assert.deepEqual(
+    j.samples.map((s) => s.order),
+    ["original", "swapped", "original", "swapped", "original", "swapped", "original", "swapped"],
+  );
+  assert.equal(j.samples[1]?.reasoning, "checked");
+  assert.equal(port.requests.length, 2);
+});
+
+test("fixed order with a position-biased judge shows the bias; alternate cancels it into a tie", async () => {
+  const alwaysFirst = () => "<answer>1</answer>";
+  const fixed = await judgePair(new FakePort(alwaysFirst), input({ order: "fixed" }));
+  assert.equal(fixed.winner, 1);
+  const alternate = await judgePair(new FakePort(alwaysFirst), input());
+  assert.equal(alternate.winner, null);
+  assert.deepEqual(alternate.preference, [0.5, 0.5]);
+});
+
+test("unparseable samples are invalid votes, never votes for a side", async () => {
+  const j = await judgePair(
+    new FakePort((_, seed) => (seed % 4 === 0 ? "no verdict" : "<answer>2</answer>")),
+    input({ order: "fixed" }),
+  );
+  assert.deepEqual(j.votes, { 1: 0, 2: 6, invalid: 2 });
+  assert.equal(j.samples.filter((s) => s.verdict === null).length, 2);
+});
+
+test("early stop: sampling stops once the majority cannot change; counts add up to K minus the stopped", async () => {
+  const j = await judgePair(new FakePort(prefers12), input({ samples: 9, earlyStop: true }));
+  const counted = j.votes[1] + j.votes[2] + j.votes.invalid;
+  assert.ok(j.earlyStopped > 0, "some samples were stopped");
+  assert.equal(counted + j.earlyStopped, 9);
+  assert.equal(j.winner, 1);
+  assert.ok(j.votes[1] >= 5);
+});
+
+test("no valid vote: winner null, preference [0, 0]", async () => {
+  const j = await judgePair(new FakePort(() => "?"), input({ samples: 3 }));
+  assert.equal(j.winner, null);
+  assert.deepEqual(j.preference, [0, 0]);
+});
+
+test("knockout uses N-1 comparisons and finds the candidate every judge prefers", async () => {
+  const best = "the best";
+  const compare = (a: number, b: number) =>
+    judgePair(
+      new FakePort((p) => `<answer>${firstResponse(p) === best ? 1 : 2}</answer>`),
+      input({ responses: [names[a] as string, names[b] as string], order: "fixed", samples: 1 }),
+    );
+  const names = ["a", "b", "c", best, "e"];
+  const r = await knockout(names.length, compare);
+  assert.equal(r.best, 3);
+  assert.equal(r.comparisons.length, names.length - 1);
+  assert.equal(r.ranking[0], 3);
+});
+
+test("round robin compares every pair in both orders and ranks by win rate", async () => {
+  const strength = [1, 3, 2];
+  const compare = (a: number, b: number) =>
+    judgePair(
+      new FakePort(() => `<answer>${(strength[a] as number) > (strength[b] as number) ? 1 : 2}</answer>`),
+      input({ order: "fixed", samples: 1 }),
+    );
+  const r = await roundRobin(3, compare);
+  assert.equal(r.comparisons.length, 6);
+  assert.deepEqual(r.ranking, [1, 2, 0]);
+  assert.deepEqual(r.scores, [0, 1, 0.5]);
+});
+
+test("OpenRLHF queries: the response is the query minus its prompt; the question is the last user turn", () => {
+  const prompt =
+    "<|im_start|>system\nBe nice.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n";
+  assert.equal(questionOf(prompt), "What is 2+2?");
+  assert.equal(responseOf(`${prompt}It is 4.<|im_end|>`, prompt), "It is 4.");
+  assert.equal(questionOf("plain prompt"), "plain prompt");
+  assert.equal(rewardFromVotes(3, 1), 0.75);
+  assert.equal(rewardFromVotes(0, 0), 0.5);
+});
+
+test("the judgement cache keeps reproducible requests only", async () => {
+  const cache = new JudgementCache(10);
+  const seeded = input();
+  assert.ok(cache.key("m", seeded, true));
+  assert.equal(cache.key("m", seeded, false), undefined, "unseeded sampling is not reproducible");
+  const greedy = input({ temperature: 0, samples: 1 });
+  assert.equal(cache.key("m", greedy, false), cache.key("m", { ...greedy, seed: 999 }, false));
+  assert.notEqual(cache.key("m", seeded, true), cache.key("other-model", seeded, true));
+  const j = await judgePair(new FakePort(prefers12), seeded);
+  const key = cache.key("m", seeded, true);
+  cache.set(key, j);
+  assert.deepEqual(cache.get(key), j);
+  cache.set(cache.key("m", input({ seed: 1 }), true), { ...j, deadlineHit: true });
+  assert.equal(
+    cache.get(cache.key("m", input({ seed: 1 }), true)),
+    undefined,
+    "cut-short judgements are not cached",
+  );
+});

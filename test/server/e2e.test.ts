@@ -1,0 +1,206 @@
+// The real server on the real demo checkpoint, over real HTTP: every route, errors as problem+json,
+// reproducible seeded votes, the judgement cache, and 429 at once when the queue is full.
+
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import pino from "pino";
+import { loadConfig } from "../../src/config.js";
+import { type RunningServer, startServer } from "../../src/main.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const CHECKPOINT = process.env.R1JUDGE_TEST_CHECKPOINT ?? path.join(ROOT, "models/demo");
+const KEY = "test-key-123";
+
+let server: RunningServer;
+
+before(async () => {
+  const config = loadConfig(["--model", CHECKPOINT, "--port", "0", "--max-queue", "8"], {
+    R1JUDGE_API_KEYS: KEY,
+  });
+  server = await startServer(config, pino({ level: "silent" }));
+  await server.ready;
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+async function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${server.url}${route}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${KEY}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field below
+  return { status: res.status, headers: res.headers, json: json as any, text };
+}
+
+const pair = { question: "What is 7 + 5?", responses: ["It equals 12.", "It equals 13."] };
+
+test("health, readiness, models, metrics and the spec are served", async () => {
+  assert.deepEqual((await call("GET", "/healthz")).json, { status: "ok" });
+  assert.deepEqual((await call("GET", "/readyz")).json, { status: "ready" });
+  const models = await call("GET", "/models");
+  assert.equal(models.json.models[0].device, "cpu");
+  assert.equal(models.json.models[0].manifest.format, "r1judge-checkpoint");
+  const spec = await call("GET", "/openapi.yaml");
+  assert.match(spec.text, /^openapi: 3\.1/m);
+  const metrics = await call("GET", "/metrics");
+  assert.match(metrics.text, /r1judge:num_requests_running/);
+  assert.match(metrics.text, /r1judge:kv_cache_bytes/);
+});
+
+test("POST /judge: the demo judge picks the right answer, with request ids echoed", async () => {
+  const res = await call("POST", "/judge", pair, { "x-request-id": "abc-123" });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers.get("x-request-id"), "abc-123");
+  assert.equal(res.json.winner, 1);
+  assert.equal(res.json.samples.length, 1);
+  assert.equal(res.json.samples[0].order, "original");
+  assert.ok(res.json.usage.prompt_tokens > 100);
+});
+
+test("voting: alternate order, seeds seed+i, counts add up, same seeded request gives the same body", async () => {
+  const body = { ...pair, samples: 8, seed: 77, early_stop: false, return_reasoning: true };
+  const first = await call("POST", "/judge", body);
+  assert.equal(first.status, 200, first.text);
+  const { votes, samples } = first.json;
+  assert.equal(votes["1"] + votes["2"] + votes.invalid, 8);
+  assert.deepEqual(
+    samples.map((s: { seed: number }) => s.seed),
+    [77, 78, 79, 80, 81, 82, 83, 84],
+  );
+  assert.deepEqual(
+    samples.map((s: { order: string }) => s.order),
+    ["original", "swapped", "original", "swapped", "original", "swapped", "original", "swapped"],
+  );
+  assert.equal(typeof samples[0].reasoning, "string");
+  const second = await call("POST", "/judge", body);
+  assert.equal(second.json.cached, true);
+  assert.deepEqual({ ...second.json, cached: false }, first.json);
+});
+
+test("early stop: votes + stopped samples = K", async () => {
+  const res = await call("POST", "/judge", { ...pair, samples: 15, seed: 5 });
+  assert.equal(res.status, 200, res.text);
+  const { votes, samples } = res.json;
+  assert.equal(votes["1"] + votes["2"] + votes.invalid, samples.length);
+  assert.ok(samples.length <= 15);
+});
+
+test("POST /judge with an image", async () => {
+  const png = await readFile(path.join(ROOT, "test/fixtures/golden/images/square-70.png"));
+  const res = await call("POST", "/judge", {
+    question: "What colour is the shape?",
+    responses: ["red", "blue"],
+    images: [`data:image/png;base64,${png.toString("base64")}`],
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.ok(res.json.usage.prompt_tokens > 100);
+});
+
+test("POST /judge/batch: results in order, a bad item fails alone", async () => {
+  const res = await call("POST", "/judge/batch", {
+    items: [pair, { question: "x", responses: ["a"] }, { ...pair, responses: pair.responses.toReversed() }],
+  });
+  assert.equal(res.status, 200, res.text);
+  const [a, bad, c] = res.json.results;
+  assert.equal(a.winner, 1);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.errors[0].field, "items[1].responses");
+  assert.equal(c.winner, 2);
+});
+
+test("POST /rank: best-of-N with knockout and round robin", async () => {
+  const candidates = ["It equals 11.", "It equals 13.", "It equals 12.", "It equals 22."];
+  const knockout = await call("POST", "/rank", { question: "What is 7 + 5?", candidates, seed: 3 });
+  assert.equal(knockout.status, 200, knockout.text);
+  assert.equal(knockout.json.comparisons.length, 3);
+  assert.equal(knockout.json.best, 2);
+  const rr = await call("POST", "/rank", {
+    question: "What is 7 + 5?",
+    candidates: candidates.slice(0, 3),
+    strategy: "round_robin",
+  });
+  assert.equal(rr.json.comparisons.length, 6);
+  assert.equal(rr.json.ranking.length, 3);
+});
+
+test("POST /get_reward: OpenRLHF's protocol; empty lists give empty lists", async () => {
+  const prompt = "<|im_start|>user\nWhat is 7 + 5?<|im_end|>\n<|im_start|>assistant\n";
+  const res = await call("POST", "/get_reward", {
+    query: [`${prompt}It equals 12.<|im_end|>`, `${prompt}It equals 13.<|im_end|>`],
+    prompts: [prompt, prompt],
+    labels: ["It equals 13.", "It equals 12."],
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json.rewards, [1, 0]);
+  assert.deepEqual(res.json.scores, [1, 0]);
+  assert.deepEqual(res.json.extra_logs.votes_for, [1, 0]);
+  const empty = await call("POST", "/get_reward", { query: [], prompts: [], labels: [] });
+  assert.deepEqual(empty.json, {
+    rewards: [],
+    scores: [],
+    extra_logs: { votes_for: [], votes_against: [], invalid: [] },
+  });
+});
+
+test("errors are problem+json with the failing field", async () => {
+  const cases: [string, unknown, number, string | undefined][] = [
+    ["three responses", { question: "q", responses: ["a", "b", "c"] }, 400, "responses"],
+    ["missing question", { responses: ["a", "b"] }, 400, "question"],
+    ["wrong type", { question: 5, responses: ["a", "b"] }, 400, "question"],
+    ["samples 0", { ...pair, samples: 0 }, 400, "samples"],
+    ["unknown field", { ...pair, colour: "red" }, 400, "colour"],
+    ["broken JSON", "{not json", 400, undefined],
+    ["undecodable image", { ...pair, images: ["aGVsbG8="] }, 422, "images[0]"],
+    ["max_new_tokens over the cap", { ...pair, max_new_tokens: 30000 }, 422, "max_new_tokens"],
+  ];
+  for (const [name, body, status, field] of cases) {
+    const res = await call("POST", "/judge", body);
+    assert.equal(res.status, status, `${name}: ${res.text}`);
+    assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/, name);
+    assert.equal(res.json.status, status, name);
+    if (field)
+      assert.ok(
+        res.json.errors.some((e: { field: string }) => e.field === field),
+        `${name}: ${res.text}`,
+      );
+  }
+  assert.equal((await call("POST", "/judge", "x", { "content-type": "text/plain" })).status, 415);
+  assert.equal((await call("POST", "/judge", pair, { authorization: "Bearer wrong" })).status, 401);
+  assert.equal((await call("POST", "/judge", pair, { authorization: "" })).status, 401);
+  assert.equal((await call("GET", "/nope")).status, 404);
+  const huge = await call("POST", "/judge", { ...pair, question: "x".repeat(21 * 1024 * 1024) });
+  assert.equal(huge.status, 413);
+});
+
+test("a full queue answers 429 at once with Retry-After", async () => {
+  const heavy = { ...pair, samples: 16, temperature: 1.5, early_stop: false, max_new_tokens: 64 };
+  const inFlight = Array.from({ length: 8 }, () => call("POST", "/judge", heavy));
+  // Wait until the server holds all eight (its queue-depth gauge), so the next one must be refused.
+  for (let i = 0; i < 100; i++) {
+    const metrics = await call("GET", "/metrics");
+    if (/^r1judge:num_requests_waiting 8$/m.test(metrics.text)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const started = Date.now();
+  const refused = await call("POST", "/judge", pair);
+  assert.equal(refused.status, 429, refused.text);
+  assert.ok(Date.now() - started < 1000, "refused at once");
+  assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+  for (const res of await Promise.all(inFlight)) assert.equal(res.status, 200);
+});
