@@ -26,6 +26,8 @@ export interface TjsRun {
 export interface TjsResult {
   ok: true;
   version: string;
+  /** What the bench changed on the loaded instance (see patchTextOnlyRopeDelta). */
+  patch: string;
   stagedAt: string;
   stageNote: string;
   loadMs: number;
@@ -85,6 +87,27 @@ export async function stageForTjs(
   return { dir, note };
 }
 
+/**
+ * transformers.js 4.3.1 computes the M-RoPE delta of a text-only prompt as max(position) + 1 + S
+ * (Qwen2VLForConditionalGeneration._get_text_only_rope_index), where Hugging Face's Python has
+ * max(position) + 1 − S = 0; every decode step then runs at position past + 2S instead of past, and
+ * the output differs from the Python reference (and ours). Same work, so speed is unaffected; the bench
+ * corrects it on this instance so that the greedy check compares like with like.
+ */
+function patchTextOnlyRopeDelta(tjs: Tjs, model: object): void {
+  type T = InstanceType<Tjs["Tensor"]>;
+  const target = model as { _get_text_only_rope_index?: (ids: T, mask?: T) => [T, T] };
+  const original = target._get_text_only_rope_index?.bind(model);
+  if (!original) return;
+  target._get_text_only_rope_index = (ids, mask) => {
+    const [positions, deltas] = original(ids, mask);
+    if (!mask) return [positions, deltas];
+    const twiceS = 2n * BigInt(mask.dims[1] as number);
+    const fixed = BigInt64Array.from(deltas.data as BigInt64Array, (d) => d - twiceS);
+    return [positions, new tjs.Tensor("int64", fixed, deltas.dims)];
+  };
+}
+
 export async function benchTjs(opts: {
   checkpoint: string;
   stagingRoot: string;
@@ -122,6 +145,7 @@ export async function benchTjs(opts: {
     return { ok: false, reason: `from_pretrained failed: ${(err as Error).message}` };
   }
   const loadMs = performance.now() - t0;
+  patchTextOnlyRopeDelta(tjs, model);
 
   class FirstToken extends tjs.BaseStreamer {
     puts = 0;
@@ -190,6 +214,7 @@ export async function benchTjs(opts: {
     return {
       ok: true,
       version: tjs.env.version,
+      patch: "text-only M-RoPE delta corrected (+S → −S)",
       stagedAt: staged.dir,
       stageNote: staged.note,
       loadMs,

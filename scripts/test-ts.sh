@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Type-check, lint and test the TypeScript side (node:test through tsx).
+# Type-check, check the generated API types are current, lint and test the TypeScript side
+# (node:test through tsx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc --noEmit -p .
+npm run check:types  # src/server/generated/api.ts must match openapi.yaml
 npx biome ci .
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 node --import tsx --test --test-reporter=spec "${files[@]}"

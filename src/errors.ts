@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   not_ready: { status: 503, title: "Not ready" },
   draining: { status: 503, title: "Draining" },
   deadline_exceeded: { status: 504, title: "Deadline exceeded" },
+  // nginx's 499: the client left before the answer; nobody reads it, but logs and metrics do.
+  client_closed: { status: 499, title: "Client closed request" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

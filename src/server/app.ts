@@ -1,6 +1,7 @@
 // The express app: request ids and logs, metrics, auth, readiness gate, JSON bodies, routes, and the
 // one error handler that turns every error into application/problem+json.
 
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import express, { type Express, type RequestHandler } from "express";
 import type { Logger } from "pino";
@@ -80,6 +81,15 @@ function jsonOnly(): RequestHandler {
   };
 }
 
+/** body-parser would quietly turn invalid UTF-8 into U+FFFD; a judge must see the text it was sent. */
+function utf8Only(_req: unknown, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body)) {
+    throw new ApiError("invalid_request", "the body is not valid UTF-8", {
+      errors: [{ field: "body", message: "not valid UTF-8" }],
+    });
+  }
+}
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -91,7 +101,7 @@ export function createApp(deps: AppDeps): Express {
     requireApiKey(deps.apiKeys),
     whenReady(deps.lifecycle),
     jsonOnly(),
-    express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json" }),
+    express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json", verify: utf8Only }),
   ];
   app.use(judgeRoutes(deps.service, guard), rankRoutes(deps.service, guard));
   app.use((req, _res, next) => next(new ApiError("not_found", `no route ${req.method} ${req.path}`)));

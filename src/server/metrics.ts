@@ -1,7 +1,11 @@
 // Prometheus metrics, named like vLLM's where a counterpart exists (r1judge:num_requests_running, …).
+// The engine reports cumulative counts (prefix-cache lookups, tokens, decode steps) in its stats;
+// updateEngine turns them into Counter increments by remembering the previous values, and sets the
+// point-in-time values (queue, batch, memory) as Gauges. Counters end in _total.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+/** The engine's stats as its worker reports them (EngineStats in src/engine/engine.ts). */
 export interface EngineGauges {
   waiting: number;
   runningRequests: number;
@@ -15,6 +19,11 @@ export interface EngineGauges {
   steps: number;
 }
 
+/** Values that go up and down: exported as they are. */
+type PointInTime = "waiting" | "runningRequests" | "runningRows" | "kvBytes" | "prefixCacheBytes";
+/** Counts since the engine started: exported as counters fed by their increase. */
+type Cumulative = Exclude<keyof EngineGauges, PointInTime>;
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<"route" | "status">;
@@ -22,7 +31,10 @@ export class Metrics {
   readonly queueDepth: Gauge;
   readonly votes: Counter<"kind">;
   readonly judgementCache: Counter<"result">;
-  private readonly engine: Record<keyof EngineGauges, Gauge>;
+  private readonly engineGauges: Record<PointInTime, Gauge>;
+  private readonly engineCounters: Record<Cumulative, Counter>;
+  /** The engine's cumulative counts at the previous update (all 0 before the first). */
+  private readonly engineSeen: Record<Cumulative, number>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "r1judge_process_" });
@@ -57,24 +69,37 @@ export class Metrics {
       registers: [this.registry],
     });
     const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [this.registry] });
-    this.engine = {
+    const counter = (name: string, help: string) => new Counter({ name, help, registers: [this.registry] });
+    this.engineGauges = {
       waiting: gauge("r1judge:engine_requests_waiting", "Generation requests waiting for batch room"),
       runningRequests: gauge("r1judge:num_requests_running", "Generation requests in the running batch"),
       runningRows: gauge("r1judge:batch_size", "Sequences (samples) decoded together"),
       kvBytes: gauge("r1judge:kv_cache_bytes", "KV cache bytes held by the running batch"),
       prefixCacheBytes: gauge("r1judge:prefix_cache_bytes", "Bytes held by the prefix KV cache"),
-      prefixHits: gauge("r1judge:prefix_cache_hits", "Prompts served whole from the prefix cache"),
-      prefixPartialHits: gauge(
-        "r1judge:prefix_cache_partial_hits",
-        "Prompts whose prefix came from the cache",
-      ),
-      prefixMisses: gauge("r1judge:prefix_cache_misses", "Prompts prefilled from scratch"),
-      tokensGenerated: gauge("r1judge:generation_tokens_total", "Tokens generated since start"),
-      steps: gauge("r1judge:decode_steps_total", "Decode steps since start"),
     };
+    this.engineCounters = {
+      prefixHits: counter("r1judge:prefix_cache_hits_total", "Prompts served whole from the prefix cache"),
+      prefixPartialHits: counter(
+        "r1judge:prefix_cache_partial_hits_total",
+        "Prompts whose prefix came from the prefix cache",
+      ),
+      prefixMisses: counter("r1judge:prefix_cache_misses_total", "Prompts prefilled from scratch"),
+      tokensGenerated: counter("r1judge:generation_tokens_total", "Tokens generated"),
+      steps: counter("r1judge:decode_steps_total", "Decode steps of the running batch"),
+    };
+    this.engineSeen = { prefixHits: 0, prefixPartialHits: 0, prefixMisses: 0, tokensGenerated: 0, steps: 0 };
   }
 
+  /** Takes a snapshot of the engine's stats (before each scrape): gauges set, counters increased. */
   updateEngine(stats: EngineGauges): void {
-    for (const key of Object.keys(this.engine) as (keyof EngineGauges)[]) this.engine[key].set(stats[key]);
+    for (const key of Object.keys(this.engineGauges) as PointInTime[]) this.engineGauges[key].set(stats[key]);
+    for (const key of Object.keys(this.engineCounters) as Cumulative[]) {
+      const now = stats[key];
+      const before = this.engineSeen[key];
+      // A count below the last one means a new engine started from 0: all of it is new.
+      const delta = now >= before ? now - before : now;
+      if (delta > 0) this.engineCounters[key].inc(delta);
+      this.engineSeen[key] = now;
+    }
   }
 }

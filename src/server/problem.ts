@@ -115,6 +115,11 @@ export function toApiError(err: unknown): ApiError {
   if ((name !== undefined && UNPROCESSABLE_ENGINE_ERRORS.has(name)) || field !== undefined) {
     return new ApiError("unprocessable", message, { errors, cause: err });
   }
+  if (name === "JudgeAbortedError") {
+    return new ApiError("client_closed", "the client closed the connection before the verdict", {
+      cause: err,
+    });
+  }
   if (name === "TimeoutError") {
     return new ApiError("deadline_exceeded", "the deadline passed before the verdict was decided", {
       cause: err,

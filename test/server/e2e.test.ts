@@ -63,14 +63,18 @@ test("health, readiness, models, metrics and the spec are served", async () => {
   assert.match(metrics.text, /r1judge:kv_cache_bytes/);
 });
 
-test("POST /judge: the demo judge picks the right answer, with request ids echoed", async () => {
+test("POST /judge: one greedy verdict, consistent with its sample, with request ids echoed", async () => {
   const res = await call("POST", "/judge", pair, { "x-request-id": "abc-123" });
   assert.equal(res.status, 200, res.text);
   assert.equal(res.headers.get("x-request-id"), "abc-123");
-  assert.equal(res.json.winner, 1);
   assert.equal(res.json.samples.length, 1);
-  assert.equal(res.json.samples[0].order, "original");
+  const [sample] = res.json.samples;
+  assert.equal(sample.order, "original");
+  assert.equal(res.json.winner, sample.verdict);
+  assert.equal(res.json.votes["1"] + res.json.votes["2"] + res.json.votes.invalid, 1);
+  assert.equal(res.json.model, "r1judge-demo");
   assert.ok(res.json.usage.prompt_tokens > 100);
+  assert.equal(res.json.usage.completion_tokens, sample.tokens);
 });
 
 test("voting: alternate order, seeds seed+i, counts add up, same seeded request gives the same body", async () => {
@@ -112,34 +116,41 @@ test("POST /judge with an image", async () => {
   assert.ok(res.json.usage.prompt_tokens > 100);
 });
 
-test("POST /judge/batch: results in order, a bad item fails alone", async () => {
+test("POST /judge/batch: results in order, each as /judge answers it; a bad item fails alone", async () => {
+  const swapped = { ...pair, responses: [pair.responses[1], pair.responses[0]] };
   const res = await call("POST", "/judge/batch", {
-    items: [pair, { question: "x", responses: ["a"] }, { ...pair, responses: pair.responses.toReversed() }],
+    items: [pair, { question: "x", responses: ["a"] }, swapped],
   });
   assert.equal(res.status, 200, res.text);
   const [a, bad, c] = res.json.results;
-  assert.equal(a.winner, 1);
   assert.equal(bad.status, 400);
   assert.equal(bad.errors[0].field, "items[1].responses");
-  assert.equal(c.winner, 2);
+  assert.equal(a.winner, (await call("POST", "/judge", pair)).json.winner);
+  assert.equal(c.winner, (await call("POST", "/judge", swapped)).json.winner);
 });
 
-test("POST /rank: best-of-N with knockout and round robin", async () => {
+test("POST /rank: knockout plays N-1 comparisons and its champion won its last one; round robin plays every ordered pair", async () => {
   const candidates = ["It equals 11.", "It equals 13.", "It equals 12.", "It equals 22."];
   const knockout = await call("POST", "/rank", { question: "What is 7 + 5?", candidates, seed: 3 });
   assert.equal(knockout.status, 200, knockout.text);
-  assert.equal(knockout.json.comparisons.length, 3);
-  assert.equal(knockout.json.best, 2);
+  const { best, ranking, comparisons, scores } = knockout.json;
+  assert.equal(comparisons.length, 3);
+  assert.equal(ranking[0], best);
+  assert.deepEqual([...ranking].sort(), [0, 1, 2, 3]);
+  const final = comparisons.find((c: { a: number; b: number }) => c.a === best || c.b === best);
+  assert.ok(final && [final.a, final.b].includes(best));
+  assert.equal(scores.length, 4);
   const rr = await call("POST", "/rank", {
     question: "What is 7 + 5?",
     candidates: candidates.slice(0, 3),
     strategy: "round_robin",
   });
+  assert.equal(rr.status, 200, rr.text);
   assert.equal(rr.json.comparisons.length, 6);
   assert.equal(rr.json.ranking.length, 3);
 });
 
-test("POST /get_reward: OpenRLHF's protocol; empty lists give empty lists", async () => {
+test("POST /get_reward: OpenRLHF's protocol; the reward is the judge's vote share for the policy response", async () => {
   const prompt = "<|im_start|>user\nWhat is 7 + 5?<|im_end|>\n<|im_start|>assistant\n";
   const res = await call("POST", "/get_reward", {
     query: [`${prompt}It equals 12.<|im_end|>`, `${prompt}It equals 13.<|im_end|>`],
@@ -147,15 +158,26 @@ test("POST /get_reward: OpenRLHF's protocol; empty lists give empty lists", asyn
     labels: ["It equals 13.", "It equals 12."],
   });
   assert.equal(res.status, 200, res.text);
-  assert.deepEqual(res.json.rewards, [1, 0]);
-  assert.deepEqual(res.json.scores, [1, 0]);
-  assert.deepEqual(res.json.extra_logs.votes_for, [1, 0]);
+  const direct = await call("POST", "/judge", {
+    question: "What is 7 + 5?",
+    responses: ["It equals 12.", "It equals 13."],
+  });
+  const expected = direct.json.winner === 1 ? 1 : direct.json.winner === 2 ? 0 : 0.5;
+  assert.equal(res.json.rewards[0], expected);
+  assert.deepEqual(res.json.scores, res.json.rewards);
+  assert.equal(
+    res.json.extra_logs.votes_for[0] + res.json.extra_logs.votes_against[0] + res.json.extra_logs.invalid[0],
+    1,
+  );
   const empty = await call("POST", "/get_reward", { query: [], prompts: [], labels: [] });
   assert.deepEqual(empty.json, {
     rewards: [],
     scores: [],
     extra_logs: { votes_for: [], votes_against: [], invalid: [] },
   });
+  const mismatch = await call("POST", "/get_reward", { query: ["a"], prompts: ["b"], labels: ["c"] });
+  assert.equal(mismatch.status, 422);
+  assert.equal(mismatch.json.errors[0].field, "query[0]");
 });
 
 test("errors are problem+json with the failing field", async () => {
@@ -186,6 +208,21 @@ test("errors are problem+json with the failing field", async () => {
   assert.equal((await call("GET", "/nope")).status, 404);
   const huge = await call("POST", "/judge", { ...pair, question: "x".repeat(21 * 1024 * 1024) });
   assert.equal(huge.status, 413);
+  const long = await call("POST", "/judge", { ...pair, question: "x".repeat(100_001) });
+  assert.equal(long.status, 400);
+  const deep = await call("POST", "/judge", `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+  assert.equal(deep.status, 400, deep.text);
+  const invalidUtf8 = await fetch(`${server.url}/judge`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: Buffer.concat([
+      Buffer.from('{"question":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","responses":["a","b"]}'),
+    ]),
+  });
+  assert.equal(invalidUtf8.status, 400);
+  assert.match(await invalidUtf8.text(), /UTF-8/);
 });
 
 test("a full queue answers 429 at once with Retry-After", async () => {

@@ -64,15 +64,22 @@ export function sampleToken(logits: ArrayLike<number>, params: SamplingParams, r
   return candidates[keep - 1] as number;
 }
 
-/** Plain temperature sampling: one pass for the normaliser, one for the draw; no sort. */
+let scratch = new Float64Array(0);
+
+/** Plain temperature sampling: exp once per logit into a reused buffer, then one draw; no sort. */
 function drawLinear(logits: ArrayLike<number>, best: number, t: number, rng: Prng): number {
+  if (scratch.length < logits.length) scratch = new Float64Array(logits.length);
   let total = 0;
-  for (let i = 0; i < logits.length; i++) total += Math.exp(((logits[i] as number) - best) / t);
+  for (let i = 0; i < logits.length; i++) {
+    const w = Math.exp(((logits[i] as number) - best) / t);
+    scratch[i] = w;
+    total += w;
+  }
   const u = rng.next() * total;
   let acc = 0;
   let last = 0;
   for (let i = 0; i < logits.length; i++) {
-    const w = Math.exp(((logits[i] as number) - best) / t);
+    const w = scratch[i] as number;
     if (w > 0) last = i;
     acc += w;
     if (u < acc) return i;
