@@ -4,25 +4,12 @@
 // point-in-time values (queue, batch, memory) as Gauges. Counters end in _total.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-
-/** The engine's stats as its worker reports them (EngineStats in src/engine/engine.ts). */
-export interface EngineGauges {
-  waiting: number;
-  runningRequests: number;
-  runningRows: number;
-  kvBytes: number;
-  prefixCacheBytes: number;
-  prefixHits: number;
-  prefixPartialHits: number;
-  prefixMisses: number;
-  tokensGenerated: number;
-  steps: number;
-}
+import type { EngineStats } from "../engine/engine.js";
 
 /** Values that go up and down: exported as they are. */
 type PointInTime = "waiting" | "runningRequests" | "runningRows" | "kvBytes" | "prefixCacheBytes";
 /** Counts since the engine started: exported as counters fed by their increase. */
-type Cumulative = Exclude<keyof EngineGauges, PointInTime>;
+type Cumulative = Exclude<keyof EngineStats, PointInTime>;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -91,7 +78,7 @@ export class Metrics {
   }
 
   /** Takes a snapshot of the engine's stats (before each scrape): gauges set, counters increased. */
-  updateEngine(stats: EngineGauges): void {
+  updateEngine(stats: EngineStats): void {
     for (const key of Object.keys(this.engineGauges) as PointInTime[]) this.engineGauges[key].set(stats[key]);
     for (const key of Object.keys(this.engineCounters) as Cumulative[]) {
       const now = stats[key];
