@@ -54,7 +54,8 @@ export interface Checkpoint {
 
 type Json = Record<string, unknown>;
 
-async function readJson(root: string, name: string): Promise<Json> {
+/** A checkpoint file holding a JSON object; a missing or malformed file is a CheckpointError naming it. */
+export async function readJson(root: string, name: string): Promise<Json> {
   let text: string;
   try {
     text = await readFile(path.join(root, name), "utf8");

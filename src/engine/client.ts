@@ -7,6 +7,7 @@ import type {
   EngineOptions,
   FromWorker,
   GenerateMessage,
+  GenerationRequest,
   ModelInfo,
   SampleMessage,
   WireError,
@@ -84,7 +85,7 @@ export class EngineClient {
   }
 
   /** Queues a generation; returns its id (for cancel). */
-  generate(request: Omit<GenerateMessage, "type" | "id">, handlers: GenerationHandlers): string {
+  generate(request: GenerationRequest, handlers: GenerationHandlers): string {
     const id = `g${this.nextId++}`;
     if (this.exited) {
       handlers.onError(new EngineError({ name: "EngineExited", message: "the engine worker exited" }));

@@ -12,11 +12,8 @@ import { type Demand, type Limits, planAdmission } from "./scheduler.js";
 
 export type FinishReason = "stop" | "length" | "invalid" | "cancelled" | "deadline";
 
-export interface GenerateRequest {
-  id: string;
-  prompt: PromptTensors;
-  /** One digest per image, in prompt order: the prefix cache tells images apart by them. */
-  imageDigests: string[];
+/** How many samples of a prompt to draw, and how: shared by the engine and its worker messages. */
+export interface SampleSpec {
   samples: number;
   /** Sample i draws from its own PRNG seeded `seed + i · seedStride`. */
   seed: number;
@@ -26,6 +23,13 @@ export interface GenerateRequest {
   maxNewTokens: number;
   /** Epoch milliseconds; rows still running then finish with "deadline". */
   deadline?: number;
+}
+
+export interface GenerateRequest extends SampleSpec {
+  id: string;
+  prompt: PromptTensors;
+  /** One digest per image, in prompt order: the prefix cache tells images apart by them. */
+  imageDigests: string[];
 }
 
 export interface SampleOutput {

@@ -1,9 +1,9 @@
 // Everything the engine needs, loaded from a checkpoint: validated files, text codec, image settings,
 // ONNX sessions and the generation loop. Runs inside the worker thread (see worker.ts).
 
-import { readFile } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
-import { loadCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, readJson } from "./checkpoint.js";
 import { Engine, type RequestListener } from "./engine.js";
 import {
   PREPROCESSOR_CONFIG_NAME,
@@ -101,13 +101,8 @@ export class EngineHost {
 }
 
 async function readPreprocessor(root: string): Promise<PreprocessorConfig> {
-  const file = path.join(root, PREPROCESSOR_CONFIG_NAME);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    // A text-only checkpoint may omit it; Qwen2-VL's defaults then apply to nothing.
-    return parsePreprocessorConfig({});
-  }
-  return parsePreprocessorConfig(JSON.parse(text));
+  const present = await stat(path.join(root, PREPROCESSOR_CONFIG_NAME)).catch(() => null);
+  // A text-only checkpoint may omit it; Qwen2-VL's defaults then apply to nothing.
+  if (!present) return parsePreprocessorConfig({});
+  return parsePreprocessorConfig(await readJson(root, PREPROCESSOR_CONFIG_NAME));
 }

@@ -1,9 +1,8 @@
 // Plain data crossing the worker boundary (structured clone): requests in, samples and stats out.
 
 import type { Variant } from "./checkpoint.js";
-import type { EngineStats, FinishReason } from "./engine.js";
+import type { EngineStats, FinishReason, SampleSpec } from "./engine.js";
 import type { OptimizationLevel } from "./runtime/onnx.js";
-import type { SamplingParams } from "./sampling/sampler.js";
 import type { ChatMessage } from "./tokenizer.js";
 
 export interface EngineOptions {
@@ -23,18 +22,15 @@ export interface EngineOptions {
   maxPromptTokens: number;
 }
 
-export interface GenerateMessage {
+export interface GenerateMessage extends SampleSpec {
   type: "generate";
   id: string;
   messages: ChatMessage[];
   images: Uint8Array[];
-  samples: number;
-  seed: number;
-  seedStride?: number;
-  sampling: SamplingParams;
-  maxNewTokens: number;
-  deadline?: number;
 }
+
+/** A generation as the main thread asks for it (the worker adds the message type and id). */
+export type GenerationRequest = Omit<GenerateMessage, "type" | "id">;
 
 export type ToWorker =
   | GenerateMessage

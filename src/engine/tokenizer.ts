@@ -1,11 +1,9 @@
 // The checkpoint's text side: tokenizer.json through @huggingface/tokenizers and the chat template
 // from tokenizer_config.json through @huggingface/jinja (rendered like transformers renders it).
 
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { CheckpointError } from "./checkpoint.js";
+import { CheckpointError, readJson } from "./checkpoint.js";
 
 export const IMAGE_PAD = "<|image_pad|>";
 
@@ -23,8 +21,8 @@ export class TextCodec {
   ) {}
 
   static async load(root: string): Promise<TextCodec> {
-    const tokenizerJson = await readJsonFile(root, "tokenizer.json");
-    const config = await readJsonFile(root, "tokenizer_config.json");
+    const tokenizerJson = await readJson(root, "tokenizer.json");
+    const config = await readJson(root, "tokenizer_config.json");
     let tokenizer: Tokenizer;
     try {
       tokenizer = new Tokenizer(tokenizerJson, config);
@@ -76,23 +74,6 @@ export class TextCodec {
 
   renderChat(messages: readonly ChatMessage[], addGenerationPrompt = true): string {
     return this.template.render({ messages, add_generation_prompt: addGenerationPrompt });
-  }
-}
-
-async function readJsonFile(root: string, name: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path.join(root, name), "utf8");
-  } catch {
-    throw new CheckpointError(name, "(file)", `missing from ${root}`);
-  }
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value !== "object" || value === null || Array.isArray(value))
-      throw new Error("not a JSON object");
-    return value as Record<string, unknown>;
-  } catch (err) {
-    throw new CheckpointError(name, "(file)", `invalid JSON: ${(err as Error).message}`);
   }
 }
 

@@ -2,38 +2,15 @@
 // majority vote, early stop once the majority cannot change. Sample i uses seed + i: the fixed-order
 // and swapped-order halves are two engine requests interleaving one seed sequence (stride 2).
 
-import type { ChatMessage } from "../engine/tokenizer.js";
+import type { GenerationHandlers } from "../engine/client.js";
+import type { GenerationRequest } from "../engine/protocol.js";
 import { judgeMessages } from "./prompt.js";
 import { parseVerdict, reasoningOf, type Verdict } from "./verdict.js";
 import { addVote, decided, emptyTally, type Order, outcome, type Tally, unswap } from "./voting.js";
 
 /** What judging needs of the engine: EngineClient in production, a fake in unit tests. */
 export interface GenerationPort {
-  generate(
-    request: {
-      messages: ChatMessage[];
-      images: Uint8Array[];
-      samples: number;
-      seed: number;
-      seedStride?: number;
-      sampling: { temperature: number; topK: number; topP: number };
-      maxNewTokens: number;
-      deadline?: number;
-    },
-    handlers: {
-      onStarted?(info: { promptTokens: number; cachedPromptTokens: number }): void;
-      onSample(sample: {
-        index: number;
-        seed: number;
-        tokens: number;
-        text: string;
-        finishReason: string;
-        error?: string;
-      }): void;
-      onDone(): void;
-      onError(error: Error & { field?: string }): void;
-    },
-  ): string;
+  generate(request: GenerationRequest, handlers: GenerationHandlers): string;
   cancel(id: string, samples?: number[]): void;
 }
 
