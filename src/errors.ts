@@ -5,6 +5,7 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, title: "Invalid request" },
   unauthorized: { status: 401, title: "Unauthorized" },
   not_found: { status: 404, title: "Not found" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
   payload_too_large: { status: 413, title: "Payload too large" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
   unprocessable: { status: 422, title: "Unprocessable request" },
@@ -29,6 +30,8 @@ export interface ApiErrorOptions {
   errors?: readonly FieldError[];
   /** Seconds a client should wait before retrying (sent as `Retry-After` on 429 and 503). */
   retryAfter?: number;
+  /** The methods a path does take (sent as `Allow` on 405). */
+  allow?: readonly string[];
   cause?: unknown;
 }
 
@@ -39,6 +42,7 @@ export class ApiError extends Error {
   readonly detail: string;
   readonly errors: readonly FieldError[];
   readonly retryAfter: number | undefined;
+  readonly allow: readonly string[] | undefined;
 
   constructor(code: ErrorCode, detail: string, options: ApiErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -49,6 +53,7 @@ export class ApiError extends Error {
     this.detail = detail;
     this.errors = Object.freeze([...(options.errors ?? [])]);
     this.retryAfter = options.retryAfter;
+    this.allow = options.allow;
   }
 
   /** The same error with every field path put under `prefix` (e.g. `items[3]`), for batch items. */

@@ -3,7 +3,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
-import express, { type Express, type RequestHandler } from "express";
+import express, { type Express, type RequestHandler, type Router } from "express";
 import type { Logger } from "pino";
 import { ApiError } from "../errors.js";
 import { requireApiKey } from "./auth.js";
@@ -81,6 +81,31 @@ function jsonOnly(): RequestHandler {
   };
 }
 
+/**
+ * A known path called with a method it does not take gets 405 with `Allow` (read off the routers'
+ * own routes, so it cannot drift from them) rather than a 404 that says the path does not exist.
+ */
+function wrongMethod(routers: readonly Router[]): RequestHandler {
+  const allowed = new Map<string, string[]>();
+  for (const router of routers) {
+    for (const layer of router.stack as { route?: { path: unknown; methods: Record<string, boolean> } }[]) {
+      if (typeof layer.route?.path !== "string") continue;
+      const methods = Object.keys(layer.route.methods).map((m) => m.toUpperCase());
+      if (methods.includes("GET")) methods.push("HEAD");
+      allowed.set(layer.route.path, [...(allowed.get(layer.route.path) ?? []), ...methods]);
+    }
+  }
+  return (req, _res, next) => {
+    const allow = allowed.get(req.path);
+    if (allow === undefined) return next();
+    return next(
+      new ApiError("method_not_allowed", `${req.path} takes ${allow.join(", ")}, not ${req.method}`, {
+        allow,
+      }),
+    );
+  };
+}
+
 /** body-parser would quietly turn invalid UTF-8 into U+FFFD; a judge must see the text it was sent. */
 function utf8Only(_req: unknown, _res: unknown, body: Buffer): void {
   if (!isUtf8(body)) {
@@ -95,7 +120,6 @@ export function createApp(deps: AppDeps): Express {
   app.disable("x-powered-by");
   app.set("json spaces", 0);
   app.use(requestIds(deps.log, deps.metrics));
-  app.use(systemRoutes(deps));
   // Only the work routes take keys, readiness and JSON bodies; unknown paths still get a plain 404.
   const guard: RequestHandler[] = [
     requireApiKey(deps.apiKeys),
@@ -103,7 +127,9 @@ export function createApp(deps: AppDeps): Express {
     jsonOnly(),
     express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json", verify: utf8Only }),
   ];
-  app.use(judgeRoutes(deps.service, guard), rankRoutes(deps.service, guard));
+  const routers = [systemRoutes(deps), judgeRoutes(deps.service, guard), rankRoutes(deps.service, guard)];
+  app.use(...routers);
+  app.use(wrongMethod(routers));
   app.use((req, _res, next) => next(new ApiError("not_found", `no route ${req.method} ${req.path}`)));
   app.use(problemHandler((err, requestId) => deps.log.error({ err, requestId }, "internal error")));
   return app;

@@ -45,6 +45,8 @@ interface BodyParserError {
   length?: number;
   charset?: string;
   encoding?: string;
+  /** The raw body text, on parse failures. */
+  body?: string;
   message: string;
 }
 
@@ -65,10 +67,17 @@ function fromBodyParser(err: BodyParserError): ApiError {
           ? "the request body is too large"
           : `the request body is over the limit of ${err.limit} bytes`,
       );
-    case "entity.parse.failed":
+    case "entity.parse.failed": {
+      const scalar = jsonScalarKind(err.body);
+      if (scalar !== undefined) {
+        return new ApiError("invalid_request", `the body must be a JSON object, not ${scalar}`, {
+          errors: [{ field: "body", message: `expected object, received ${scalar}` }],
+        });
+      }
       return new ApiError("invalid_request", `the body is not valid JSON: ${err.message}`, {
         errors: [{ field: "body", message: "not valid JSON" }],
       });
+    }
     case "charset.unsupported":
       return new ApiError(
         "unsupported_media_type",
@@ -85,6 +94,20 @@ function fromBodyParser(err: BodyParserError): ApiError {
         ? new ApiError("internal", "internal error", { cause: err })
         : new ApiError("invalid_request", `the request body could not be read (${err.type})`);
     }
+  }
+}
+
+/**
+ * body-parser's strict mode refuses a top-level scalar (`null`, `5`, `"text"`) with a JSON syntax
+ * message, which misleads a caller who sent valid JSON: name what was sent instead.
+ */
+function jsonScalarKind(body: string | undefined): string | undefined {
+  if (body === undefined || /^\s*[[{]/.test(body)) return undefined;
+  try {
+    const value: unknown = JSON.parse(body);
+    return value === null ? "null" : typeof value;
+  } catch {
+    return undefined;
   }
 }
 
@@ -149,6 +172,7 @@ export function toProblem(err: unknown, context: ProblemContext = {}): ProblemRe
   const headers: Record<string, string> = { "Content-Type": PROBLEM_CONTENT_TYPE };
   if (api.retryAfter !== undefined) headers["Retry-After"] = String(Math.max(1, Math.ceil(api.retryAfter)));
   if (api.code === "unauthorized") headers["WWW-Authenticate"] = "Bearer";
+  if (api.allow !== undefined) headers.Allow = api.allow.join(", ");
   return { status: api.status, headers, body, internal };
 }
 

@@ -258,12 +258,13 @@ const messages: z.core.$ZodErrorMap = (issue) =>
 
 export function invalidRequest(errors: FieldError[]): ApiError {
   const first = errors[0];
+  const fields = new Set(errors.map((e) => e.field)).size;
   const detail =
     first === undefined
       ? "the request body is invalid"
-      : errors.length === 1
+      : fields === 1
         ? `${first.field}: ${first.message}`
-        : `${errors.length} invalid fields; first ${first.field}: ${first.message}`;
+        : `${fields} invalid fields; first ${first.field}: ${first.message}`;
   return new ApiError("invalid_request", detail, { errors });
 }
 

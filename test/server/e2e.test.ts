@@ -206,6 +206,13 @@ test("errors are problem+json with the failing field", async () => {
   assert.equal((await call("POST", "/judge", pair, { authorization: "Bearer wrong" })).status, 401);
   assert.equal((await call("POST", "/judge", pair, { authorization: "" })).status, 401);
   assert.equal((await call("GET", "/nope")).status, 404);
+  const wrongMethod = await call("GET", "/judge");
+  assert.equal(wrongMethod.status, 405, wrongMethod.text);
+  assert.equal(wrongMethod.headers.get("allow"), "POST");
+  assert.equal((await call("DELETE", "/healthz")).headers.get("allow"), "GET, HEAD");
+  const scalar = await call("POST", "/judge", "null");
+  assert.equal(scalar.status, 400);
+  assert.equal(scalar.json.detail, "the body must be a JSON object, not null");
   const huge = await call("POST", "/judge", { ...pair, question: "x".repeat(21 * 1024 * 1024) });
   assert.equal(huge.status, 413);
   const long = await call("POST", "/judge", { ...pair, question: "x".repeat(100_001) });

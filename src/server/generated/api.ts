@@ -362,7 +362,7 @@ export type components = {
       /** @description The request path. */
       instance?: string;
       /** @enum {string} */
-      code: "invalid_request" | "unauthorized" | "not_found" | "payload_too_large" | "unsupported_media_type" | "unprocessable" | "queue_full" | "not_ready" | "draining" | "deadline_exceeded" | "client_closed" | "internal";
+      code: "invalid_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unprocessable" | "queue_full" | "not_ready" | "draining" | "deadline_exceeded" | "client_closed" | "internal";
       /** @description The failing fields (empty when the problem is not about a field). */
       errors: components["schemas"]["ProblemFieldError"][];
       /** @description The request's id (also the `X-Request-Id` response header). */
