@@ -3,6 +3,8 @@
 The decoder takes inputs_embeds (so image features can be written over the image-pad rows first),
 an attention mask over past + new tokens, 3-axis M-RoPE position ids and the flat KV cache, and returns
 last-position logits plus the flat present cache. One graph serves prefill (past length 0) and decode.
+Attention is exported in grouped-query form (export/attention.py), so decode steps read the KV cache
+without copying it once per query head.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, Qwen2_5_VLForConditionalGeneration
 
+from .attention import grouped_attention
 from .graph import save_onnx
 
 
@@ -92,7 +95,7 @@ def export_decoder(model: Qwen2_5_VLForConditionalGeneration, path: Path, opset:
         {1: batch, 2: seq},
         [kv] * (2 * n_layers),
     )
-    with torch.no_grad():
+    with torch.no_grad(), grouped_attention(wrapper.language_model.config):
         program = torch.onnx.export(
             wrapper,
             _example_decoder_inputs(model, batch=2, seq=3, past_len=4),
