@@ -119,6 +119,36 @@ test("top-p restricts draws to the nucleus", () => {
   assert.equal((both[3] as number) + (both[4] as number), 0, `${both}`);
 });
 
+test("top-p and top-k keep exactly what a full descending sort keeps, ties broken by index", () => {
+  // 60 tokens on 7 logit levels: many ties, so the nucleus often ends inside a tie group.
+  const rng = new Prng(5);
+  for (const topP of [0.35, 0.6, 0.9]) {
+    const logits = Array.from({ length: 60 }, () => Math.floor(rng.next() * 7) * 0.5);
+    const order = logits
+      .map((_, i) => i)
+      .sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+    const p = softmax(logits);
+    const nucleus = new Set<number>();
+    let cumulative = 0;
+    for (const i of order) {
+      nucleus.add(i);
+      cumulative += p[i] as number;
+      if (cumulative >= topP) break;
+    }
+    const n = 30_000;
+    const { counts: c } = counts(logits, { temperature: 1, topK: 0, topP }, n, 99);
+    const mass = [...nucleus].reduce((sum, i) => sum + (p[i] as number), 0);
+    c.forEach((count, i) => {
+      if (!nucleus.has(i)) assert.equal(count, 0, `top-p ${topP}: token ${i} is outside the nucleus`);
+      else assert.ok(Math.abs(count / n - (p[i] as number) / mass) < 0.01, `top-p ${topP}: token ${i}`);
+    });
+    const k = 7;
+    const best = new Set(order.slice(0, k));
+    const { counts: kc } = counts(logits, { temperature: 1, topK: k, topP: 1 }, 5000, 3);
+    kc.forEach((count, i) => assert.equal(count > 0, best.has(i), `top-k ${k}: token ${i} drawn ${count}`));
+  }
+});
+
 test("temperature 1 with no filters matches softmax over 20k draws (fixed seed)", () => {
   const logits = [2, 1, 0.5, 0, -1, -3, 1.5, 0.2];
   const n = 20_000;
