@@ -145,7 +145,9 @@ test("top-p and top-k keep exactly what a full descending sort keeps, ties broke
     const k = 7;
     const best = new Set(order.slice(0, k));
     const { counts: kc } = counts(logits, { temperature: 1, topK: k, topP: 1 }, 5000, 3);
-    kc.forEach((count, i) => assert.equal(count > 0, best.has(i), `top-k ${k}: token ${i} drawn ${count}`));
+    kc.forEach((count, i) => {
+      assert.equal(count > 0, best.has(i), `top-k ${k}: token ${i} drawn ${count}`);
+    });
   }
 });
 
