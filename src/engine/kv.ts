@@ -4,6 +4,27 @@
 
 import { type FloatData, type FloatDType, floats } from "./runtime/tensor.js";
 
+/**
+ * Columns of room left after each batch built by `append`, so the next decode steps can append in place
+ * instead of allocating (and later garbage-collecting) a whole new cache every step.
+ */
+export const SPARE_COLUMNS = 64;
+
+/** `length` elements of a new buffer that has room for `capacity`. */
+function floatsWithRoom(dtype: FloatDType, length: number, capacity: number): FloatData {
+  return dtype === "float16"
+    ? new Uint16Array(new ArrayBuffer(capacity * 2), 0, length)
+    : new Float32Array(new ArrayBuffer(capacity * 4), 0, length);
+}
+
+/** The first `length` elements of `data`'s buffer, if it has room for them; else undefined. */
+function grownView(data: FloatData, length: number): FloatData | undefined {
+  if (data.byteOffset !== 0 || data.buffer.byteLength < length * data.BYTES_PER_ELEMENT) return undefined;
+  return data instanceof Uint16Array
+    ? new Uint16Array(data.buffer, 0, length)
+    : new Float32Array(data.buffer, 0, length);
+}
+
 export interface KvShape {
   layers: number;
   heads: number;
@@ -57,6 +78,35 @@ export class KvBatch {
   /** The cache after a step: the decoder's present tensors (length + newTokens). */
   advance(present: FloatData[], newTokens: number): KvBatch {
     return new KvBatch(this.shape, present, this.rows, this.length + newTokens, this.pad);
+  }
+
+  /**
+   * The cache after a step, from only the step's new columns (`columns[t]`: [rows, heads, newTokens,
+   * headDim], the decoder's `new_key_values.*`). With `reuse`, this batch's buffers are rewritten in
+   * place when they have room, so this batch must not be used afterwards; otherwise (e.g. a prefix
+   * shared with the prefix cache) new buffers with SPARE_COLUMNS of room are allocated.
+   */
+  append(columns: readonly FloatData[], newTokens: number, reuse: boolean): KvBatch {
+    const { heads, headDim, dtype } = this.shape;
+    const blocks = this.rows * heads;
+    const oldBlock = this.length * headDim;
+    const length = this.length + newTokens;
+    const newBlock = length * headDim;
+    const tail = newTokens * headDim;
+    const tensors = this.tensors.map((past, t) => {
+      const inPlace = reuse ? grownView(past, blocks * newBlock) : undefined;
+      const out =
+        inPlace ?? floatsWithRoom(dtype, blocks * newBlock, blocks * (length + SPARE_COLUMNS) * headDim);
+      const fresh = columns[t] as FloatData;
+      // Last block first: in place, every block moves right, so no block is overwritten before it moves.
+      for (let b = blocks - 1; b >= 0; b--) {
+        if (inPlace) out.copyWithin(b * newBlock, b * oldBlock, (b + 1) * oldBlock);
+        else out.set(past.subarray(b * oldBlock, (b + 1) * oldBlock), b * newBlock);
+        out.set(fresh.subarray(b * tail, (b + 1) * tail), b * newBlock + oldBlock);
+      }
+      return out;
+    });
+    return new KvBatch(this.shape, tensors, this.rows, length, this.pad);
   }
 
   /** Rows `indices` of this batch, in that order (repeats allowed: broadcasting a prompt to K samples). */

@@ -43,11 +43,24 @@ function presentNames(layers: number): string[] {
   return names;
 }
 
+/** Optional outputs: only the new tokens' columns of `present.*` (see docs/checkpoint-format.md). */
+function newKvNames(layers: number): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < layers; i++) names.push(`new_key_values.${i}.key`, `new_key_values.${i}.value`);
+  return names;
+}
+
 export class JudgeModel {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
   private readonly pastNames: string[];
   private readonly presentNames: string[];
+  /**
+   * When the decoder has `new_key_values.*`, runs fetch only those and the cache is extended here:
+   * onnxruntime-node copies every fetched output into a new buffer, and the whole present cache was
+   * the bulk of a batch-8 step's cost on CPU.
+   */
+  private readonly fetchNames: string[] | undefined;
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -62,6 +75,10 @@ export class JudgeModel {
     this.vocabSize = d.vocabSize;
     this.pastNames = pastNames(d.numLayers);
     this.presentNames = presentNames(d.numLayers);
+    const fresh = newKvNames(d.numLayers);
+    this.fetchNames = fresh.every((name) => decoder.outputNames.includes(name))
+      ? ["logits", ...fresh]
+      : undefined;
   }
 
   static async open(
@@ -175,10 +192,14 @@ export class JudgeModel {
         positions[axis * s + i] = BigInt(prompt.positions[axis * total + start + i] as number);
     }
     const cache = past ?? KvBatch.empty(this.kvShape, 1);
-    return this.run(embeds, cache, s, { dtype: "int64", data: positions, dims: [3, 1, s] });
+    // `past` may be the prefix cache's own entry: never rewrite it in place.
+    return this.run(embeds, cache, s, { dtype: "int64", data: positions, dims: [3, 1, s] }, false);
   }
 
-  /** One decode step: row r feeds `tokens[r]` at position realLength(r) + ropeDeltas[r] on every axis. */
+  /**
+   * One decode step: row r feeds `tokens[r]` at position realLength(r) + ropeDeltas[r] on every axis.
+   * `kv` is consumed: its buffers may be reused for the result, so the caller must drop it.
+   */
   async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult> {
     const rows = tokens.length;
     const embeds = await this.embedTokens(tokens, rows);
@@ -187,7 +208,7 @@ export class JudgeModel {
       const p = BigInt(kv.realLength(r) + (ropeDeltas[r] as number));
       positions[r] = positions[rows + r] = positions[2 * rows + r] = p;
     }
-    return this.run(embeds, kv, 1, { dtype: "int64", data: positions, dims: [3, rows, 1] });
+    return this.run(embeds, kv, 1, { dtype: "int64", data: positions, dims: [3, rows, 1] }, true);
   }
 
   private async run(
@@ -195,6 +216,7 @@ export class JudgeModel {
     kv: KvBatch,
     newTokens: number,
     positions: HostTensor,
+    reuseKv: boolean,
   ): Promise<StepResult> {
     const { heads, headDim, dtype } = this.kvShape;
     const feeds: Record<string, HostTensor> = {
@@ -205,10 +227,14 @@ export class JudgeModel {
     this.pastNames.forEach((name, i) => {
       feeds[name] = { dtype, data: kv.tensors[i] as FloatData, dims: [kv.rows, heads, kv.length, headDim] };
     });
-    const out = await this.decoder.run(feeds);
-    const logits = out.logits as HostTensor;
+    const out = await this.decoder.run(feeds, this.fetchNames);
+    const logits = lastPositionLogits(out.logits as HostTensor, this.vocabSize);
+    if (this.fetchNames) {
+      const fresh = this.fetchNames.slice(1).map((name) => (out[name] as HostTensor).data as FloatData);
+      return { logits, kv: kv.append(fresh, newTokens, reuseKv) };
+    }
     const present = this.presentNames.map((name) => (out[name] as HostTensor).data as FloatData);
-    return { logits: lastPositionLogits(logits, this.vocabSize), kv: kv.advance(present, newTokens) };
+    return { logits, kv: kv.advance(present, newTokens) };
   }
 }
 

@@ -76,6 +76,44 @@ for (const dtype of ["float32", "float16"] as const) {
     assert.equal(next.realLength(0), 3);
   });
 
+  test(`${dtype}: append adds the new columns; in place when it may, without touching a shared batch`, () => {
+    // Three steps of two new columns each onto rows of different padding; the expected values are
+    // what makeBatch would have built at the final length.
+    const start = makeBatch(dtype, [1, 0], 3);
+    const columns = (from: number, count: number) =>
+      Array.from({ length: 4 }, (_, t) => {
+        const data =
+          dtype === "float16" ? new Uint16Array(2 * 2 * count * 3) : new Float32Array(2 * 2 * count * 3);
+        for (let r = 0; r < 2; r++)
+          for (let h = 0; h < 2; h++)
+            for (let c = 0; c < count; c++)
+              for (let d = 0; d < 3; d++)
+                data[((r * 2 + h) * count + c) * 3 + d] = tag(
+                  t,
+                  r,
+                  h,
+                  from + c - (start.pad[r] as number),
+                  d,
+                );
+        return data;
+      });
+    const before = start.tensors.map((t) => Array.from(t));
+    const first = start.append(columns(3, 2), 2, false);
+    assert.deepEqual(
+      start.tensors.map((t) => Array.from(t)),
+      before,
+      "without reuse the source batch is untouched",
+    );
+    const second = first.append(columns(5, 2), 2, true);
+    assert.equal(second.tensors[0]?.buffer, first.tensors[0]?.buffer, "the room left by append is reused");
+    const third = second.append(columns(7, 1), 1, true);
+    assert.equal(third.length, 8);
+    assert.deepEqual(third.pad, [1, 0]);
+    for (const t of third.tensors) assert.ok(t instanceof expectedArray);
+    assertRow(third, 0, 0, 7);
+    assertRow(third, 1, 1, 8);
+  });
+
   test(`${dtype}: concat left-pads the shorter batch and keeps every value`, () => {
     const a = makeBatch(dtype, [0], 2, [0]);
     const b = makeBatch(dtype, [0, 1], 4, [1, 2]);

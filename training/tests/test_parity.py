@@ -297,6 +297,33 @@ def test_decoder_reads_the_kv_cache_without_copying_it_per_query_head(setup: Set
     assert expands == []
 
 
+def test_new_key_values_are_the_new_columns_of_present(setup: Setup) -> None:
+    """The optional outputs a runtime fetches instead of the whole cache: exactly present[..., -S:, :]."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(setup.checkpoint.graph_path("decoder_model_merged"))
+    inputs = {i.name: i for i in session.get_inputs()}
+    layers = sum(1 for name in inputs if name.endswith(".key"))
+    rng = np.random.default_rng(0)
+    hidden, kv, head = inputs["inputs_embeds"].shape[2], *inputs["past_key_values.0.key"].shape[1:4:2]
+    for past, new in ((0, 5), (6, 1), (6, 3)):
+        feeds = {
+            "inputs_embeds": rng.standard_normal((2, new, hidden), dtype=np.float32),
+            "attention_mask": np.ones((2, past + new), np.int64),
+            "position_ids": np.broadcast_to(np.arange(past, past + new), (3, 2, new)).copy(),
+        }
+        for i in range(layers):
+            for kind in ("key", "value"):
+                feeds[f"past_key_values.{i}.{kind}"] = rng.standard_normal((2, kv, past, head), dtype=np.float32)
+        names = [o.name for o in session.get_outputs()]
+        out = dict(zip(names, session.run(None, feeds), strict=True))
+        for i in range(layers):
+            for kind in ("key", "value"):
+                tail = out[f"new_key_values.{i}.{kind}"]
+                assert tail.shape == (2, kv, new, head)
+                np.testing.assert_array_equal(tail, out[f"present.{i}.{kind}"][:, :, past:, :])
+
+
 def test_report_worst_parity(setup: Setup) -> None:
     """Last: prints the worst |Δ| seen by the tests above (visible with -s)."""
     print("parity summary: " + ", ".join(f"{k} = {v:.3g}" for k, v in sorted(WORST.items())))

@@ -55,6 +55,13 @@ def _fixtures(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _add_new_kv(args: argparse.Namespace) -> None:
+    from .export.new_kv import add_new_kv_to_checkpoint
+
+    changed = add_new_kv_to_checkpoint(args.checkpoint)
+    print("\n".join(f"added new_key_values outputs: {c}" for c in changed) or "nothing to do: already there")
+
+
 def _random(args: argparse.Namespace) -> None:
     from .random_model import build_random_checkpoint
 
@@ -115,6 +122,10 @@ def parser() -> argparse.ArgumentParser:
     fx.add_argument("checkpoint", type=Path)
     fx.add_argument("out", type=Path)
     fx.set_defaults(run=_fixtures)
+
+    nk = sub.add_parser("add-new-kv", help="give a checkpoint's decoder graphs the new_key_values outputs, in place")
+    nk.add_argument("checkpoint", type=Path)
+    nk.set_defaults(run=_add_new_kv)
     return p
 
 

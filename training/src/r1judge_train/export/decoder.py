@@ -4,7 +4,8 @@ The decoder takes inputs_embeds (so image features can be written over the image
 an attention mask over past + new tokens, 3-axis M-RoPE position ids and the flat KV cache, and returns
 last-position logits plus the flat present cache. One graph serves prefill (past length 0) and decode.
 Attention is exported in grouped-query form (export/attention.py), so decode steps read the KV cache
-without copying it once per query head.
+without copying it once per query head; `new_key_values.*` outputs (export/new_kv.py) carry just the new
+tokens' columns, for runtimes that keep the cache themselves.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from transformers import DynamicCache, Qwen2_5_VLForConditionalGeneration
 
 from .attention import grouped_attention
 from .graph import save_onnx
+from .new_kv import add_new_kv_outputs
 
 
 def past_names(n_layers: int) -> list[str]:
@@ -107,7 +109,7 @@ def export_decoder(model: Qwen2_5_VLForConditionalGeneration, path: Path, opset:
             optimize=True,
             verbose=False,
         )
-    return save_onnx(program.model_proto, path)
+    return save_onnx(add_new_kv_outputs(program.model_proto), path)
 
 
 def export_embed_tokens(model: Qwen2_5_VLForConditionalGeneration, path: Path, opset: int = 18) -> Path:

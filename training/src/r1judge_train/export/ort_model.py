@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from ..checkpoint.validate import Checkpoint
 from ..models.inputs import PromptInputs
-from .decoder import past_names
+from .decoder import past_names, present_names
 
 
 def _session(path: str, threads: int | None) -> ort.InferenceSession:
@@ -80,7 +80,7 @@ class OnnxJudgeModel:
         self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray, past: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         outputs = self.decoder.run(
-            None,
+            ["logits", *present_names(self.n_layers)],
             {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past},
         )
         present = dict(zip(past_names(self.n_layers), outputs[1:], strict=True))
