@@ -58,9 +58,9 @@ export class KvBatch {
     return this.length - (this.pad[row] as number);
   }
 
+  /** Memory held, including the room `append` leaves for later steps. */
   bytes(): number {
-    const perElement = this.shape.dtype === "float16" ? 2 : 4;
-    return this.tensors.reduce((sum, t) => sum + t.length * perElement, 0);
+    return this.tensors.reduce((sum, t) => sum + t.buffer.byteLength, 0);
   }
 
   static bytesPerToken(shape: KvShape): number {
@@ -82,9 +82,10 @@ export class KvBatch {
 
   /**
    * The cache after a step, from only the step's new columns (`columns[t]`: [rows, heads, newTokens,
-   * headDim], the decoder's `new_key_values.*`). With `reuse`, this batch's buffers are rewritten in
-   * place when they have room, so this batch must not be used afterwards; otherwise (e.g. a prefix
-   * shared with the prefix cache) new buffers with SPARE_COLUMNS of room are allocated.
+   * headDim], the decoder's `new_key_values.*`). With `reuse` (decode steps), this batch's buffers
+   * are rewritten in place when they have room, so this batch must not be used afterwards, and new
+   * buffers get SPARE_COLUMNS of room for the next steps. Without it (a prefill, whose past may be the
+   * prefix cache's own entry) the result gets exact-size new buffers.
    */
   append(columns: readonly FloatData[], newTokens: number, reuse: boolean): KvBatch {
     const { heads, headDim, dtype } = this.shape;
@@ -95,8 +96,8 @@ export class KvBatch {
     const tail = newTokens * headDim;
     const tensors = this.tensors.map((past, t) => {
       const inPlace = reuse ? grownView(past, blocks * newBlock) : undefined;
-      const out =
-        inPlace ?? floatsWithRoom(dtype, blocks * newBlock, blocks * (length + SPARE_COLUMNS) * headDim);
+      const room = reuse ? SPARE_COLUMNS : 0;
+      const out = inPlace ?? floatsWithRoom(dtype, blocks * newBlock, blocks * (length + room) * headDim);
       const fresh = columns[t] as FloatData;
       // Last block first: in place, every block moves right, so no block is overwritten before it moves.
       for (let b = blocks - 1; b >= 0; b--) {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { KvBatch, type KvShape } from "../../src/engine/kv.js";
+import { KvBatch, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
 import type { FloatData, FloatDType } from "../../src/engine/runtime/tensor.js";
 
 const shapeOf = (dtype: FloatDType): KvShape => ({ layers: 2, heads: 2, headDim: 3, dtype });
@@ -104,9 +104,16 @@ for (const dtype of ["float32", "float16"] as const) {
       before,
       "without reuse the source batch is untouched",
     );
+    assert.equal(first.bytes(), KvBatch.bytesPerToken(first.shape) * 2 * 5, "a prefill's result has no room");
     const second = first.append(columns(5, 2), 2, true);
-    assert.equal(second.tensors[0]?.buffer, first.tensors[0]?.buffer, "the room left by append is reused");
+    const room = KvBatch.bytesPerToken(first.shape) * 2 * SPARE_COLUMNS;
+    assert.equal(
+      second.bytes(),
+      KvBatch.bytesPerToken(first.shape) * 2 * 7 + room,
+      "a decode step's has room",
+    );
     const third = second.append(columns(7, 1), 1, true);
+    assert.equal(third.tensors[0]?.buffer, second.tensors[0]?.buffer, "the room is used in place");
     assert.equal(third.length, 8);
     assert.deepEqual(third.pad, [1, 0]);
     for (const t of third.tensors) assert.ok(t instanceof expectedArray);
