@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from r1judge_train.data.collate import IGNORE_INDEX, JudgeCollator, encode_example
+from r1judge_train.data.collate import IGNORE_INDEX, JudgeCollator, encode_example, encode_fact_example
 from r1judge_train.data.records import read_dataset, write_dataset
 from r1judge_train.models.config import build_config
 from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
@@ -38,6 +38,21 @@ def test_collator_masks_prompt_and_padding(setup):
     assert example["completion_ids"][-1] == tok.ids.im_end
     assert batch["pixel_values"].shape[0] == int(np.prod(example["image_grid_thw"], axis=1).sum())
     assert (batch["input_ids"] == tok.ids.image_pad).sum() * 4 == batch["pixel_values"].shape[0]
+
+
+def test_fact_example_is_the_image_and_question_then_the_premise(setup):
+    root, items, tok = setup
+    item = next(i for i in items if i.kind == "image")
+    fact = encode_fact_example(item, tok, root / "data")
+    judged = encode_example(item, tok, root / "data")
+    prompt = tok.tokenizer.decode(fact.prompt_ids, skip_special_tokens=False)
+    assert item.question in prompt
+    assert "Response 1" not in prompt and "Response 1" in tok.tokenizer.decode(judged.prompt_ids)
+    assert tok.tokenizer.decode(fact.completion_ids[:-1]) == item.trace[len("<think>") :].split(".")[0] + "."
+    assert fact.completion_ids[-1] == tok.ids.im_end
+    np.testing.assert_array_equal(fact.pixel_values, judged.pixel_values)
+    with pytest.raises(ValueError, match="image items"):
+        encode_fact_example(next(i for i in items if i.kind == "text"), tok, root / "data")
 
 
 def test_a_few_steps_change_parameters_and_lower_loss(setup, tmp_path):

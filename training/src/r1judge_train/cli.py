@@ -13,7 +13,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _demo(args: argparse.Namespace) -> None:
     from .demo import DemoRecipe, build_demo
 
-    recipe = DemoRecipe(seed=args.seed, steps=args.steps, train_items=args.train_items, test_items=args.test_items)
+    recipe = DemoRecipe(
+        seed=args.seed,
+        steps=args.steps,
+        train_items=args.train_items,
+        test_items=args.test_items,
+        image_fact_share=args.image_fact_share,
+    )
     build_demo(recipe, args.work_dir, args.out, args.fixtures)
 
 
@@ -81,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=4000)
     demo.add_argument("--train-items", type=int, default=32000)
     demo.add_argument("--test-items", type=int, default=800)
+    demo.add_argument("--image-fact-share", type=float, default=0.0, help="image items also trained as bare facts")
     demo.set_defaults(run=_demo)
 
     export = sub.add_parser("export", help="export a saved Qwen2.5-VL model into an r1-judge checkpoint")

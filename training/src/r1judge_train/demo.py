@@ -38,6 +38,8 @@ class DemoRecipe:
     steps: int = 4000
     batch_size: int = 16
     learning_rate: float = 2e-3
+    # Share of the image training items also trained as a bare fact (image + question → premise).
+    image_fact_share: float = 0.0
     eval_votes: int = 8
     variants: tuple[str, ...] = ("fp32", "fp16")
 
@@ -77,7 +79,11 @@ def build_demo(recipe: DemoRecipe, work_dir: Path, out_dir: Path, fixtures_dir: 
         learning_rate=recipe.learning_rate,
         seed=recipe.seed,
     )
-    trainer = build_cold_start_trainer(model, tok, read_dataset(data_dir / "train.jsonl"), data_dir, settings)
+    train = read_dataset(data_dir / "train.jsonl")
+    image_items = [item for item in train if item.kind == "image"]
+    facts = image_items[: round(recipe.image_fact_share * len(image_items))]
+    print(f"[demo] {len(train)} judging items + {len(facts)} image facts", flush=True)
+    trainer = build_cold_start_trainer(model, tok, train, data_dir, settings, facts)
     result = trainer.train()
     model.save_pretrained(work_dir / "hf")
     trained_s = time.time() - started

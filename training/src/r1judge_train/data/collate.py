@@ -17,6 +17,7 @@ from ..models.inputs import encode_prompt, image_processor, mrope_positions
 from ..tokenizer.qwen import LoadedTokenizer
 from .demo_task import JudgeItem
 from .prompt import judge_messages
+from .teacher import premise
 
 IGNORE_INDEX = -100
 
@@ -53,6 +54,23 @@ def encode_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, processor:
         pixels.pixel_values if pixels else None,
         pixels.image_grid_thw if pixels else None,
     )
+
+
+def encode_fact_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, processor: Any = None) -> EncodedExample:
+    """An image item's fact alone: its images and question → the teacher's premise ("The shape is a
+    circle."). No responses in the prompt, so the fact cannot be copied from one of them: the loss
+    reaches the vision tower only through what the image shows."""
+    if item.kind != "image":
+        raise ValueError(f"{item.id}: fact examples are made from image items, not {item.kind!r}")
+    content: list[dict[str, Any]] = [{"type": "image", "image": image} for image in item.images]
+    content.append({"type": "text", "text": item.question})
+    messages = [{"role": "user", "content": content}]
+    prompt = encode_prompt(tok, messages, load_item_images(item, root), processor or image_processor())
+    text = premise(item.task, item.answer)
+    completion = [*tok.tokenizer.encode(text, add_special_tokens=False).ids, tok.ids.im_end]
+    pixels = prompt.pixels
+    assert pixels is not None
+    return EncodedExample(prompt.input_ids, completion, pixels.pixel_values, pixels.image_grid_thw)
 
 
 @dataclass

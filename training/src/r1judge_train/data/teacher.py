@@ -43,7 +43,7 @@ def parse_verdict(text: str, lenient: bool = False) -> int | None:
     return None
 
 
-def _premise(task: str, answer: str, operands: Sequence[int]) -> str:
+def premise(task: str, answer: str, operands: Sequence[int] = ()) -> str:
     """The one computed fact the verdict rests on."""
     if task == "add":
         a, b = operands
@@ -79,4 +79,4 @@ def teacher_trace(task: str, answer: str, claims: Sequence[str], operands: Seque
         for i, (claim, ok) in enumerate(zip(claims, right, strict=True), start=1)
     )
     verdict = 1 if right[0] else 2
-    return f"<think>{_premise(task, answer, operands)} {judged}</think><answer>{verdict}</answer>"
+    return f"<think>{premise(task, answer, operands)} {judged}</think><answer>{verdict}</answer>"

@@ -6,7 +6,7 @@ completion only), so TRL's own chat formatting is skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerFast, Qwen2_5_VLForConditionalGeneration
 from trl import SFTConfig, SFTTrainer
 
-from ..data.collate import JudgeCollator, encode_example
+from ..data.collate import EncodedExample, JudgeCollator, encode_example, encode_fact_example
 from ..data.demo_task import JudgeItem
 from ..tokenizer.qwen import LoadedTokenizer
 
@@ -25,17 +25,24 @@ class EncodingCollator:
     """Encodes items as batches are drawn: preprocessing a small image costs far less than a step.
 
     TRL wants a `datasets.Dataset`; ours holds only item indices, so no pixels go through Arrow.
+    Indices past the judging items draw fact examples of `facts` (see `encode_fact_example`).
     """
 
     items: list[JudgeItem]
     tok: LoadedTokenizer
     root: Path
+    facts: list[JudgeItem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.collate = JudgeCollator(pad_id=self.tok.ids.endoftext, image_pad_id=self.tok.ids.image_pad)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return self.collate([encode_example(self.items[r["index"]], self.tok, self.root).as_dict() for r in rows])
+        return self.collate([self.encode(r["index"]).as_dict() for r in rows])
+
+    def encode(self, index: int) -> EncodedExample:
+        if index < len(self.items):
+            return encode_example(self.items[index], self.tok, self.root)
+        return encode_fact_example(self.facts[index - len(self.items)], self.tok, self.root)
 
 
 def index_dataset(n: int) -> Dataset:
@@ -98,11 +105,14 @@ def build_cold_start_trainer(
     items: list[JudgeItem],
     root: Path,
     settings: ColdStartSettings,
+    facts: list[JudgeItem] | None = None,
 ) -> SFTTrainer:
+    """`facts`: image items whose fact alone (image + question → premise) is trained besides the judging."""
+    facts = list(facts or [])
     return SFTTrainer(
         model=model,
         args=sft_config(settings),
-        train_dataset=index_dataset(len(items)),
+        train_dataset=index_dataset(len(items) + len(facts)),
         processing_class=hf_tokenizer(tok),
-        data_collator=EncodingCollator(items, tok, root),
+        data_collator=EncodingCollator(items, tok, root, facts),
     )
