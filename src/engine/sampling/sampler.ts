@@ -17,15 +17,15 @@ export class InvalidLogitsError extends Error {
   }
 }
 
-// Tokens whose probability is below e^-30 (~1e-13) of the best one are never drawn in practice: top-p
-// leaves them out of its nucleus, and bins the rest by logit over this range.
+// Tokens whose probability is below e^-30 (~1e-13) of the best one are never drawn in practice: every
+// sampling mode leaves them out and bins the rest by logit over this range.
 const NEGLIGIBLE_LOGIT_GAP = 30;
 
 export function sampleToken(logits: ArrayLike<number>, params: SamplingParams, rng: Prng): number {
   if (params.temperature <= 0) return argmax(logits);
   const best = logits[argmax(logits)] as number;
   const t = params.temperature;
-  if (params.topK <= 0 && params.topP >= 1) return drawLinear(logits, best, t, rng);
+  if (params.topK <= 0 && params.topP >= 1) return drawTemperature(logits, best, t, rng);
   if (params.topK <= 0) return drawNucleus(logits, best, t, params.topP, rng);
   const candidates = topK(logits, best, t, params.topK);
   const weights = new Float64Array(candidates.length);
@@ -67,22 +67,9 @@ let scratch = new Float64Array(0);
  * only tokens under 1e-13 of the best (NEGLIGIBLE_LOGIT_GAP) are left out. On a 152k vocabulary this
  * is ~4× cheaper than an exp per token, which dominated sampling at batch 8.
  */
-function drawLinear(logits: ArrayLike<number>, best: number, t: number, rng: Prng): number {
+function drawTemperature(logits: ArrayLike<number>, best: number, t: number, rng: Prng): number {
   const n = logits.length;
-  if (bucketOf.length < n) bucketOf = new Int32Array(n);
-  bucketCount.fill(0);
-  const floor = best - NEGLIGIBLE_LOGIT_GAP * t;
-  const perLogit = BUCKETS / (NEGLIGIBLE_LOGIT_GAP * t);
-  for (let i = 0; i < n; i++) {
-    const logit = logits[i] as number;
-    if (!(logit >= floor)) {
-      bucketOf[i] = OUTSIDE;
-      continue;
-    }
-    const bucket = Math.min(BUCKETS - 1, Math.floor((best - logit) * perLogit));
-    bucketOf[i] = bucket;
-    bucketCount[bucket] = (bucketCount[bucket] as number) + 1;
-  }
+  binLogits(logits, best, t, false);
   let bound = 0;
   for (let b = 0; b < BUCKETS; b++) bound += (bucketCount[b] as number) * (BUCKET_TOP_WEIGHT[b] as number);
   for (;;) {
@@ -107,11 +94,11 @@ function drawLinear(logits: ArrayLike<number>, best: number, t: number, rng: Prn
   }
 }
 
-// Top-k and top-p without sorting the vocabulary: one pass bins every token within
-// NEGLIGIBLE_LOGIT_GAP of the best logit into BUCKETS bins by logit (equal logits share a bin), with
-// each bin's weight and count; whole bins are then kept from the top, and only the bin where the
-// cut falls is sorted (by logit, then index). The kept set is exactly what a full descending sort
-// would keep. A flat 150k-token distribution took ~59 ms per top-p draw with a full sort, ~3 ms so.
+// Sampling without sorting the vocabulary: one pass bins every token within NEGLIGIBLE_LOGIT_GAP of
+// the best logit into BUCKETS bins by logit (equal logits share a bin), with each bin's count (and,
+// for top-p, weight). Top-k and top-p keep whole bins from the top and sort only the bin where the cut
+// falls (by logit, then index): the kept set is exactly what a full descending sort would keep. A flat
+// 150k-token distribution took ~59 ms per top-p draw with a full sort, ~3 ms so.
 const BUCKETS = 4096;
 const OUTSIDE = -1;
 const CHOSEN = -2;
@@ -123,10 +110,13 @@ const BUCKET_TOP_WEIGHT = Float64Array.from({ length: BUCKETS }, (_, b) =>
   Math.exp((-b * NEGLIGIBLE_LOGIT_GAP) / BUCKETS),
 );
 
-/** Fills scratch (weights), bucketOf, bucketMass and bucketCount; returns the total weight. */
-function binLogits(logits: ArrayLike<number>, best: number, t: number): number {
+/**
+ * Fills bucketOf and bucketCount, and with `weights` also scratch (each token's weight) and bucketMass;
+ * returns the total weight (0 without `weights`).
+ */
+function binLogits(logits: ArrayLike<number>, best: number, t: number, weights: boolean): number {
   const n = logits.length;
-  if (scratch.length < n) scratch = new Float64Array(n);
+  if (weights && scratch.length < n) scratch = new Float64Array(n);
   if (bucketOf.length < n) bucketOf = new Int32Array(n);
   bucketMass.fill(0);
   bucketCount.fill(0);
@@ -139,12 +129,13 @@ function binLogits(logits: ArrayLike<number>, best: number, t: number): number {
       bucketOf[i] = OUTSIDE;
       continue;
     }
-    const w = Math.exp((logit - best) / t);
     const bucket = Math.min(BUCKETS - 1, Math.floor((best - logit) * perLogit));
-    scratch[i] = w;
     bucketOf[i] = bucket;
-    bucketMass[bucket] = (bucketMass[bucket] as number) + w;
     bucketCount[bucket] = (bucketCount[bucket] as number) + 1;
+    if (!weights) continue;
+    const w = Math.exp((logit - best) / t);
+    scratch[i] = w;
+    bucketMass[bucket] = (bucketMass[bucket] as number) + w;
     total += w;
   }
   return total;
@@ -168,7 +159,7 @@ function bucketMembers(logits: ArrayLike<number>, bucket: number): number[] {
 }
 
 function drawNucleus(logits: ArrayLike<number>, best: number, t: number, topP: number, rng: Prng): number {
-  const target = topP * binLogits(logits, best, t);
+  const target = topP * binLogits(logits, best, t, true);
   const cut = cutBucket(bucketMass, target);
   let kept = cut.before;
   for (const i of bucketMembers(logits, cut.bucket)) {
@@ -192,7 +183,7 @@ function drawNucleus(logits: ArrayLike<number>, best: number, t: number, topP: n
 
 /** The `k` best tokens (only those within NEGLIGIBLE_LOGIT_GAP of the best), best first, ties by index. */
 function topK(logits: ArrayLike<number>, best: number, t: number, k: number): number[] {
-  binLogits(logits, best, t);
+  binLogits(logits, best, t, false);
   const cut = cutBucket(bucketCount, k);
   const chosen: number[] = [];
   for (let i = 0; i < logits.length; i++) {
