@@ -10,13 +10,6 @@ import { type FloatData, type FloatDType, floats } from "./runtime/tensor.js";
  */
 export const SPARE_COLUMNS = 64;
 
-/** `length` elements of a new buffer that has room for `capacity`. */
-function floatsWithRoom(dtype: FloatDType, length: number, capacity: number): FloatData {
-  return dtype === "float16"
-    ? new Uint16Array(new ArrayBuffer(capacity * 2), 0, length)
-    : new Float32Array(new ArrayBuffer(capacity * 4), 0, length);
-}
-
 /** The first `length` elements of `data`'s buffer, if it has room for them; else undefined. */
 function grownView(data: FloatData, length: number): FloatData | undefined {
   if (data.byteOffset !== 0 || data.buffer.byteLength < length * data.BYTES_PER_ELEMENT) return undefined;
@@ -97,7 +90,7 @@ export class KvBatch {
     const tensors = this.tensors.map((past, t) => {
       const inPlace = reuse ? grownView(past, blocks * newBlock) : undefined;
       const room = reuse ? SPARE_COLUMNS : 0;
-      const out = inPlace ?? floatsWithRoom(dtype, blocks * newBlock, blocks * (length + room) * headDim);
+      const out = inPlace ?? floats(dtype, blocks * newBlock, blocks * (length + room) * headDim);
       const fresh = columns[t] as FloatData;
       // Last block first: in place, every block moves right, so no block is overwritten before it moves.
       for (let b = blocks - 1; b >= 0; b--) {

@@ -31,22 +31,14 @@ export interface StepResult {
 
 export class ModelNotReadyError extends Error {}
 
-function pastNames(layers: number): string[] {
+/**
+ * `<prefix>.<i>.key`, `<prefix>.<i>.value` for every layer: the decoder's `past_key_values` inputs,
+ * `present` outputs and optional `new_key_values` outputs (only the new tokens' columns of `present`,
+ * see docs/checkpoint-format.md).
+ */
+function kvNames(prefix: string, layers: number): string[] {
   const names: string[] = [];
-  for (let i = 0; i < layers; i++) names.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
-  return names;
-}
-
-function presentNames(layers: number): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < layers; i++) names.push(`present.${i}.key`, `present.${i}.value`);
-  return names;
-}
-
-/** Optional outputs: only the new tokens' columns of `present.*` (see docs/checkpoint-format.md). */
-function newKvNames(layers: number): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < layers; i++) names.push(`new_key_values.${i}.key`, `new_key_values.${i}.value`);
+  for (let i = 0; i < layers; i++) names.push(`${prefix}.${i}.key`, `${prefix}.${i}.value`);
   return names;
 }
 
@@ -56,11 +48,11 @@ export class JudgeModel {
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   /**
-   * When the decoder has `new_key_values.*`, runs fetch only those and the cache is extended here:
-   * onnxruntime-node copies every fetched output into a new buffer, and the whole present cache was
-   * the bulk of a batch-8 step's cost on CPU.
+   * When the decoder has `new_key_values.*`, runs fetch only `logits` and those, and the cache is
+   * extended here: onnxruntime-node copies every fetched output into a new buffer, and the whole
+   * present cache was the bulk of a batch-8 step's cost on CPU.
    */
-  private readonly fetchNames: string[] | undefined;
+  private readonly newKvNames: string[] | undefined;
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -73,12 +65,10 @@ export class JudgeModel {
     const dtype: FloatDType = decoder.inputType("inputs_embeds") === "float16" ? "float16" : "float32";
     this.kvShape = { layers: d.numLayers, heads: d.numKeyValueHeads, headDim: d.headDim, dtype };
     this.vocabSize = d.vocabSize;
-    this.pastNames = pastNames(d.numLayers);
-    this.presentNames = presentNames(d.numLayers);
-    const fresh = newKvNames(d.numLayers);
-    this.fetchNames = fresh.every((name) => decoder.outputNames.includes(name))
-      ? ["logits", ...fresh]
-      : undefined;
+    this.pastNames = kvNames("past_key_values", d.numLayers);
+    this.presentNames = kvNames("present", d.numLayers);
+    const newKv = kvNames("new_key_values", d.numLayers);
+    this.newKvNames = newKv.every((name) => decoder.outputNames.includes(name)) ? newKv : undefined;
   }
 
   static async open(
@@ -104,8 +94,8 @@ export class JudgeModel {
       files.decoder_model_merged,
       settings,
       {
-        inputs: ["inputs_embeds", "attention_mask", "position_ids", ...pastNames(layers)],
-        outputs: ["logits", ...presentNames(layers)],
+        inputs: ["inputs_embeds", "attention_mask", "position_ids", ...kvNames("past_key_values", layers)],
+        outputs: ["logits", ...kvNames("present", layers)],
       },
       log,
     );
@@ -227,10 +217,10 @@ export class JudgeModel {
     this.pastNames.forEach((name, i) => {
       feeds[name] = { dtype, data: kv.tensors[i] as FloatData, dims: [kv.rows, heads, kv.length, headDim] };
     });
-    const out = await this.decoder.run(feeds, this.fetchNames);
+    const out = await this.decoder.run(feeds, this.newKvNames && ["logits", ...this.newKvNames]);
     const logits = lastPositionLogits(out.logits as HostTensor, this.vocabSize);
-    if (this.fetchNames) {
-      const fresh = this.fetchNames.slice(1).map((name) => (out[name] as HostTensor).data as FloatData);
+    if (this.newKvNames) {
+      const fresh = this.newKvNames.map((name) => (out[name] as HostTensor).data as FloatData);
       return { logits, kv: kv.append(fresh, newTokens, reuseKv) };
     }
     const present = this.presentNames.map((name) => (out[name] as HostTensor).data as FloatData);

@@ -18,8 +18,11 @@ export function int64(values: ArrayLike<number>, dims: number[]): HostTensor {
   return { dtype: "int64", data, dims };
 }
 
-export function floats(dtype: FloatDType, length: number): FloatData {
-  return dtype === "float16" ? new Uint16Array(length) : new Float32Array(length);
+/** `length` zeros; with a larger `capacity`, a view over a buffer with room to grow into. */
+export function floats(dtype: FloatDType, length: number, capacity = length): FloatData {
+  return dtype === "float16"
+    ? new Uint16Array(new ArrayBuffer(capacity * 2), 0, length)
+    : new Float32Array(new ArrayBuffer(capacity * 4), 0, length);
 }
 
 export function elementCount(dims: readonly number[]): number {

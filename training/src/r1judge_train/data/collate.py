@@ -16,7 +16,7 @@ from PIL import Image
 from ..models.inputs import encode_prompt, image_processor, mrope_positions
 from ..tokenizer.qwen import LoadedTokenizer
 from .demo_task import JudgeItem
-from .prompt import judge_messages
+from .prompt import judge_messages, user_messages
 from .teacher import premise
 
 IGNORE_INDEX = -100
@@ -42,18 +42,25 @@ class EncodedExample:
         }
 
 
-def encode_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, processor: Any = None) -> EncodedExample:
-    """Prompt ids as the server builds them; completion = teacher trace + <|im_end|>."""
-    messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
+def _encode(
+    item: JudgeItem, messages: list[dict[str, Any]], completion: str, tok: LoadedTokenizer, root: Path, processor: Any
+) -> EncodedExample:
+    """`messages` (with the item's images) as the server encodes a prompt; `completion` + <|im_end|>."""
     prompt = encode_prompt(tok, messages, load_item_images(item, root), processor or image_processor())
-    completion = [*tok.tokenizer.encode(item.trace, add_special_tokens=False).ids, tok.ids.im_end]
+    completion_ids = [*tok.tokenizer.encode(completion, add_special_tokens=False).ids, tok.ids.im_end]
     pixels = prompt.pixels
     return EncodedExample(
         prompt.input_ids,
-        completion,
+        completion_ids,
         pixels.pixel_values if pixels else None,
         pixels.image_grid_thw if pixels else None,
     )
+
+
+def encode_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, processor: Any = None) -> EncodedExample:
+    """Prompt ids as the server builds them; completion = teacher trace + <|im_end|>."""
+    messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
+    return _encode(item, messages, item.trace, tok, root, processor)
 
 
 def encode_fact_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, processor: Any = None) -> EncodedExample:
@@ -62,15 +69,8 @@ def encode_fact_example(item: JudgeItem, tok: LoadedTokenizer, root: Path, proce
     reaches the vision tower only through what the image shows."""
     if item.kind != "image":
         raise ValueError(f"{item.id}: fact examples are made from image items, not {item.kind!r}")
-    content: list[dict[str, Any]] = [{"type": "image", "image": image} for image in item.images]
-    content.append({"type": "text", "text": item.question})
-    messages = [{"role": "user", "content": content}]
-    prompt = encode_prompt(tok, messages, load_item_images(item, root), processor or image_processor())
-    text = premise(item.task, item.answer)
-    completion = [*tok.tokenizer.encode(text, add_special_tokens=False).ids, tok.ids.im_end]
-    pixels = prompt.pixels
-    assert pixels is not None
-    return EncodedExample(prompt.input_ids, completion, pixels.pixel_values, pixels.image_grid_thw)
+    messages = user_messages(item.question, item.images)
+    return _encode(item, messages, premise(item.task, item.answer), tok, root, processor)
 
 
 @dataclass

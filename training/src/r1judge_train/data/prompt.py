@@ -38,8 +38,13 @@ def judge_text(question: str, response1: str, response2: str) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], R1_REWARD_TEMPLATE)
 
 
-def judge_messages(question: str, response1: str, response2: str, images: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Chat messages for one judging item: images (paths or URLs) first, then the prompt text."""
+def user_messages(text: str, images: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """One user turn: images (paths or URLs) first, then the text."""
     content: list[dict[str, Any]] = [{"type": "image", "image": image} for image in images]
-    content.append({"type": "text", "text": judge_text(question, response1, response2)})
+    content.append({"type": "text", "text": text})
     return [{"role": "user", "content": content}]
+
+
+def judge_messages(question: str, response1: str, response2: str, images: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Chat messages for one judging item: images first, then the R1-Reward prompt text."""
+    return user_messages(judge_text(question, response1, response2), images)
