@@ -17,12 +17,14 @@ from typing import Any
 import onnx
 import pytest
 import torch
+from PIL import Image
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from r1judge_train.checkpoint.manifest import FORMAT_VERSION, MANIFEST_NAME, file_table, sha256_file
 from r1judge_train.checkpoint.validate import CheckpointError, load_checkpoint
 from r1judge_train.export.checkpoint import export_checkpoint
 from r1judge_train.models.config import TextShape, VisionShape, build_config
+from r1judge_train.models.inputs import checkpoint_image_processor, preprocess_images, preprocessor_config
 from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -50,6 +52,8 @@ EXPECTED_FILES = {
     "preprocessor_config.json",
     MANIFEST_NAME,
 }
+# Not R1-Reward's default bounds: the checkpoint must carry the preprocessing it was trained with.
+PREPROCESSOR = preprocessor_config(min_pixels=8 * 28 * 8 * 28)
 CORPUS = ["What colour is the shape? The shape is red.", "<think>1 is right</think><answer>1</answer>"] * 4
 
 
@@ -62,7 +66,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration(build_config(tok.tokenizer.get_vocab_size(), tok.ids, TEXT, VISION))
     out = root / "ckpt"
-    export_checkpoint(model, tok_dir, out, "checkpoint-test", {"test": "test_checkpoint"}, variants=("fp32",))
+    export_checkpoint(
+        model, tok_dir, out, "checkpoint-test", {"test": "test_checkpoint"}, ("fp32",), preprocessor=PREPROCESSOR
+    )
     return out
 
 
@@ -127,6 +133,14 @@ def test_valid_checkpoint_loads(ckpt: pathlib.Path) -> None:
 def test_layout(exported: pathlib.Path) -> None:
     files = {p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()}
     assert files == EXPECTED_FILES  # fp32 only: no *_fp16.onnx, tiny graphs: no .onnx.data
+
+
+def test_images_are_preprocessed_as_the_checkpoint_says(exported: pathlib.Path) -> None:
+    assert read(exported, "preprocessor_config.json")["min_pixels"] == 224 * 224
+    # 56 x 56 is 4 x 4 patches under R1-Reward's bounds; this checkpoint upscales it to 224 x 224.
+    pixels = preprocess_images([Image.new("RGB", (56, 56), (200, 30, 30))], checkpoint_image_processor(exported))
+    assert pixels is not None
+    assert tuple(pixels.image_grid_thw[0]) == (1, 16, 16)
 
 
 def test_manifest_lists_every_file_with_its_sha256(exported: pathlib.Path) -> None:

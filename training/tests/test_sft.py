@@ -8,8 +8,9 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from r1judge_train.data.collate import IGNORE_INDEX, JudgeCollator, encode_example, encode_fact_example
 from r1judge_train.data.records import read_dataset, write_dataset
 from r1judge_train.models.config import build_config
+from r1judge_train.models.inputs import image_processor, preprocessor_config
 from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
-from r1judge_train.trainers.sft import ColdStartSettings, build_cold_start_trainer
+from r1judge_train.trainers.sft import ColdStartSettings, EncodingCollator, build_cold_start_trainer
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,21 @@ def test_fact_example_is_the_image_and_question_then_the_premise(setup):
     np.testing.assert_array_equal(fact.pixel_values, judged.pixel_values)
     with pytest.raises(ValueError, match="image items"):
         encode_fact_example(next(i for i in items if i.kind == "text"), tok, root / "data")
+
+
+def test_collator_preprocesses_images_with_the_given_processor(setup):
+    root, items, tok = setup
+    item = next(i for i in items if i.kind == "image")
+    default = EncodingCollator(items, tok, root / "data").encode(items.index(item))
+    upscaled = EncodingCollator(
+        items, tok, root / "data", processor=image_processor(preprocessor_config(min_pixels=224 * 224))
+    ).encode(items.index(item))
+    assert default.image_grid_thw is not None and upscaled.image_grid_thw is not None
+    assert int(np.prod(upscaled.image_grid_thw)) >= 256 > int(np.prod(default.image_grid_thw))
+    assert (
+        len(upscaled.prompt_ids) - len(default.prompt_ids)
+        == (int(np.prod(upscaled.image_grid_thw)) - int(np.prod(default.image_grid_thw))) // 4
+    )
 
 
 def test_a_few_steps_change_parameters_and_lower_loss(setup, tmp_path):

@@ -1,7 +1,8 @@
 """Held-out judging accuracy of an ONNX checkpoint: one greedy verdict, and majority of K sampled votes.
 
 Unparseable samples are invalid votes, never votes for either side; a tied or empty vote is not
-correct. Results are split by item kind (text / image), since a model can be good at one only.
+correct. Results are split by item kind (text / image), since a model can be good at one only, and
+by task (colour, count, …), since one weak task hides inside a kind's average.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..data.demo_task import JudgeItem
 from ..data.prompt import judge_messages
 from ..data.teacher import parse_verdict
 from ..export.ort_model import OnnxJudgeModel, SamplingParams
-from ..models.inputs import encode_prompt, image_processor
+from ..models.inputs import checkpoint_image_processor, encode_prompt
 from ..tokenizer.qwen import load_tokenizer
 
 
@@ -46,6 +47,16 @@ class Report:
     k: int
     temperature: float
     by_kind: dict[str, KindScore] = field(default_factory=lambda: defaultdict(KindScore))
+    by_task: dict[str, KindScore] = field(default_factory=lambda: defaultdict(KindScore))
+
+    def add(self, item: JudgeItem, greedy: int | None, votes: list[int | None]) -> None:
+        for score in (self.by_kind[item.kind], self.by_task[item.task]):
+            score.items += 1
+            score.greedy_correct += greedy == item.label
+            score.greedy_invalid += greedy is None
+            score.vote_correct += majority(votes) == item.label
+            score.votes_invalid += sum(v is None for v in votes)
+            score.votes_total += len(votes)
 
     def summary(self) -> dict[str, object]:
         overall = KindScore()
@@ -57,6 +68,7 @@ class Report:
             "vote_temperature": self.temperature,
             **{kind: score.summary() for kind, score in sorted(self.by_kind.items())},
             "overall": overall.summary(),
+            "tasks": {task: score.summary() for task, score in sorted(self.by_task.items())},
         }
 
 
@@ -78,7 +90,7 @@ def evaluate(
     progress: bool = True,
 ) -> Report:
     tok = load_tokenizer(model.checkpoint.root)
-    processor = image_processor()
+    processor = checkpoint_image_processor(model.checkpoint.root)
     report = Report(k, temperature)
     stop = [tok.tokenizer.encode("</answer>", add_special_tokens=False).ids]
     for index, item in enumerate(tqdm(items, desc="evaluate", disable=not progress)):
@@ -87,13 +99,5 @@ def evaluate(
         decode = tok.tokenizer.decode
         greedy = model.generate(prompt, 1, SamplingParams(max_new_tokens, 0.0), stop)[0]
         sampled = model.generate(prompt, k, SamplingParams(max_new_tokens, temperature, seed=seed + 1000 * index), stop)
-        greedy_verdict = parse_verdict(decode(greedy.tokens))
-        verdicts = [parse_verdict(decode(g.tokens)) for g in sampled]
-        score = report.by_kind[item.kind]
-        score.items += 1
-        score.greedy_correct += greedy_verdict == item.label
-        score.greedy_invalid += greedy_verdict is None
-        score.vote_correct += majority(verdicts) == item.label
-        score.votes_invalid += sum(v is None for v in verdicts)
-        score.votes_total += len(verdicts)
+        report.add(item, parse_verdict(decode(greedy.tokens)), [parse_verdict(decode(g.tokens)) for g in sampled])
     return report

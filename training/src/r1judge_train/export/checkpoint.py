@@ -56,8 +56,11 @@ def export_checkpoint(
     provenance: dict[str, Any],
     variants: tuple[str, ...] = ("fp32", "fp16"),
     with_vision: bool = True,
+    preprocessor: dict[str, Any] | None = None,
 ) -> Checkpoint:
-    """Export graphs (fp32, then converted variants), copy tokenizer files, write configs and the manifest."""
+    """Export graphs (fp32, then converted variants), copy tokenizer files, write configs and the manifest.
+
+    `preprocessor`: the image preprocessing the model was trained with (default: R1-Reward's bounds)."""
     model = model.eval().float()
     tok = load_tokenizer(tokenizer_dir)
     if out_dir.exists():
@@ -67,7 +70,7 @@ def export_checkpoint(
     model.config.save_pretrained(out_dir)
     eos = [tok.ids.im_end, tok.ids.endoftext]
     _write_json(out_dir / "generation_config.json", generation_config(eos, tok.ids.endoftext))
-    _write_json(out_dir / "preprocessor_config.json", preprocessor_config())
+    _write_json(out_dir / "preprocessor_config.json", preprocessor or preprocessor_config())
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(tokenizer_dir / name, out_dir / name)
 

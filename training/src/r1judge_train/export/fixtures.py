@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from ..checkpoint.validate import load_checkpoint
 from ..data.prompt import judge_messages
 from ..export.ort_model import OnnxJudgeModel, SamplingParams
-from ..models.inputs import encode_prompt, image_processor, preprocess_images, render_chat
+from ..models.inputs import checkpoint_image_processor, encode_prompt, preprocess_images, render_chat
 from ..tokenizer.qwen import load_tokenizer
 
 TOP_K = 10
@@ -76,7 +76,7 @@ def write_fixtures(checkpoint_dir: Path, out_dir: Path) -> list[Path]:
     checkpoint = load_checkpoint(checkpoint_dir)
     tok = load_tokenizer(checkpoint_dir)
     model = OnnxJudgeModel(checkpoint)
-    processor = image_processor(json.loads((checkpoint_dir / "preprocessor_config.json").read_text()))
+    processor = checkpoint_image_processor(checkpoint_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "images").mkdir(exist_ok=True)
     written: list[Path] = []

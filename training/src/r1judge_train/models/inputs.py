@@ -6,8 +6,10 @@ prompt text, token ids, pixel_values, grids and 3-axis position ids.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +61,11 @@ def image_processor(config: dict[str, Any] | None = None) -> Qwen2VLImageProcess
         image_mean=c["image_mean"],
         image_std=c["image_std"],
     )
+
+
+def checkpoint_image_processor(checkpoint_dir: Path) -> Qwen2VLImageProcessorPil:
+    """The processor a checkpoint's preprocessor_config.json describes (its pixel bounds may differ)."""
+    return image_processor(json.loads((checkpoint_dir / "preprocessor_config.json").read_text()))
 
 
 @dataclass(frozen=True)

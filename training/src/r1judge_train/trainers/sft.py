@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerFast, Qwen2_5_VLForConditionalGeneration
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from trl import SFTConfig, SFTTrainer
 
 from ..data.collate import EncodedExample, JudgeCollator, encode_example, encode_fact_example
@@ -32,6 +33,7 @@ class EncodingCollator:
     tok: LoadedTokenizer
     root: Path
     facts: list[JudgeItem] = field(default_factory=list)
+    processor: Qwen2VLImageProcessorPil | None = None
 
     def __post_init__(self) -> None:
         self.collate = JudgeCollator(pad_id=self.tok.ids.endoftext, image_pad_id=self.tok.ids.image_pad)
@@ -41,8 +43,8 @@ class EncodingCollator:
 
     def encode(self, index: int) -> EncodedExample:
         if index < len(self.items):
-            return encode_example(self.items[index], self.tok, self.root)
-        return encode_fact_example(self.facts[index - len(self.items)], self.tok, self.root)
+            return encode_example(self.items[index], self.tok, self.root, self.processor)
+        return encode_fact_example(self.facts[index - len(self.items)], self.tok, self.root, self.processor)
 
 
 def index_dataset(n: int) -> Dataset:
@@ -106,13 +108,15 @@ def build_cold_start_trainer(
     root: Path,
     settings: ColdStartSettings,
     facts: list[JudgeItem] | None = None,
+    processor: Qwen2VLImageProcessorPil | None = None,
 ) -> SFTTrainer:
-    """`facts`: image items whose fact alone (image + question → premise) is trained besides the judging."""
+    """`facts`: image items whose fact alone (image + question → premise) is trained besides the judging.
+    `processor`: the image preprocessing (default: R1-Reward's bounds); the export must write the same."""
     facts = list(facts or [])
     return SFTTrainer(
         model=model,
         args=sft_config(settings),
         train_dataset=index_dataset(len(items) + len(facts)),
         processing_class=hf_tokenizer(tok),
-        data_collator=EncodingCollator(items, tok, root, facts),
+        data_collator=EncodingCollator(items, tok, root, facts, processor),
     )
