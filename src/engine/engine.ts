@@ -3,7 +3,7 @@
 // leave when they finish, are cancelled or pass their deadline; NaN logits end only their own row.
 
 import type { KvShape } from "./kv.js";
-import { KvBatch } from "./kv.js";
+import { KvBatch, SPARE_COLUMNS } from "./kv.js";
 import type { PromptTensors, StepResult } from "./model.js";
 import { PrefixCache, prefixKeys } from "./prefix-cache.js";
 import { Prng } from "./sampling/prng.js";
@@ -206,7 +206,9 @@ export class Engine {
 
   private demand(active: Active, rows = active.remaining): Demand {
     const r = active.request;
-    return { id: r.id, rows, tokensPerRow: r.prompt.inputIds.length + r.maxNewTokens };
+    // A row's cache grows into buffers with SPARE_COLUMNS of room (KvBatch.append), so it can hold
+    // that many columns more than it will ever use: the budget counts them.
+    return { id: r.id, rows, tokensPerRow: r.prompt.inputIds.length + r.maxNewTokens + SPARE_COLUMNS };
   }
 
   private async admit(): Promise<void> {

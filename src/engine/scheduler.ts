@@ -2,7 +2,7 @@
 // the next step boundary. Plain data in, plain data out; no model, so it is tested on its own.
 
 export interface Limits {
-  /** KV bytes the running batch may hold at its longest (prompt + max new tokens, every sample). */
+  /** KV bytes the running batch may hold at its longest (every sample's `tokensPerRow`). */
   kvBudgetBytes: number;
   /** Rows (samples) decoded together at most. */
   maxRows: number;
@@ -11,7 +11,7 @@ export interface Limits {
 export interface Demand {
   id: string;
   rows: number;
-  /** Tokens each row may hold by the end: prompt + max new tokens. */
+  /** Columns each row's cache may hold by the end: prompt + max new tokens + its buffer's spare room. */
   tokensPerRow: number;
 }
 

@@ -16,7 +16,7 @@ import {
   type RequestStats,
   type SampleOutput,
 } from "../../src/engine/engine.js";
-import { KvBatch, type KvShape } from "../../src/engine/kv.js";
+import { KvBatch, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
 import type { PromptTensors, StepResult } from "../../src/engine/model.js";
 import type { SamplingParams } from "../../src/engine/sampling/sampler.js";
 
@@ -426,8 +426,9 @@ test("a deadline in the past gives 'deadline' without a prefill; one passing mid
 test("a request over the KV budget or row limit gets onError(CapacityError); the engine keeps serving", async () => {
   const model = new FakeModel();
   const perToken = KvBatch.bytesPerToken(SHAPE); // 32
-  // 2 samples × (10 prompt + 10 new) tokens × 32 bytes = 1280 bytes; the budget is 1000.
-  const e = engine(model, { kvBudgetBytes: 1000, maxRows: 2 });
+  // 2 samples × (10 prompt + 10 new + 64 spare) columns × 32 bytes = 5376 bytes; the budget is 5000.
+  assert.equal(SPARE_COLUMNS, 64);
+  const e = engine(model, { kvBudgetBytes: 5000, maxRows: 2 });
   assert.equal(perToken, 32);
   const big = collector();
   const wide = collector();
@@ -437,7 +438,7 @@ test("a request over the KV budget or row limit gets onError(CapacityError); the
   e.submit(request("ok", { samples: 1, maxNewTokens: 10 }), ok.listener);
   await drain(e, () => ok.done === 1);
   assert.ok(big.errors[0] instanceof CapacityError);
-  assert.match(big.errors[0]?.message ?? "", /1280.*1000/);
+  assert.match(big.errors[0]?.message ?? "", /5376.*5000/);
   assert.ok(wide.errors[0] instanceof CapacityError);
   assert.match(wide.errors[0]?.message ?? "", /3 samples/);
   assert.equal(big.samples.length + wide.samples.length + big.done + wide.done, 0);
@@ -447,8 +448,8 @@ test("a request over the KV budget or row limit gets onError(CapacityError); the
 
 test("requests that do not fit yet wait for running rows to finish", async () => {
   const model = new FakeModel();
-  // One row of 20 tokens (640 bytes) fits; two do not.
-  const e = engine(model, { kvBudgetBytes: 700 });
+  // One row of 20 tokens + 64 spare columns (2688 bytes) fits; two do not.
+  const e = engine(model, { kvBudgetBytes: 3000 });
   const a = collector();
   const b = collector();
   e.submit(request("a", { maxNewTokens: 10 }), a.listener);

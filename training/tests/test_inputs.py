@@ -12,6 +12,7 @@ from r1judge_train.models.inputs import (
     image_processor,
     mrope_positions,
     preprocess_images,
+    preprocessor_config,
 )
 
 IDS = SpecialTokenIds(500, 501, 502, 503, 504, 505, 506)
@@ -72,6 +73,13 @@ def test_smart_resize_grids(size, grid):
     pixels = preprocess_images([Image.new("RGB", size, (10, 20, 30))], image_processor())
     assert tuple(pixels.image_grid_thw[0]) == grid
     assert pixels.pixel_values.shape == (grid[1] * grid[2], 1176)
+
+
+def test_pixel_bounds_out_of_order_are_refused():
+    with pytest.raises(ValueError, match="min_pixels=600000"):
+        preprocessor_config(min_pixels=600_000)
+    with pytest.raises(ValueError, match="min_pixels=0"):
+        preprocessor_config(min_pixels=0)
 
 
 def test_alpha_is_composited_on_white():

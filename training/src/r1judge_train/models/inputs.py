@@ -30,6 +30,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def preprocessor_config(min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
     """preprocessor_config.json contents (the HF Qwen2-VL image processor's keys)."""
+    if not 0 < min_pixels <= max_pixels:
+        raise ValueError(f"min_pixels={min_pixels} must be positive and at most max_pixels={max_pixels}")
     return {
         "image_processor_type": "Qwen2VLImageProcessor",
         "do_resize": True,
