@@ -137,6 +137,17 @@ def test_external_data_round_trip(onnx_path: pathlib.Path, fp32_session: ort.Inf
     np.testing.assert_array_equal(_run(session, "three_images"), _run(fp32_session, "three_images"))
 
 
+def test_saving_over_its_own_external_data(onnx_path: pathlib.Path, fp32_session: ort.InferenceSession) -> None:
+    path = save_onnx(onnx.load(str(onnx_path)), onnx_path.with_name("resaved.onnx"), external_data=True)
+    # Still pointing into resaved.onnx.data, which a save replaces: refused, and the file is intact.
+    with pytest.raises(ValueError, match="still in their external data file"):
+        save_onnx(onnx.load(str(path), load_external_data=False), path, external_data=True)
+    # Loaded with its weights, the same graph saves over its own data file.
+    save_onnx(onnx.load(str(path)), path, external_data=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(_run(session, "three_images"), _run(fp32_session, "three_images"))
+
+
 def test_fp16_conversion(onnx_path: pathlib.Path, fp32_session: ort.InferenceSession) -> None:
     path = convert_to_fp16(onnx_path, onnx_path.with_name("vision_encoder_fp16.onnx"))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
+from onnx.external_data_helper import uses_external_data
 
 # protobuf refuses messages over 2 GiB; stay well below and keep small graphs single-file.
 INLINE_LIMIT_BYTES = 100 * 1024 * 1024
@@ -41,7 +42,16 @@ def strip_metadata(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def save_onnx(model: onnx.ModelProto, path: Path, external_data: bool | None = None) -> Path:
-    """Write `model` to `path`; big weights go to `path.name + '.data'` beside it."""
+    """Write `model` to `path`; big weights go to `path.name + '.data'` beside it.
+
+    `model` must hold its weights: one loaded with `load_external_data=False` still points into a
+    `.onnx.data` file, which this replaces, so it is refused rather than saved without them."""
+    unloaded = [t.name for t in model.graph.initializer if uses_external_data(t) and not t.HasField("raw_data")]
+    if unloaded:
+        raise ValueError(
+            f"{path}: {len(unloaded)} initializers (first: {unloaded[0]!r}) are still in their external data "
+            "file; load the model with its external data before saving it"
+        )
     model = strip_metadata(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     data_path = path.with_name(path.name + ".data")
