@@ -17,16 +17,8 @@ from torch import nn
 from transformers import DynamicCache, Qwen2_5_VLForConditionalGeneration
 
 from .attention import grouped_attention
-from .graph import save_onnx
+from .graph import kv_names, save_onnx
 from .new_kv import add_new_kv_outputs
-
-
-def past_names(n_layers: int) -> list[str]:
-    return [f"past_key_values.{i}.{kind}" for i in range(n_layers) for kind in ("key", "value")]
-
-
-def present_names(n_layers: int) -> list[str]:
-    return [f"present.{i}.{kind}" for i in range(n_layers) for kind in ("key", "value")]
 
 
 class EmbedTokens(nn.Module):
@@ -103,8 +95,8 @@ def export_decoder(model: Qwen2_5_VLForConditionalGeneration, path: Path, opset:
             _example_decoder_inputs(model, batch=2, seq=3, past_len=4),
             dynamo=True,
             opset_version=opset,
-            input_names=["inputs_embeds", "attention_mask", "position_ids", *past_names(n_layers)],
-            output_names=["logits", *present_names(n_layers)],
+            input_names=["inputs_embeds", "attention_mask", "position_ids", *kv_names("past_key_values", n_layers)],
+            output_names=["logits", *kv_names("present", n_layers)],
             dynamic_shapes=dynamic_shapes,
             optimize=True,
             verbose=False,

@@ -11,6 +11,11 @@ from onnx.external_data_helper import uses_external_data
 INLINE_LIMIT_BYTES = 100 * 1024 * 1024
 
 
+def kv_names(prefix: str, n_layers: int) -> list[str]:
+    """`{prefix}.{layer}.key` / `.value` for every layer: the decoder's past, present and new KV names."""
+    return [f"{prefix}.{i}.{kind}" for i in range(n_layers) for kind in ("key", "value")]
+
+
 def strip_metadata(model: onnx.ModelProto) -> onnx.ModelProto:
     """Drop the dynamo exporter's per-node stack traces (a third of a tiny graph's bytes)."""
 

@@ -18,13 +18,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..checkpoint.manifest import MANIFEST_NAME, file_table
-from .graph import save_onnx
-
-NEW_KV_PREFIX = "new_key_values"
-
-
-def new_kv_names(n_layers: int) -> list[str]:
-    return [f"{NEW_KV_PREFIX}.{i}.{kind}" for i in range(n_layers) for kind in ("key", "value")]
+from .graph import kv_names, save_onnx
 
 
 def add_new_kv_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -33,7 +27,7 @@ def add_new_kv_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     outputs = {o.name: o for o in graph.output}
     presents = [name for name in outputs if name.startswith("present.")]
     n_layers = len(presents) // 2
-    names = new_kv_names(n_layers)
+    names = kv_names("new_key_values", n_layers)
     if all(name in outputs for name in names):
         return model
     prefix = "new_kv"

@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from ..checkpoint.validate import Checkpoint
 from ..models.inputs import PromptInputs
-from .decoder import past_names, present_names
+from .graph import kv_names
 
 
 def _session(path: str, threads: int | None) -> ort.InferenceSession:
@@ -74,16 +74,16 @@ class OnnxJudgeModel:
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         shape = (batch, self.kv_heads, 0, self.head_dim)
-        return {name: np.zeros(shape, dtype=self.float) for name in past_names(self.n_layers)}
+        return {name: np.zeros(shape, dtype=self.float) for name in kv_names("past_key_values", self.n_layers)}
 
     def step(
         self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray, past: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         outputs = self.decoder.run(
-            ["logits", *present_names(self.n_layers)],
+            ["logits", *kv_names("present", self.n_layers)],
             {"inputs_embeds": embeds, "attention_mask": mask, "position_ids": positions, **past},
         )
-        present = dict(zip(past_names(self.n_layers), outputs[1:], strict=True))
+        present = dict(zip(kv_names("past_key_values", self.n_layers), outputs[1:], strict=True))
         return outputs[0][:, -1, :].astype(np.float32), present  # (B, V)
 
     def prefill(self, prompt: PromptInputs) -> tuple[np.ndarray, dict[str, np.ndarray]]:
