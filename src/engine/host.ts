@@ -22,14 +22,13 @@ export class EngineHost {
     readonly engine: Engine,
     readonly codec: TextCodec,
     private readonly model: JudgeModel,
-    private readonly preprocessor: PreprocessorConfig,
+    private readonly preprocessor: PreprocessorConfig | undefined,
     private readonly options: EngineOptions,
   ) {}
 
   static async load(options: EngineOptions, log: SessionLog): Promise<EngineHost> {
     const checkpoint = await loadCheckpoint(options.checkpoint, { hashCheck: options.hashCheck ?? "sha256" });
     const codec = await TextCodec.load(checkpoint.root);
-    const preprocessor = await readPreprocessor(checkpoint.root);
     const model = await JudgeModel.open(
       checkpoint,
       options.variant,
@@ -42,6 +41,10 @@ export class EngineHost {
       },
       log,
     );
+    const preprocessor = await readPreprocessor(checkpoint.root, model.hasVision).catch(async (err) => {
+      await model.release();
+      throw err;
+    });
     const eosIds = new Set(checkpoint.eosTokenIds);
     const engine = new Engine(
       model,
@@ -100,9 +103,9 @@ export class EngineHost {
   }
 }
 
-async function readPreprocessor(root: string): Promise<PreprocessorConfig> {
+/** The image settings; a text-only checkpoint (no vision encoder) may leave the file out. */
+async function readPreprocessor(root: string, vision: boolean): Promise<PreprocessorConfig | undefined> {
   const present = await stat(path.join(root, PREPROCESSOR_CONFIG_NAME)).catch(() => null);
-  // A text-only checkpoint may omit it; Qwen2-VL's defaults then apply to nothing.
-  if (!present) return parsePreprocessorConfig({});
+  if (!present && !vision) return undefined;
   return parsePreprocessorConfig(await readJson(root, PREPROCESSOR_CONFIG_NAME));
 }

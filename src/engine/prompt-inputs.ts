@@ -34,7 +34,7 @@ export class PromptTooLongError extends Error {
 
 export async function preparePrompt(
   codec: TextCodec,
-  preprocessor: PreprocessorConfig,
+  preprocessor: PreprocessorConfig | undefined,
   messages: readonly ChatMessage[],
   images: readonly Uint8Array[],
   limits: PromptLimits,
@@ -48,13 +48,17 @@ export async function preparePrompt(
       throw err;
     }
   }
-  const pixels = decoded.length ? preprocessImages(decoded, preprocessor) : undefined;
+  if (decoded.length && !preprocessor)
+    throw new Error("images need the checkpoint's preprocessor_config.json");
+  const pixels = decoded.length && preprocessor ? preprocessImages(decoded, preprocessor) : undefined;
   const grids = pixels?.gridThw ?? [];
-  const text = expandImagePads(codec.renderChat(messages, true), grids, preprocessor.mergeSize);
+  // Without images there are no pads to expand or place, so the merge size never matters then.
+  const mergeSize = preprocessor?.mergeSize ?? 1;
+  const text = expandImagePads(codec.renderChat(messages, true), grids, mergeSize);
   const inputIds = codec.encode(text);
   if (inputIds.length > limits.maxPromptTokens)
     throw new PromptTooLongError(inputIds.length, limits.maxPromptTokens);
-  const positions = mropePositions(inputIds, grids, codec.imagePadId, preprocessor.mergeSize);
+  const positions = mropePositions(inputIds, grids, codec.imagePadId, mergeSize);
   return {
     text,
     tensors: {

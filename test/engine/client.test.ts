@@ -1,10 +1,10 @@
 // The engine in its worker thread, driven from the main thread as the HTTP server drives it.
 
 import assert from "node:assert/strict";
-import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, type TestContext, test } from "node:test";
 import { EngineClient, type EngineError } from "../../src/engine/client.js";
 import type { EngineOptions, SampleMessage } from "../../src/engine/protocol.js";
 import { judgeMessages } from "../../src/judge/prompt.js";
@@ -103,6 +103,66 @@ test("a broken checkpoint fails start() with the file and field", async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** A copy of the checkpoint with `drop` removed from disk and from the manifest (files and variants). */
+async function without(t: TestContext, drop: string[]): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), "r1judge-client-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await cp(CHECKPOINT, dir, { recursive: true });
+  const manifestPath = path.join(dir, "r1judge.json");
+  const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as {
+    files: Record<string, unknown>;
+    variants: Record<string, Record<string, string>>;
+  };
+  for (const name of drop) {
+    await rm(path.join(dir, name));
+    delete manifest.files[name];
+    for (const graphs of Object.values(manifest.variants)) {
+      for (const [graph, file] of Object.entries(graphs)) if (file === name) delete graphs[graph];
+    }
+  }
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  return dir;
+}
+
+const VISION = ["onnx/vision_encoder.onnx", "onnx/vision_encoder_fp16.onnx"];
+
+test("a text-only checkpoint without preprocessor_config.json judges text and refuses images", async (t) => {
+  const dir = await without(t, [...VISION, "preprocessor_config.json"]);
+  const textOnly = await EngineClient.start(options(dir));
+  t.after(() => textOnly.close());
+  assert.equal(textOnly.model.vision, false);
+  const run = (images: Uint8Array[]) =>
+    new Promise<SampleMessage[]>((resolve, reject) => {
+      const out: SampleMessage[] = [];
+      textOnly.generate(
+        {
+          messages: judgeMessages("Which is larger, 47 or 74?", "74", "47", images.length),
+          images,
+          samples: 2,
+          seed: 0,
+          sampling: { temperature: 1, topK: 0, topP: 1 },
+          maxNewTokens: 8,
+        },
+        { onStarted: () => {}, onSample: (s) => out.push(s), onDone: () => resolve(out), onError: reject },
+      );
+    });
+  assert.equal((await run([])).length, 2);
+  await assert.rejects(run([new Uint8Array([1, 2, 3])]), (err: EngineError) => {
+    assert.equal(err.field, "images");
+    assert.match(err.message, /no vision encoder/);
+    return true;
+  });
+});
+
+test("a checkpoint with a vision encoder but no preprocessor_config.json fails start() naming the file", async (t) => {
+  const dir = await without(t, ["preprocessor_config.json"]);
+  await assert.rejects(EngineClient.start(options(dir)), (err: EngineError) => {
+    assert.equal(err.wire.name, "CheckpointError");
+    assert.match(err.message, /preprocessor_config\.json/);
+    return true;
+  });
 });
 
 test("stats report the engine's counters", async () => {

@@ -28,7 +28,10 @@ def checkpoint():
 def test_demo_manifest_records_how_it_was_made(checkpoint):
     provenance = checkpoint.manifest["provenance"]
     assert provenance["made_by"] == "r1judge-train demo"
-    assert {"text", "image"} <= set(provenance["evaluation"])
+    assert {"text", "image", "tasks"} <= set(provenance["evaluation"])
+    # The images are preprocessed as they were in training.
+    preprocessor = json.loads((DEMO / "preprocessor_config.json").read_text())
+    assert preprocessor["min_pixels"] == provenance["recipe"]["image_min_pixels"]
     assert sum(entry["bytes"] for entry in checkpoint.manifest["files"].values()) < 20 * 1024 * 1024
 
 

@@ -8,6 +8,8 @@ from PIL import Image
 from r1judge_train.models.config import SpecialTokenIds, build_config
 from r1judge_train.models.inputs import (
     IMAGE_PAD,
+    check_preprocessor,
+    checkpoint_image_processor,
     expand_image_pads,
     image_processor,
     mrope_positions,
@@ -75,11 +77,24 @@ def test_smart_resize_grids(size, grid):
     assert pixels.pixel_values.shape == (grid[1] * grid[2], 1176)
 
 
-def test_pixel_bounds_out_of_order_are_refused():
-    with pytest.raises(ValueError, match="min_pixels=600000"):
+def test_pixel_bounds_out_of_order_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match="field 'min_pixels': 600000 is larger than max_pixels 501760"):
         preprocessor_config(min_pixels=600_000)
-    with pytest.raises(ValueError, match="min_pixels=0"):
+    with pytest.raises(ValueError, match="field 'min_pixels': expected a positive integer, got 0"):
         preprocessor_config(min_pixels=0)
+    # HF's size-only form is read the same way (as the server reads it).
+    size_only = {"size": {"shortest_edge": 3136, "longest_edge": 1000}}
+    with pytest.raises(ValueError, match=r"ckpt/preprocessor_config\.json: field 'size\.shortest_edge'"):
+        check_preprocessor(size_only, "ckpt/preprocessor_config.json")
+    with pytest.raises(ValueError, match="field 'max_pixels': expected a positive integer, got None"):
+        check_preprocessor({"min_pixels": 3136, "max_pixels": None})
+
+
+def test_a_checkpoint_without_preprocessor_config_has_no_image_processor(tmp_path):
+    assert checkpoint_image_processor(tmp_path) is None
+    (tmp_path / "preprocessor_config.json").write_text('{"min_pixels": 10, "max_pixels": 5}')
+    with pytest.raises(ValueError, match=r"preprocessor_config\.json: field 'min_pixels'"):
+        checkpoint_image_processor(tmp_path)
 
 
 def test_alpha_is_composited_on_white():

@@ -8,7 +8,6 @@ import { test } from "node:test";
 import { parsePreprocessorConfig } from "../../../src/engine/images/config.js";
 import { decodeImage } from "../../../src/engine/images/decode.js";
 import { preprocessImage, preprocessImages } from "../../../src/engine/images/preprocess.js";
-import { R1_REWARD_PREPROCESSOR } from "./r1-reward-config.js";
 
 const GOLDEN = path.join(import.meta.dirname, "../../fixtures/golden");
 
@@ -23,7 +22,12 @@ interface GoldenCase {
 
 const cases = (JSON.parse(readFileSync(path.join(GOLDEN, "images.json"), "utf8")) as { cases: GoldenCase[] })
   .cases;
-const config = parsePreprocessorConfig(R1_REWARD_PREPROCESSOR);
+// The fixtures were preprocessed with the demo checkpoint's own settings (training/…/export/fixtures.py).
+const config = parsePreprocessorConfig(
+  JSON.parse(
+    readFileSync(path.join(import.meta.dirname, "../../../models/demo/preprocessor_config.json"), "utf8"),
+  ),
+);
 
 function readF32(file: string): Float32Array {
   const buf = readFileSync(path.join(GOLDEN, file));

@@ -6,6 +6,10 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .demo import DemoRecipe
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -20,12 +24,19 @@ RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
 }
 
 
-def _demo(args: argparse.Namespace) -> None:
-    from .demo import DemoRecipe, build_demo
+def demo_recipe(args: argparse.Namespace) -> DemoRecipe:
+    """The recipe `demo` builds: options left out keep DemoRecipe's defaults, so `r1judge-train demo`
+    alone is the documented build."""
+    from .demo import DemoRecipe
 
-    # Options left out keep the recipe's defaults, so `r1judge-train demo` alone is the documented build.
     chosen = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
-    build_demo(DemoRecipe(**chosen), args.work_dir, args.out, args.fixtures)
+    return DemoRecipe(**chosen)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from .demo import build_demo
+
+    build_demo(demo_recipe(args), args.work_dir, args.out, args.fixtures)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -35,7 +46,12 @@ def _export(args: argparse.Namespace) -> None:
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.model)
     provenance = {"made_by": "r1judge-train export", "source": str(args.model)}
-    export_checkpoint(model, args.tokenizer or args.model, args.out, args.model_id, provenance, tuple(args.variants))
+    # The image settings the model was trained with travel with it (a hub model directory has them).
+    saved = args.model / "preprocessor_config.json"
+    preprocessor = json.loads(saved.read_text()) if saved.is_file() else None
+    tokenizer = args.tokenizer or args.model
+    variants = tuple(args.variants)
+    export_checkpoint(model, tokenizer, args.out, args.model_id, provenance, variants, preprocessor=preprocessor)
     print(f"exported -> {args.out}")
 
 

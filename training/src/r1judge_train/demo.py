@@ -47,6 +47,9 @@ class DemoRecipe:
     eval_votes: int = 8
     variants: tuple[str, ...] = ("fp32", "fp16")
 
+    def __post_init__(self) -> None:
+        preprocessor_config(min_pixels=self.image_min_pixels)  # bad bounds fail before hours of training
+
 
 def tokenizer_corpus(data_dir: Path) -> Iterator[str]:
     """Training texts, weighted like the prompts the model will see: the fixed wording in every item."""

@@ -17,7 +17,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from .. import __version__
 from ..checkpoint.manifest import DTYPES, MANIFEST_NAME, build_manifest, graph_file
 from ..checkpoint.validate import Checkpoint, load_checkpoint
-from ..models.inputs import preprocessor_config
+from ..models.inputs import check_preprocessor, preprocessor_config
 from ..tokenizer.qwen import load_tokenizer
 from .decoder import export_decoder, export_embed_tokens
 from .fp16 import convert_to_fp16
@@ -61,6 +61,7 @@ def export_checkpoint(
     """Export graphs (fp32, then converted variants), copy tokenizer files, write configs and the manifest.
 
     `preprocessor`: the image preprocessing the model was trained with (default: R1-Reward's bounds)."""
+    preprocessor = check_preprocessor(preprocessor) if preprocessor is not None else preprocessor_config()
     model = model.eval().float()
     tok = load_tokenizer(tokenizer_dir)
     if out_dir.exists():
@@ -70,7 +71,7 @@ def export_checkpoint(
     model.config.save_pretrained(out_dir)
     eos = [tok.ids.im_end, tok.ids.endoftext]
     _write_json(out_dir / "generation_config.json", generation_config(eos, tok.ids.endoftext))
-    _write_json(out_dir / "preprocessor_config.json", preprocessor or preprocessor_config())
+    _write_json(out_dir / "preprocessor_config.json", preprocessor)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(tokenizer_dir / name, out_dir / name)
 

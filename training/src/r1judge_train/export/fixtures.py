@@ -77,6 +77,8 @@ def write_fixtures(checkpoint_dir: Path, out_dir: Path) -> list[Path]:
     tok = load_tokenizer(checkpoint_dir)
     model = OnnxJudgeModel(checkpoint)
     processor = checkpoint_image_processor(checkpoint_dir)
+    if processor is None:
+        raise ValueError(f"{checkpoint_dir}: golden fixtures include images, so they need preprocessor_config.json")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "images").mkdir(exist_ok=True)
     written: list[Path] = []

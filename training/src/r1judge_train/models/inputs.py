@@ -30,25 +30,42 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def preprocessor_config(min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
     """preprocessor_config.json contents (the HF Qwen2-VL image processor's keys)."""
-    if not 0 < min_pixels <= max_pixels:
-        raise ValueError(f"min_pixels={min_pixels} must be positive and at most max_pixels={max_pixels}")
-    return {
-        "image_processor_type": "Qwen2VLImageProcessor",
-        "do_resize": True,
-        "resample": 3,  # PIL bicubic
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": list(CLIP_MEAN),
-        "image_std": list(CLIP_STD),
-        "do_convert_rgb": True,
-        "min_pixels": min_pixels,
-        "max_pixels": max_pixels,
-        "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels},
-        "patch_size": 14,
-        "temporal_patch_size": 2,
-        "merge_size": 2,
-    }
+    return check_preprocessor(
+        {
+            "image_processor_type": "Qwen2VLImageProcessor",
+            "do_resize": True,
+            "resample": 3,  # PIL bicubic
+            "do_rescale": True,
+            "rescale_factor": 1 / 255,
+            "do_normalize": True,
+            "image_mean": list(CLIP_MEAN),
+            "image_std": list(CLIP_STD),
+            "do_convert_rgb": True,
+            "min_pixels": min_pixels,
+            "max_pixels": max_pixels,
+            "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels},
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "merge_size": 2,
+        }
+    )
+
+
+def check_preprocessor(config: dict[str, Any], source: str = "preprocessor_config.json") -> dict[str, Any]:
+    """`config` if its pixel bounds (min_pixels/max_pixels, else size.shortest_edge/longest_edge, as HF
+    and the server read them) are positive integers in order; else a ValueError naming the field."""
+    size = config.get("size") if isinstance(config.get("size"), dict) else {}
+    bounds = {}
+    for key, fallback in (("min_pixels", "shortest_edge"), ("max_pixels", "longest_edge")):
+        field = key if key in config else f"size.{fallback}"
+        value = config.get(key, size.get(fallback))
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{source}: field '{field}': expected a positive integer, got {value!r}")
+        bounds[key] = (field, value)
+    (min_field, low), (max_field, high) = bounds["min_pixels"], bounds["max_pixels"]
+    if low > high:
+        raise ValueError(f"{source}: field '{min_field}': {low} is larger than {max_field} {high}")
+    return config
 
 
 def image_processor(config: dict[str, Any] | None = None) -> Qwen2VLImageProcessorPil:
@@ -65,9 +82,13 @@ def image_processor(config: dict[str, Any] | None = None) -> Qwen2VLImageProcess
     )
 
 
-def checkpoint_image_processor(checkpoint_dir: Path) -> Qwen2VLImageProcessorPil:
-    """The processor a checkpoint's preprocessor_config.json describes (its pixel bounds may differ)."""
-    return image_processor(json.loads((checkpoint_dir / "preprocessor_config.json").read_text()))
+def checkpoint_image_processor(checkpoint_dir: Path) -> Qwen2VLImageProcessorPil | None:
+    """The processor a checkpoint's preprocessor_config.json describes (its pixel bounds may differ);
+    None for a text-only checkpoint that leaves the file out."""
+    path = checkpoint_dir / "preprocessor_config.json"
+    if not path.is_file():
+        return None
+    return image_processor(check_preprocessor(json.loads(path.read_text()), str(path)))
 
 
 @dataclass(frozen=True)
