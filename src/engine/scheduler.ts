@@ -2,7 +2,11 @@
 // the next step boundary. Plain data in, plain data out; no model, so it is tested on its own.
 
 export interface Limits {
-  /** KV bytes the running batch may hold at its longest (every sample's `tokensPerRow`). */
+  /**
+   * KV bytes the running batch may hold at its longest. Rows are left-padded to the batch's longest
+   * row (KvBatch), so a batch holds rows × the longest `tokensPerRow` among them, not the sum of each
+   * request's own.
+   */
   kvBudgetBytes: number;
   /** Rows (samples) decoded together at most. */
   maxRows: number;
@@ -21,8 +25,11 @@ export interface Plan {
   reject: { id: string; reason: string }[];
 }
 
-export function demandBytes(demand: Demand, bytesPerToken: number): number {
-  return demand.rows * demand.tokensPerRow * bytesPerToken;
+/** KV bytes of a padded batch of these demands: every row as long as the longest. */
+export function batchBytes(demands: readonly Demand[], bytesPerToken: number): number {
+  const rows = demands.reduce((sum, d) => sum + d.rows, 0);
+  const longest = demands.reduce((most, d) => Math.max(most, d.tokensPerRow), 0);
+  return rows * longest * bytesPerToken;
 }
 
 /**
@@ -35,12 +42,12 @@ export function planAdmission(
   limits: Limits,
   bytesPerToken: number,
 ): Plan {
-  let bytes = running.reduce((sum, d) => sum + demandBytes(d, bytesPerToken), 0);
+  const batch = [...running];
   let rows = running.reduce((sum, d) => sum + d.rows, 0);
   const admit: string[] = [];
   const reject: Plan["reject"] = [];
   for (const demand of waiting) {
-    const need = demandBytes(demand, bytesPerToken);
+    const need = batchBytes([demand], bytesPerToken);
     if (need > limits.kvBudgetBytes || demand.rows > limits.maxRows) {
       reject.push({
         id: demand.id,
@@ -51,9 +58,10 @@ export function planAdmission(
       });
       continue;
     }
-    if (bytes + need > limits.kvBudgetBytes || rows + demand.rows > limits.maxRows) break;
+    const together = batchBytes([...batch, demand], bytesPerToken);
+    if (together > limits.kvBudgetBytes || rows + demand.rows > limits.maxRows) break;
     admit.push(demand.id);
-    bytes += need;
+    batch.push(demand);
     rows += demand.rows;
   }
   return { admit, reject };

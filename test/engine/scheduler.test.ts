@@ -3,13 +3,23 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type Demand, demandBytes, planAdmission } from "../../src/engine/scheduler.js";
+import { batchBytes, type Demand, planAdmission } from "../../src/engine/scheduler.js";
 
 const BPT = 10; // KV bytes per token
 const req = (id: string, rows: number, tokensPerRow: number): Demand => ({ id, rows, tokensPerRow });
 
-test("demandBytes is rows × tokens per row × bytes per token", () => {
-  assert.equal(demandBytes(req("a", 3, 7), BPT), 210);
+test("batchBytes counts every row as long as the longest (rows are left-padded together)", () => {
+  assert.equal(batchBytes([req("a", 3, 7)], BPT), 210);
+  assert.equal(batchBytes([req("a", 3, 7), req("b", 1, 20)], BPT), 4 * 20 * BPT);
+  assert.equal(batchBytes([], BPT), 0);
+});
+
+test("short requests joining a long one are counted at the long one's length", () => {
+  // Alone, each 1-row request of 10 tokens needs 100 bytes; beside a 50-token row each costs 500.
+  const waiting = [req("a", 1, 10), req("b", 1, 10)];
+  const limits = { kvBudgetBytes: 1200, maxRows: 100 };
+  assert.deepEqual(planAdmission([], waiting, limits, BPT).admit, ["a", "b"]);
+  assert.deepEqual(planAdmission([req("long", 1, 50)], waiting, limits, BPT).admit, ["a"]);
 });
 
 test("admits in arrival order while the byte budget holds", () => {
@@ -35,9 +45,10 @@ test("no overtaking: a big request at the head blocks later small ones", () => {
   const plan = planAdmission(running, waiting, { kvBudgetBytes: 800, maxRows: 100 }, BPT);
   assert.deepEqual(plan.admit, [], "small requests must not overtake the big one that would fit later");
   assert.deepEqual(plan.reject, []);
-  // Once the running request is gone the big one goes first, then the small ones that still fit.
+  // Once the running request is gone the big one goes first, then the small ones that still fit
+  // (padded to its 40 tokens: two rows are 800 bytes, three would be 1200).
   const later = planAdmission([], waiting, { kvBudgetBytes: 800, maxRows: 100 }, BPT);
-  assert.deepEqual(later.admit, ["big", "small", "tiny"]);
+  assert.deepEqual(later.admit, ["big", "small"]);
   // Same for rows: a 4-row request blocks 1-row requests behind it.
   const rows = planAdmission(
     [req("r", 3, 1)],
@@ -79,10 +90,10 @@ test("running demand counts against both limits", () => {
   const waiting = [req("a", 1, 10), req("b", 1, 10)];
   const limits = { kvBudgetBytes: 400, maxRows: 4 };
   assert.deepEqual(planAdmission([], waiting, limits, BPT).admit, ["a", "b"]);
-  // 250 bytes running: only one more 100-byte request fits.
-  assert.deepEqual(planAdmission([req("r", 1, 25)], waiting, limits, BPT).admit, ["a"]);
-  // Multi-row running demand: 2 rows × 15 tokens = 300 bytes.
-  assert.deepEqual(planAdmission([req("r", 2, 15)], waiting, limits, BPT).admit, ["a"]);
+  // A 15-token row running: with one more row 2 × 15 × 10 = 300 bytes fit, with two 450 do not.
+  assert.deepEqual(planAdmission([req("r", 1, 15)], waiting, limits, BPT).admit, ["a"]);
+  // Multi-row running demand: 2 rows × 12 tokens; one more row makes 360 bytes, two 480.
+  assert.deepEqual(planAdmission([req("r", 2, 12)], waiting, limits, BPT).admit, ["a"]);
   // 3 rows running of 4: one more row.
   assert.deepEqual(planAdmission([req("r", 3, 1)], waiting, limits, BPT).admit, ["a"]);
   // A full batch admits nothing.
