@@ -39,6 +39,9 @@ export async function preparePrompt(
   images: readonly Uint8Array[],
   limits: PromptLimits,
 ): Promise<PreparedPrompt> {
+  // The host refuses images for a checkpoint without a vision encoder; one with it has this file.
+  if (images.length && !preprocessor)
+    throw new Error("images need the checkpoint's preprocessor_config.json");
   const decoded = [];
   for (const [i, bytes] of images.entries()) {
     try {
@@ -48,8 +51,6 @@ export async function preparePrompt(
       throw err;
     }
   }
-  if (decoded.length && !preprocessor)
-    throw new Error("images need the checkpoint's preprocessor_config.json");
   const pixels = decoded.length && preprocessor ? preprocessImages(decoded, preprocessor) : undefined;
   const grids = pixels?.gridThw ?? [];
   // Without images there are no pads to expand or place, so the merge size never matters then.

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..models.inputs import encode_prompt, image_processor, mrope_positions
+from ..models.inputs import encode_prompt, mrope_positions
 from ..tokenizer.qwen import LoadedTokenizer
 from .demo_task import JudgeItem
 from .prompt import judge_messages, user_messages
@@ -46,7 +46,7 @@ def _encode(
     item: JudgeItem, messages: list[dict[str, Any]], completion: str, tok: LoadedTokenizer, root: Path, processor: Any
 ) -> EncodedExample:
     """`messages` (with the item's images) as the server encodes a prompt; `completion` + <|im_end|>."""
-    prompt = encode_prompt(tok, messages, load_item_images(item, root), processor or image_processor())
+    prompt = encode_prompt(tok, messages, load_item_images(item, root), processor)
     completion_ids = [*tok.tokenizer.encode(completion, add_special_tokens=False).ids, tok.ids.im_end]
     pixels = prompt.pixels
     return EncodedExample(
