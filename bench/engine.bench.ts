@@ -135,8 +135,7 @@ async function benchModel(
   const preprocessor = parsePreprocessorConfig(
     JSON.parse(readFileSync(path.join(dir, "preprocessor_config.json"), "utf8")),
   );
-  const prepared = await preparePrompt(codec, preprocessor, MESSAGES, [], {
-    maxImagePixels: 1e8,
+  const prepared = await preparePrompt(codec, MESSAGES, undefined, preprocessor.mergeSize, {
     maxPromptTokens: 1e6,
   });
   const prompt = prepared.tensors;

@@ -32,6 +32,8 @@ export async function workerLoopDelay(
     maxRows: 1024,
     prefixCacheBytes: 0,
     maxImagePixels: 1e8,
+    maxRequestPixels: 1e8,
+    maxDecodePixels: 1e8,
     maxPromptTokens: 1e6,
   });
   const histogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
@@ -44,7 +46,6 @@ export async function workerLoopDelay(
       client.generate(
         {
           messages,
-          images: [],
           samples: opts.samples,
           seed,
           sampling: SAMPLING,

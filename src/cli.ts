@@ -1,25 +1,91 @@
 // `r1judge serve [flags]` runs the server; `r1judge judge --question … --response … --response …`
 // judges one pair from the terminal (no HTTP: the engine runs in-process) and prints JSON.
+// Bad arguments print what is wrong and the usage, and exit 2; failures print their message and
+// exit 1; neither prints a stack trace.
 
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { ConfigError, engineOptions, loadConfig } from "./config.js";
+import { ConfigError, ENV_VARS, engineOptions, FLAGS, loadConfig } from "./config.js";
 import { EngineClient } from "./engine/client.js";
 import { judgePair } from "./judge/judge.js";
 import { startServer } from "./main.js";
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
 const USAGE = `usage:
-  r1judge serve [--model DIR] [--port N] [--host H] [...]     (see docs/config.md)
+  r1judge serve [--model DIR] [--port N] [--host H] [...]   run the server (r1judge serve --help)
   r1judge judge --question TEXT --response TEXT --response TEXT [--image FILE]... [--samples N]
-                [--temperature T] [--seed N] [--max-new-tokens N] [--model DIR] [--reasoning]`;
+                [--temperature T] [--seed N] [--max-new-tokens N] [--model DIR] [--reasoning]
+  r1judge --help | --version`;
+
+const SERVE_HELP = `usage: r1judge serve [flags]
+
+Flags override R1JUDGE_* environment variables, which override the defaults; every key is
+described in docs/config.md.
+
+flags:
+  ${FLAGS.join("\n  ")}
+
+environment variables:
+  ${ENV_VARS.join("\n  ")}`;
+
+const JUDGE_HELP = `usage: r1judge judge --question TEXT --response TEXT --response TEXT [options]
+
+Judges one pair with the model in --model (default models/demo) and prints the judgement as JSON.
+
+options:
+  --question TEXT        the question (required)
+  --response TEXT        a response; give exactly two
+  --image FILE           an image the question refers to (PNG, JPEG, WebP, GIF); repeatable
+  --samples N            votes, 1-64 (default 1)
+  --temperature T        0-2 (default 0 for one sample, else 1)
+  --seed N               base seed, 0-4294967295 (default 0)
+  --max-new-tokens N     tokens per vote, 1-32768 (default 1024)
+  --model DIR            checkpoint directory
+  --reasoning            include each vote's reasoning`;
+
+class UsageError extends Error {}
+
+function version(): string {
+  return (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** A whole number option in [min, max], or the usage error that names it. */
+function wholeNumber(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max)
+    throw new UsageError(`--${name}: expected a whole number from ${min} to ${max}, got '${text}'`);
+  return value;
+}
 
 async function serve(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${SERVE_HELP}\n`);
+    return;
+  }
   const config = loadConfig(argv);
   const log = pino({ level: config.logLevel });
   const running = await startServer(config, log);
   running.ready.catch((err: unknown) => {
     log.fatal({ err }, "the model failed to load");
+    process.exit(1);
+  });
+  void running.failed.then((why) => {
+    log.fatal(
+      { error: why.message },
+      "the engine keeps failing; exiting so the orchestrator replaces this process",
+    );
     process.exit(1);
   });
   let stopping = false;
@@ -46,34 +112,54 @@ async function judge(argv: string[]): Promise<void> {
       question: { type: "string" },
       response: { type: "string", multiple: true },
       image: { type: "string", multiple: true },
-      samples: { type: "string", default: "1" },
+      samples: { type: "string" },
       temperature: { type: "string" },
-      seed: { type: "string", default: "0" },
-      "max-new-tokens": { type: "string", default: "1024" },
+      seed: { type: "string" },
+      "max-new-tokens": { type: "string" },
       model: { type: "string" },
       reasoning: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${JUDGE_HELP}\n`);
+    return;
+  }
   const responses = values.response ?? [];
   if (!values.question || responses.length !== 2)
     throw new UsageError("judge needs --question and exactly two --response");
-  const samples = Number(values.samples);
+  const samples = wholeNumber("samples", values.samples, 1, 1, 64);
+  const seed = wholeNumber("seed", values.seed, 0, 0, 2 ** 32 - 1);
+  const maxNewTokens = wholeNumber("max-new-tokens", values["max-new-tokens"], 1024, 1, 32_768);
+  const temperature = values.temperature === undefined ? (samples === 1 ? 0 : 1) : Number(values.temperature);
+  if (
+    values.temperature !== undefined &&
+    !(values.temperature.trim() !== "" && temperature >= 0 && temperature <= 2)
+  )
+    throw new UsageError(`--temperature: expected a number from 0 to 2, got '${values.temperature}'`);
+  const images = await Promise.all(
+    (values.image ?? []).map(async (file) => {
+      try {
+        return new Uint8Array(await readFile(file));
+      } catch (err) {
+        throw new UsageError(`--image: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? err}`);
+      }
+    }),
+  );
   const config = loadConfig(values.model ? ["--model", values.model] : []);
   const engine = await EngineClient.start(engineOptions(config));
   try {
-    const images = await Promise.all(
-      (values.image ?? []).map(async (file) => new Uint8Array(await readFile(file))),
-    );
+    const ref = images.length ? engine.putImages(images) : undefined;
     const judgement = await judgePair(engine, {
       question: values.question,
       responses: [responses[0] as string, responses[1] as string],
-      images,
+      ...(ref ? { images: ref } : {}),
       samples,
-      temperature: values.temperature !== undefined ? Number(values.temperature) : samples === 1 ? 0 : 1,
+      temperature,
       topP: 1,
       topK: 0,
-      maxNewTokens: Number(values["max-new-tokens"]),
-      seed: Number(values.seed),
+      maxNewTokens,
+      seed,
       order: samples > 1 ? "alternate" : "fixed",
       earlyStop: false,
       returnReasoning: values.reasoning,
@@ -84,10 +170,16 @@ async function judge(argv: string[]): Promise<void> {
   }
 }
 
-class UsageError extends Error {}
-
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (command === "--version" || command === "-V") {
+    process.stdout.write(`r1judge ${version()}\n`);
+    return;
+  }
   if (command === "serve") return serve(rest);
   if (command === "judge") return judge(rest);
   throw new UsageError(command ? `unknown command '${command}'` : "no command given");
@@ -102,6 +194,6 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     process.exit(2);
   }
-  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

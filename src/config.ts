@@ -4,6 +4,7 @@
 
 import { z } from "zod";
 import type { EngineOptions } from "./engine/protocol.js";
+import type { SupervisorSettings } from "./engine/supervisor.js";
 
 const MIB = 1024 * 1024;
 
@@ -54,15 +55,14 @@ const bool = z
   .refine((s) => ["1", "true", "yes", "on", "0", "false", "no", "off"].includes(s), "expected true or false")
   .transform((s) => ["1", "true", "yes", "on"].includes(s));
 
-const apiKeys = z
-  .string()
-  .transform((s) =>
-    s
-      .split(",")
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0),
-  )
-  .refine((keys) => keys.every((k) => !/\s/.test(k)), "a key contains whitespace");
+const list = z.string().transform((s) =>
+  s
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0),
+);
+
+const apiKeys = list.refine((keys) => keys.every((k) => !/\s/.test(k)), "a key contains whitespace");
 
 // ---- the schema: key → [env variable, flag, parser with default] ----
 const KEYS = {
@@ -102,7 +102,26 @@ const KEYS = {
     "--max-image-pixels",
     int(1, 1_000_000_000).default(50_000_000),
   ],
+  maxRequestPixels: [
+    "R1JUDGE_MAX_REQUEST_PIXELS",
+    "--max-request-pixels",
+    int(1, 8_000_000_000).default(100_000_000),
+  ],
+  maxDecodePixels: [
+    "R1JUDGE_MAX_DECODE_PIXELS",
+    "--max-decode-pixels",
+    int(1, 8_000_000_000).default(100_000_000),
+  ],
   shutdownGraceMs: ["R1JUDGE_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", int(0, 3_600_000).default(30_000)],
+  engineStallMs: ["R1JUDGE_ENGINE_STALL_MS", "--engine-stall-ms", int(0, 86_400_000).default(300_000)],
+  engineMaxRestarts: ["R1JUDGE_ENGINE_MAX_RESTARTS", "--engine-max-restarts", int(0, 1000).default(3)],
+  rewardSamples: ["R1JUDGE_REWARD_SAMPLES", "--reward-samples", int(1, 64).default(1)],
+  rewardEmptyLabel: [
+    "R1JUDGE_REWARD_EMPTY_LABEL",
+    "--reward-empty-label",
+    z.enum(["reject", "neutral"]).default("reject"),
+  ],
+  rewardEndMarkers: ["R1JUDGE_REWARD_END_MARKERS", "--reward-end-markers", list.default([])],
 } as const;
 
 type Key = keyof typeof KEYS;
@@ -113,7 +132,12 @@ const schema = z.object(
   },
 );
 
-export type Config = Readonly<Omit<z.output<typeof schema>, "apiKeys"> & { apiKeys: readonly string[] }>;
+export type Config = Readonly<
+  Omit<z.output<typeof schema>, "apiKeys" | "rewardEndMarkers"> & {
+    apiKeys: readonly string[];
+    rewardEndMarkers: readonly string[];
+  }
+>;
 
 /** Every environment variable the server reads, in documentation order. */
 export const ENV_VARS: readonly string[] = Object.values(KEYS).map(([env]) => env);
@@ -202,8 +226,22 @@ export function loadConfig(
       problems.push(`${source[key] ?? KEYS[key][0]}: ${issue.message}${shown}`);
     }
   }
+  if (result.success) {
+    const c = result.data;
+    // One image must fit the budgets that hold a request's images and the images being decoded.
+    for (const key of ["maxRequestPixels", "maxDecodePixels"] as const) {
+      if (c.maxImagePixels > c[key])
+        problems.push(
+          `${source[key] ?? KEYS[key][0]}: must be at least R1JUDGE_MAX_IMAGE_PIXELS (${c.maxImagePixels}), got ${c[key]}`,
+        );
+    }
+  }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-  return Object.freeze({ ...result.data, apiKeys: Object.freeze([...result.data.apiKeys]) });
+  return Object.freeze({
+    ...result.data,
+    apiKeys: Object.freeze([...result.data.apiKeys]),
+    rewardEndMarkers: Object.freeze([...result.data.rewardEndMarkers]),
+  });
 }
 
 /** The engine's settings: R1JUDGE_MAX_BATCH is the rows decoded together; budgets in bytes. */
@@ -218,6 +256,20 @@ export function engineOptions(config: Config): EngineOptions {
     maxRows: config.maxBatch,
     prefixCacheBytes: config.prefixCacheMb * MIB,
     maxImagePixels: config.maxImagePixels,
+    maxRequestPixels: config.maxRequestPixels,
+    maxDecodePixels: config.maxDecodePixels,
     maxPromptTokens: config.maxPromptTokens,
+  };
+}
+
+/** How long a worker may keep failing before the server gives up on it (see EngineSupervisor). */
+const RESTART_WINDOW_MS = 5 * 60 * 1000;
+
+/** The engine supervisor's settings. */
+export function engineSupervision(config: Config): SupervisorSettings {
+  return {
+    maxRestarts: config.engineMaxRestarts,
+    restartWindowMs: RESTART_WINDOW_MS,
+    stallMs: config.engineStallMs,
   };
 }

@@ -1,4 +1,6 @@
-// Wiring only: config → HTTP server (health first) → engine worker → warm-up → ready; SIGTERM drains.
+// Wiring only: config → HTTP server (health first) → supervised engine worker → ready; SIGTERM
+// drains: not ready, new work 503 while the listener stays open, accepted work finishes (or answers
+// 503 when the grace runs out), then the listener and the engine close.
 
 import { once } from "node:events";
 import type { Server } from "node:http";
@@ -6,10 +8,12 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pino, { type Logger } from "pino";
-import { type Config, engineOptions } from "./config.js";
+import { type Config, engineOptions, engineSupervision } from "./config.js";
 import { EngineClient } from "./engine/client.js";
+import type { EngineError } from "./engine/errors.js";
+import { EngineSupervisor } from "./engine/supervisor.js";
+import { ApiError } from "./errors.js";
 import type { GenerationPort } from "./judge/judge.js";
-import { judgePair } from "./judge/judge.js";
 import { createApp } from "./server/app.js";
 import { JudgingService } from "./server/judging.js";
 import { Lifecycle } from "./server/lifecycle.js";
@@ -17,12 +21,19 @@ import { Metrics } from "./server/metrics.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+/** How long a /metrics scrape waits for the engine's counters before showing the last ones. */
+const STATS_TIMEOUT_MS = 1000;
+
 export interface RunningServer {
   url: string;
   server: Server;
   lifecycle: Lifecycle;
   /** Resolves once the model has loaded and a real generation succeeded (rejects if loading failed). */
   ready: Promise<void>;
+  /** Resolves if the engine keeps failing and is given up on: the process should exit non-zero. */
+  failed: Promise<EngineError>;
+  /** The engine's supervisor, once loaded (tests reach the worker through it). */
+  engine(): EngineSupervisor | undefined;
   /** Stop accepting, report not ready, finish accepted requests, close the engine. */
   stop(): Promise<void>;
 }
@@ -32,14 +43,19 @@ export async function startServer(
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
   const metrics = new Metrics();
-  const lifecycle = new Lifecycle();
-  let engine: EngineClient | undefined;
+  let engine: EngineSupervisor | undefined;
+  const lifecycle = new Lifecycle(() => engine?.ready ?? false);
   const port: GenerationPort = {
     generate: (request, handlers) => {
-      if (!engine) throw new Error("engine not loaded");
-      return engine.generate(request, handlers);
+      if (engine) return engine.generate(request, handlers);
+      throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
     },
     cancel: (id, samples) => engine?.cancel(id, samples),
+    putImages: (bytes) => {
+      if (engine) return engine.putImages(bytes);
+      throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
+    },
+    releaseImages: (ref) => engine?.releaseImages(ref),
   };
   const service = new JudgingService(
     port,
@@ -49,9 +65,12 @@ export async function startServer(
       maxNewTokens: config.maxNewTokens,
       defaultTimeoutMs: config.defaultTimeoutMs,
       cacheEntries: config.cacheEntries,
+      rewardEmptyLabel: config.rewardEmptyLabel,
+      rewardEndMarkers: config.rewardEndMarkers,
     },
     metrics,
   );
+  let restartsSeen = 0;
   const app = createApp({
     service,
     log,
@@ -59,9 +78,15 @@ export async function startServer(
     metrics,
     apiKeys: config.apiKeys,
     maxBodyBytes: config.maxBodyBytes,
+    rewardSamples: config.rewardSamples,
     model: () => engine?.model,
     refreshMetrics: async () => {
-      if (engine?.alive) metrics.updateEngine(await engine.stats());
+      metrics.engineUp.set(engine?.ready ? 1 : 0);
+      if (!engine) return;
+      metrics.engineRestarts.inc(engine.restarts - restartsSeen);
+      restartsSeen = engine.restarts;
+      const stats = await engine.stats(STATS_TIMEOUT_MS);
+      if (stats) metrics.updateEngine(stats);
     },
     openapiPath: path.join(ROOT, "openapi.yaml"),
   });
@@ -71,42 +96,45 @@ export async function startServer(
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   log.info({ url, model: config.model }, "listening; loading the model");
 
+  let giveUp: (why: EngineError) => void = () => {};
+  const failed = new Promise<EngineError>((resolve) => {
+    giveUp = resolve;
+  });
   const ready = (async () => {
-    engine = await EngineClient.start(engineOptions(config));
-    service.setModelId(engine.model.id);
-    // Ready means a real generation worked, not just that files loaded.
-    const warm = await judgePair(port, {
-      question: "Is this a warm-up?",
-      responses: ["Yes.", "No."],
-      images: [],
-      samples: 1,
-      temperature: 0,
-      topP: 1,
-      topK: 0,
-      maxNewTokens: 4,
-      seed: 0,
-      order: "fixed",
-      earlyStop: false,
-      returnReasoning: false,
-    });
-    if (warm.samples.length !== 1) throw new Error("the warm-up generation returned no sample");
+    engine = await EngineSupervisor.start(
+      engineOptions(config),
+      engineSupervision(config),
+      log,
+      EngineClient.start,
+    );
+    void engine.gaveUp.then(giveUp);
+    service.setModelId(engine.model?.id ?? "unknown");
     lifecycle.phase = "ready";
-    log.info({ model: engine.model.id, device: engine.model.device, dtype: engine.model.dtype }, "ready");
+    const model = engine.model;
+    log.info({ model: model?.id, device: model?.device, dtype: model?.dtype }, "ready");
   })();
 
   const stop = async () => {
     if (lifecycle.phase === "draining") return;
     lifecycle.phase = "draining";
     log.info({ active: lifecycle.active }, "draining");
+    // The listener stays open through the drain: a new connection gets 503, not a refusal.
+    const grace = new Promise<"grace">((resolve) =>
+      setTimeout(() => resolve("grace"), config.shutdownGraceMs).unref(),
+    );
+    if ((await Promise.race([lifecycle.idle(), grace])) === "grace") {
+      log.warn({ active: lifecycle.active }, "the drain's grace ran out; answering the rest 503");
+      lifecycle.shutdown.abort(
+        new ApiError("draining", "the server shut down before this request finished", { retryAfter: 5 }),
+      );
+      await Promise.race([lifecycle.idle(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    }
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
-    await Promise.race([lifecycle.idle(), grace]);
     server.closeAllConnections();
     await closed;
     await engine?.close();
     log.info("stopped");
   };
 
-  return { url, server, lifecycle, ready, stop };
+  return { url, server, lifecycle, ready, failed, engine: () => engine, stop };
 }

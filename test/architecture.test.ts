@@ -135,6 +135,14 @@ test("nothing imports src/server/ but server/ itself and main.ts (the wiring)", 
   );
 });
 
+test("src/engine/protocol.ts imports nothing but types (plain data crosses the worker boundary)", () => {
+  const found = imports
+    .filter((i) => i.file === "src/engine/protocol.ts" && !/^(?:import|export)\s+type\b/.test(i.statement))
+    .map(show);
+  assert.ok(imports.some((i) => i.file === "src/engine/protocol.ts"), "protocol.ts imports not found");
+  assertNone(found, "protocol.ts holds types only");
+});
+
 test('only src/engine/runtime/onnx.ts imports "onnxruntime-node"', () => {
   const found = imports
     .filter((i) => /^onnxruntime-node(\/|$)/.test(i.specifier) && i.file !== "src/engine/runtime/onnx.ts")
@@ -142,12 +150,14 @@ test('only src/engine/runtime/onnx.ts imports "onnxruntime-node"', () => {
   assertNone(found, "onnxruntime-node belongs to src/engine/runtime/onnx.ts alone");
 });
 
-test("only src/config.ts reads process.env", () => {
+test("only src/config.ts reads process.env (engine/client.ts only turns ORT telemetry off)", () => {
   const reads = /\bprocess\s*(?:\.\s*env\b|\[\s*["'`]env["'`]\s*\])|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b/;
+  const telemetryOff = /^\s*process\.env\.ORT_DISABLE_TELEMETRY = "1";$/;
   const found: string[] = [];
   for (const [file, text] of texts) {
     if (rel(file) === "src/config.ts") continue;
     text.split("\n").forEach((line, k) => {
+      if (rel(file) === "src/engine/client.ts" && telemetryOff.test(line)) return;
       if (reads.test(line)) found.push(`${rel(file)}:${k + 1}: ${line.trim()}`);
     });
   }

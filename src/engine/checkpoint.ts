@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
+import { EngineError } from "./errors.js";
 
 export const MANIFEST_NAME = "r1judge.json";
 export const FORMAT_NAME = "r1judge-checkpoint";
@@ -17,13 +18,12 @@ export type GraphName = (typeof GRAPH_NAMES)[number];
 export type Variant = "fp32" | "fp16";
 export type HashCheck = "sha256" | "size";
 
-export class CheckpointError extends Error {
-  constructor(
-    readonly file: string,
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${file}: field '${field}': ${message}`);
+export class CheckpointError extends EngineError {
+  declare readonly file: string;
+  declare readonly field: string;
+
+  constructor(file: string, field: string, message: string) {
+    super("load_failed", `${file}: field '${field}': ${message}`, { file, field });
     this.name = "CheckpointError";
   }
 }

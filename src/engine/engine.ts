@@ -1,13 +1,17 @@
 // The generation loop: K samples of a prompt prefill once and decode as one batch (the KV cache is
 // broadcast), and requests join the running batch at step boundaries (continuous batching). Rows
 // leave when they finish, are cancelled or pass their deadline; NaN logits end only their own row.
+// Failures stay as small as they can: a request whose prefill, sampling or listener fails ends alone;
+// a failed decode step fails the running batch (its rows share one KV cache); only repeated failed
+// steps stop the loop (run() rejects: the engine is broken and its worker must be replaced).
 
+import { EngineError } from "./errors.js";
 import type { KvShape } from "./kv.js";
 import { KvBatch, SPARE_COLUMNS } from "./kv.js";
 import type { PromptTensors, StepResult } from "./model.js";
 import { PrefixCache, prefixKeys } from "./prefix-cache.js";
 import { Prng } from "./sampling/prng.js";
-import { InvalidLogitsError, type SamplingParams, sampleToken } from "./sampling/sampler.js";
+import { InvalidLogitsError, type SamplingParams, sampleToken, samplingProblem } from "./sampling/sampler.js";
 import { type Demand, type Limits, planAdmission } from "./scheduler.js";
 
 export type FinishReason = "stop" | "length" | "invalid" | "cancelled" | "deadline";
@@ -101,9 +105,14 @@ interface Active {
   listener: RequestListener;
   remaining: number;
   cancelled: Set<number> | "all";
+  /** Set once the request has failed: it reports nothing more. */
+  failed: boolean;
 }
 
 const STOP_TAIL_TOKENS = 16;
+const EMPTY_PROMPT: PromptTensors = { inputIds: [], positions: new Int32Array(0), ropeDelta: 0 };
+/** Consecutive failed decode steps after which the engine counts as broken (run() rejects). */
+export const MAX_FAILED_STEPS = 3;
 
 export class Engine {
   private readonly waiting: Active[] = [];
@@ -114,6 +123,7 @@ export class Engine {
   private stopped = false;
   private tokensGenerated = 0;
   private steps = 0;
+  private failedSteps = 0;
 
   constructor(
     private readonly model: GenerationModel,
@@ -125,18 +135,10 @@ export class Engine {
   }
 
   submit(request: GenerateRequest, listener: RequestListener): void {
-    if (request.samples < 1) throw new Error("samples must be at least 1");
-    // Checked here: a bad seed would otherwise throw from new Prng() inside iterate() and stop run().
-    const lastSeed = request.seed + (request.samples - 1) * (request.seedStride ?? 1);
-    if (
-      !Number.isSafeInteger(request.seed) ||
-      request.seed < 0 ||
-      !Number.isSafeInteger(lastSeed) ||
-      !Number.isSafeInteger(request.seedStride ?? 1) ||
-      (request.seedStride ?? 1) < 1
-    )
-      throw new Error(`seed must be an integer in [0, 2^53 - samples], got ${request.seed}`);
-    this.waiting.push({ request, listener, remaining: request.samples, cancelled: new Set() });
+    // Checked here: a bad value would otherwise throw (or spin) inside iterate() for the whole batch.
+    const problem = requestProblem(request);
+    if (problem) throw new EngineError("invalid_parameters", problem);
+    this.waiting.push({ request, listener, remaining: request.samples, cancelled: new Set(), failed: false });
     this.wake?.();
   }
 
@@ -169,7 +171,10 @@ export class Engine {
     };
   }
 
-  /** Runs until `shutdown()`; finishes nothing early on its own. */
+  /**
+   * Runs until `shutdown()`; finishes nothing early on its own. A failed step fails the requests in
+   * the batch and the loop goes on; MAX_FAILED_STEPS failures in a row reject (the engine is broken).
+   */
   async run(): Promise<void> {
     while (!this.stopped) {
       if (this.rows.length === 0 && this.waiting.length === 0) {
@@ -179,10 +184,25 @@ export class Engine {
         this.wake = undefined;
         continue;
       }
-      await this.iterate();
+      try {
+        await this.iterate();
+        this.failedSteps = 0;
+      } catch (err) {
+        this.failBatch(err);
+        if (++this.failedSteps >= MAX_FAILED_STEPS) {
+          this.failAll(err);
+          throw err;
+        }
+      }
       // Let the worker's message handler run (new requests, cancellations) between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** Ends every request, running or waiting, with `engine_failed` (the engine is going away). */
+  failAll(cause: unknown): void {
+    this.failBatch(cause);
+    for (const active of this.waiting.splice(0)) this.fail(active, engineFailed(cause));
   }
 
   shutdown(): void {
@@ -193,8 +213,63 @@ export class Engine {
   /** One step boundary: drop dead rows, admit waiting requests, decode one token for every row. */
   async iterate(): Promise<void> {
     this.dropRows((row) => this.deadReason(row));
+    this.expireWaiting();
     await this.admit();
     if (this.rows.length > 0) await this.decode();
+  }
+
+  /** Waiting requests past their deadline finish now, not when they would have been admitted. */
+  private expireWaiting(): void {
+    const now = Date.now();
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const active = this.waiting[i] as Active;
+      if (active.request.deadline !== undefined && now > active.request.deadline) {
+        this.waiting.splice(i, 1);
+        this.finishUnstarted(active, "deadline");
+      }
+    }
+  }
+
+  /** The running batch failed as a whole (a decode step or a KV operation threw): its requests end. */
+  private failBatch(cause: unknown): void {
+    const running = new Set(this.rows.map((r) => r.request));
+    this.rows = [];
+    this.kv = KvBatch.empty(this.model.kvShape, 0);
+    for (const active of running) this.fail(active, engineFailed(cause));
+  }
+
+  /** Ends one request with an error: its rows leave the batch and it reports nothing more. */
+  private failRequest(active: Active, error: Error): void {
+    if (this.rows.some((r) => r.request === active))
+      this.dropRows((row) => (row.request === active ? "done" : undefined));
+    const waitingIndex = this.waiting.indexOf(active);
+    if (waitingIndex >= 0) this.waiting.splice(waitingIndex, 1);
+    this.fail(active, error);
+  }
+
+  private fail(active: Active, error: Error): void {
+    if (active.failed) return;
+    active.failed = true;
+    try {
+      active.listener.onError(error);
+    } catch {
+      // A listener that cannot even take its error has nobody left to tell.
+    }
+  }
+
+  /**
+   * Calls a listener; one that throws (a bug on the other side) fails its own request, never the loop.
+   * Returns false when the request failed.
+   */
+  private notify(active: Active, call: (listener: RequestListener) => void): boolean {
+    if (active.failed) return false;
+    try {
+      call(active.listener);
+      return true;
+    } catch (err) {
+      this.failRequest(active, err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
   }
 
   private deadReason(row: Row): FinishReason | undefined {
@@ -224,7 +299,7 @@ export class Engine {
     for (const { id, reason } of plan.reject) {
       const index = this.waiting.findIndex((a) => a.request.id === id);
       const [active] = this.waiting.splice(index, 1);
-      active?.listener.onError(new CapacityError(reason));
+      if (active) this.fail(active, new CapacityError(reason));
     }
     for (const id of plan.admit) {
       const index = this.waiting.findIndex((a) => a.request.id === id);
@@ -241,18 +316,18 @@ export class Engine {
     try {
       prompt = await this.prefill(request);
     } catch (err) {
-      active.listener.onError(err as Error);
+      // A prefill touches no running row: only this request fails.
+      this.fail(active, err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    active.listener.onStart?.({
-      promptTokens: request.prompt.inputIds.length,
-      cachedPromptTokens: prompt.cached,
-    });
+    const stats = { promptTokens: request.prompt.inputIds.length, cachedPromptTokens: prompt.cached };
+    if (!this.notify(active, (l) => l.onStart?.(stats))) return;
     const vocab = this.model.vocabSize;
     const fresh: Row[] = [];
     for (let index = 0; index < request.samples; index++) {
       const row: Row = { request: active, index, prng: new Prng(sampleSeed(request, index)), tokens: [] };
       if (this.appendToken(row, prompt.logits.subarray(0, vocab))) fresh.push(row);
+      if (active.failed) return;
     }
     if (fresh.length === 0) return;
     this.kv = KvBatch.concat(this.kv, prompt.kv.select(fresh.map(() => 0)));
@@ -280,20 +355,26 @@ export class Engine {
     const vocab = this.model.vocabSize;
     const finished = new Set<Row>();
     this.rows.forEach((row, r) => {
+      if (row.request.failed) return;
       if (!this.appendToken(row, logits.subarray(r * vocab, (r + 1) * vocab))) finished.add(row);
     });
-    if (finished.size) this.dropRows((row) => (finished.has(row) ? "done" : undefined));
+    if (finished.size || this.rows.some((r) => r.request.failed))
+      this.dropRows((row) => (finished.has(row) || row.request.failed ? "done" : undefined));
   }
 
-  /** Samples the row's next token and reports it if that ends the row; returns whether it continues. */
+  /**
+   * Samples the row's next token and reports it if that ends the row; returns whether it continues.
+   * Unusable logits end the row as "invalid"; a sampler failure of any other kind (a bug) fails the
+   * row's request alone.
+   */
   private appendToken(row: Row, logits: Float32Array): boolean {
     const { request } = row.request;
     let token: number;
     try {
       token = sampleToken(logits, request.sampling, row.prng);
     } catch (err) {
-      if (!(err instanceof InvalidLogitsError)) throw err;
-      this.report(row, "invalid", err.message);
+      if (err instanceof InvalidLogitsError) this.report(row, "invalid", err.message);
+      else this.failRequest(row.request, err instanceof Error ? err : new Error(String(err)));
       return false;
     }
     row.tokens.push(token);
@@ -335,32 +416,69 @@ export class Engine {
 
   private report(row: Row, finishReason: FinishReason, error?: string): void {
     const active = row.request;
-    active.listener.onSample({
+    const sample: SampleOutput = {
       index: row.index,
       seed: sampleSeed(active.request, row.index),
       tokens: row.tokens,
       finishReason,
       ...(error ? { error } : {}),
-    });
-    if (--active.remaining === 0) active.listener.onDone();
+    };
+    if (!this.notify(active, (l) => l.onSample(sample))) return;
+    if (--active.remaining === 0) this.notify(active, (l) => l.onDone());
   }
 
   private finishUnstarted(active: Active, finishReason: FinishReason): void {
     for (let index = 0; index < active.request.samples; index++) {
-      active.listener.onSample({ index, seed: sampleSeed(active.request, index), tokens: [], finishReason });
+      const sample = { index, seed: sampleSeed(active.request, index), tokens: [], finishReason };
+      if (!this.notify(active, (l) => l.onSample(sample))) return;
     }
     active.remaining = 0;
-    active.listener.onDone();
+    this.notify(active, (l) => l.onDone());
+  }
+
+  /** Reports every sample of a request cancelled before it reached the engine (while being prepared). */
+  finishCancelled(spec: SampleSpec, listener: RequestListener): void {
+    const active: Active = {
+      request: { ...spec, id: "", prompt: EMPTY_PROMPT, imageDigests: [] },
+      listener,
+      remaining: spec.samples,
+      cancelled: "all",
+      failed: false,
+    };
+    this.finishUnstarted(active, "cancelled");
   }
 }
 
-function sampleSeed(request: GenerateRequest, index: number): number {
+function engineFailed(cause: unknown): EngineError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new EngineError("engine_failed", `the engine failed while running this request: ${reason}`);
+}
+
+function requestProblem(request: GenerateRequest): string | undefined {
+  if (!(Number.isSafeInteger(request.samples) && request.samples >= 1))
+    return `samples must be a whole number >= 1, got ${request.samples}`;
+  if (!(Number.isSafeInteger(request.maxNewTokens) && request.maxNewTokens >= 1))
+    return `max_new_tokens must be a whole number >= 1, got ${request.maxNewTokens}`;
+  const stride = request.seedStride ?? 1;
+  const lastSeed = request.seed + (request.samples - 1) * stride;
+  if (
+    !Number.isSafeInteger(request.seed) ||
+    request.seed < 0 ||
+    !Number.isSafeInteger(lastSeed) ||
+    !Number.isSafeInteger(stride) ||
+    stride < 1
+  )
+    return `seed must be an integer in [0, 2^53 - samples], got ${request.seed}`;
+  return samplingProblem(request.sampling);
+}
+
+function sampleSeed(request: SampleSpec, index: number): number {
   return request.seed + index * (request.seedStride ?? 1);
 }
 
-export class CapacityError extends Error {
+export class CapacityError extends EngineError {
   constructor(message: string) {
-    super(message);
+    super("over_capacity", message);
     this.name = "CapacityError";
   }
 }

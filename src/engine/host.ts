@@ -1,22 +1,31 @@
 // Everything the engine needs, loaded from a checkpoint: validated files, text codec, image settings,
-// ONNX sessions and the generation loop. Runs inside the worker thread (see worker.ts).
+// ONNX sessions and the generation loop; and the requests' image sets. Runs inside the worker thread
+// (see worker.ts).
 
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { loadCheckpoint, readJson } from "./checkpoint.js";
 import { Engine, type RequestListener } from "./engine.js";
+import { EngineError } from "./errors.js";
 import {
   PREPROCESSOR_CONFIG_NAME,
   type PreprocessorConfig,
   parsePreprocessorConfig,
 } from "./images/config.js";
+import { ImageSet } from "./images/image-set.js";
+import { PixelBudget } from "./images/pixel-budget.js";
 import { JudgeModel } from "./model.js";
 import { preparePrompt } from "./prompt-inputs.js";
-import type { EngineOptions, GenerateMessage, ModelInfo } from "./protocol.js";
+import type { EngineOptions, GenerateMessage, ImagesMessage, ModelInfo, WorkerStats } from "./protocol.js";
 import { parseDevice, type SessionLog } from "./runtime/onnx.js";
 import { TextCodec } from "./tokenizer.js";
 
 export class EngineHost {
+  private readonly imageSets = new Map<string, ImageSet>();
+  private readonly decodeBudget: PixelBudget;
+  /** Requests still being prepared (images decoding): a cancel marks them, and they never start. */
+  private readonly preparing = new Map<string, { cancelled: boolean }>();
+
   private constructor(
     readonly info: ModelInfo,
     readonly engine: Engine,
@@ -24,7 +33,9 @@ export class EngineHost {
     private readonly model: JudgeModel,
     private readonly preprocessor: PreprocessorConfig | undefined,
     private readonly options: EngineOptions,
-  ) {}
+  ) {
+    this.decodeBudget = new PixelBudget(options.maxDecodePixels);
+  }
 
   static async load(options: EngineOptions, log: SessionLog): Promise<EngineHost> {
     const checkpoint = await loadCheckpoint(options.checkpoint, { hashCheck: options.hashCheck ?? "sha256" });
@@ -57,7 +68,6 @@ export class EngineHost {
     );
     const info: ModelInfo = {
       id: checkpoint.modelId,
-      checkpoint: checkpoint.root,
       variant: options.variant,
       device: model.device,
       dtype: model.kvShape.dtype,
@@ -68,38 +78,108 @@ export class EngineHost {
     return new EngineHost(info, engine, codec, model, preprocessor, options);
   }
 
+  /** Keeps a request's images until `releaseImages`; a text-only checkpoint keeps nothing. */
+  putImages(message: ImagesMessage): void {
+    if (!this.preprocessor) return;
+    this.imageSets.set(
+      message.id,
+      new ImageSet(
+        message.images,
+        message.digests,
+        this.preprocessor,
+        { maxImagePixels: this.options.maxImagePixels, maxRequestPixels: this.options.maxRequestPixels },
+        this.decodeBudget,
+      ),
+    );
+  }
+
+  releaseImages(id: string): void {
+    this.imageSets.get(id)?.release();
+    this.imageSets.delete(id);
+  }
+
   /** Tokenises and preprocesses, then queues the request; errors reach the listener. */
   async generate(message: GenerateMessage, listener: RequestListener): Promise<void> {
-    if (message.images.length && !this.model.hasVision) {
-      const err = new Error("this checkpoint has no vision encoder: it cannot take images") as Error & {
-        field: string;
-      };
-      err.field = "images";
-      throw err;
+    const state = { cancelled: false };
+    this.preparing.set(message.id, state);
+    try {
+      const images = this.imagesOf(message);
+      const prepared = await preparePrompt(this.codec, message.messages, images, this.mergeSize, {
+        maxPromptTokens: this.options.maxPromptTokens,
+      });
+      if (state.cancelled) {
+        this.engine.finishCancelled(message, listener);
+        return;
+      }
+      this.engine.submit(
+        {
+          id: message.id,
+          prompt: prepared.tensors,
+          imageDigests: prepared.imageDigests,
+          samples: message.samples,
+          seed: message.seed,
+          ...(message.seedStride ? { seedStride: message.seedStride } : {}),
+          sampling: message.sampling,
+          maxNewTokens: message.maxNewTokens,
+          ...(message.deadline !== undefined ? { deadline: message.deadline } : {}),
+        },
+        listener,
+      );
+    } finally {
+      this.preparing.delete(message.id);
     }
-    const prepared = await preparePrompt(this.codec, this.preprocessor, message.messages, message.images, {
-      maxImagePixels: this.options.maxImagePixels,
-      maxPromptTokens: this.options.maxPromptTokens,
-    });
-    this.engine.submit(
-      {
-        id: message.id,
-        prompt: prepared.tensors,
-        imageDigests: prepared.imageDigests,
-        samples: message.samples,
-        seed: message.seed,
-        ...(message.seedStride ? { seedStride: message.seedStride } : {}),
-        sampling: message.sampling,
-        maxNewTokens: message.maxNewTokens,
-        ...(message.deadline !== undefined ? { deadline: message.deadline } : {}),
-      },
-      listener,
-    );
+  }
+
+  /** Cancels a request whether it is still being prepared, waiting or running. */
+  cancel(id: string, samples?: number[]): void {
+    const preparing = this.preparing.get(id);
+    if (preparing && !samples) preparing.cancelled = true;
+    else this.engine.cancel(id, samples);
+  }
+
+  stats(): WorkerStats {
+    return {
+      ...this.engine.stats(),
+      imageSets: this.imageSets.size,
+      decodePixels: this.decodeBudget.inUse,
+      decodeWaiting: this.decodeBudget.waiting,
+    };
   }
 
   async close(): Promise<void> {
     this.engine.shutdown();
+    for (const id of [...this.imageSets.keys()]) this.releaseImages(id);
     await this.model.release();
+  }
+
+  private get mergeSize(): number {
+    // Without images there are no pads to expand or place, so the merge size never matters then.
+    return this.preprocessor?.mergeSize ?? 1;
+  }
+
+  private imagesOf(message: GenerateMessage): ImageSet | undefined {
+    const wanted = message.messages.reduce(
+      (n, m) => n + (typeof m.content === "string" ? 0 : m.content.filter((c) => c.type === "image").length),
+      0,
+    );
+    if (wanted === 0 && message.images === undefined) return undefined;
+    if (!this.model.hasVision)
+      throw new EngineError(
+        "unsupported_input",
+        "this checkpoint has no vision encoder: it cannot take images",
+        {
+          field: "images",
+        },
+      );
+    const images = message.images === undefined ? undefined : this.imageSets.get(message.images);
+    if (!images)
+      throw new EngineError("cancelled", "the request's images are gone (released, or the engine restarted)");
+    if (images.count !== wanted)
+      throw new EngineError(
+        "internal",
+        `the messages show ${wanted} images but the request has ${images.count}`,
+      );
+    return images;
   }
 }
 

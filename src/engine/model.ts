@@ -8,6 +8,7 @@ import { type Graph, openGraph, type SessionLog, type SessionSettings } from "./
 import {
   type FloatData,
   type FloatDType,
+  floats,
   fromFloat32,
   type HostTensor,
   int64,
@@ -29,8 +30,6 @@ export interface StepResult {
   kv: KvBatch;
 }
 
-export class ModelNotReadyError extends Error {}
-
 /**
  * `<prefix>.<i>.key`, `<prefix>.<i>.value` for every layer: the decoder's `past_key_values` inputs,
  * `present` outputs and optional `new_key_values` outputs (only the new tokens' columns of `present`,
@@ -41,6 +40,9 @@ function kvNames(prefix: string, layers: number): string[] {
   for (let i = 0; i < layers; i++) names.push(`${prefix}.${i}.key`, `${prefix}.${i}.value`);
   return names;
 }
+
+/** Values per pixel_values row: 3 channels · temporal patch 2 · 14 · 14 (Qwen2-VL). */
+const PATCH_VALUES = 1176;
 
 export class JudgeModel {
   readonly kvShape: KvShape;
@@ -102,7 +104,7 @@ export class JudgeModel {
     const vision = files.vision_encoder
       ? await openGraph(
           files.vision_encoder,
-          settings,
+          { ...settings, cpuMemArena: false },
           { inputs: ["pixel_values", "image_grid_thw"], outputs: ["image_features"] },
           log,
         )
@@ -136,20 +138,39 @@ export class JudgeModel {
     return out.inputs_embeds as HostTensor;
   }
 
-  /** Image features for all images of a prompt: [sum of merged patches, hidden]. */
+  /**
+   * Image features for all images of a prompt: [sum of merged patches, hidden]. One run per image:
+   * attention never crosses images, and the graph's full-attention layers are quadratic in the
+   * patches of a run, so eight images at once would take 64 times one image's attention memory.
+   */
   async encodeImages(pixels: NonNullable<PromptTensors["pixels"]>): Promise<FloatData> {
     if (!this.vision) throw new Error("this checkpoint has no vision encoder: it cannot take images");
-    const rows = pixels.values.length / 1176;
-    const grid = int64(pixels.grids.flat(), [pixels.grids.length, 3]);
-    const out = await this.vision.run({
-      pixel_values: {
-        dtype: this.kvShape.dtype,
-        data: fromFloat32(pixels.values, this.kvShape.dtype),
-        dims: [rows, 1176],
-      },
-      image_grid_thw: grid,
-    });
-    return (out.image_features as HostTensor).data as FloatData;
+    const merge = this.checkpoint.spatialMergeSize;
+    const hidden = this.checkpoint.decoder.hiddenSize;
+    const outputRows = pixels.grids.reduce((n, [t, h, w]) => n + (t * h * w) / (merge * merge), 0);
+    const features = floats(this.kvShape.dtype, outputRows * hidden);
+    let row = 0;
+    let written = 0;
+    for (const grid of pixels.grids) {
+      const rows = grid[0] * grid[1] * grid[2];
+      const values = pixels.values.subarray(row * PATCH_VALUES, (row + rows) * PATCH_VALUES);
+      const out = await this.vision.run({
+        pixel_values: {
+          dtype: this.kvShape.dtype,
+          data: fromFloat32(values, this.kvShape.dtype),
+          dims: [rows, PATCH_VALUES],
+        },
+        image_grid_thw: int64(grid, [1, 3]),
+      });
+      const data = (out.image_features as HostTensor).data as FloatData;
+      if (written + data.length > features.length)
+        throw new Error("the vision encoder returned too many features");
+      features.set(data, written);
+      written += data.length;
+      row += rows;
+    }
+    if (written !== features.length) throw new Error("the vision encoder returned too few features");
+    return features;
   }
 
   /**

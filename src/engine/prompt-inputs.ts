@@ -1,13 +1,13 @@
-// Chat messages + image bytes → the model's prompt tensors: the rendered chat, image pads expanded
-// per image grid, token ids, preprocessed pixels and M-RoPE position ids.
+// Chat messages + a request's images → the model's prompt tensors: token ids (request text never
+// becomes control tokens; image pads expanded per image grid), M-RoPE position ids and the
+// preprocessed pixels. The prompt's length is known from the image headers, so a prompt over the
+// limit is refused before any pixel is decoded.
 
-import { createHash } from "node:crypto";
-import type { PreprocessorConfig } from "./images/config.js";
-import { decodeImage } from "./images/decode.js";
-import { preprocessImages } from "./images/preprocess.js";
+import { EngineError } from "./errors.js";
+import type { ImageSet } from "./images/image-set.js";
 import type { PromptTensors } from "./model.js";
 import { mropePositions } from "./positions.js";
-import { type ChatMessage, expandImagePads, type TextCodec } from "./tokenizer.js";
+import type { ChatMessage, TextCodec } from "./tokenizer.js";
 
 export interface PreparedPrompt {
   text: string;
@@ -16,58 +16,41 @@ export interface PreparedPrompt {
 }
 
 export interface PromptLimits {
-  /** Decoded-image size refused before decoding (decompression bombs). */
-  maxImagePixels: number;
   /** Prompt tokens at most (the model's context minus room to generate). */
   maxPromptTokens: number;
 }
 
-export class PromptTooLongError extends Error {
+export class PromptTooLongError extends EngineError {
   constructor(
     readonly tokens: number,
     readonly limit: number,
   ) {
-    super(`the prompt has ${tokens} tokens, over the limit of ${limit}`);
+    super("prompt_too_long", `the prompt has ${tokens} tokens, over the limit of ${limit}`);
     this.name = "PromptTooLongError";
   }
 }
 
 export async function preparePrompt(
   codec: TextCodec,
-  preprocessor: PreprocessorConfig | undefined,
   messages: readonly ChatMessage[],
-  images: readonly Uint8Array[],
+  images: ImageSet | undefined,
+  mergeSize: number,
   limits: PromptLimits,
 ): Promise<PreparedPrompt> {
-  // The host refuses images for a checkpoint without a vision encoder; one with it has this file.
-  if (images.length && !preprocessor)
-    throw new Error("images need the checkpoint's preprocessor_config.json");
-  const decoded = [];
-  for (const [i, bytes] of images.entries()) {
-    try {
-      decoded.push(await decodeImage(bytes, { maxInputPixels: limits.maxImagePixels }));
-    } catch (err) {
-      (err as { imageIndex?: number }).imageIndex = i;
-      throw err;
-    }
-  }
-  const pixels = decoded.length && preprocessor ? preprocessImages(decoded, preprocessor) : undefined;
-  const grids = pixels?.gridThw ?? [];
-  // Without images there are no pads to expand or place, so the merge size never matters then.
-  const mergeSize = preprocessor?.mergeSize ?? 1;
-  const text = expandImagePads(codec.renderChat(messages, true), grids, mergeSize);
-  const inputIds = codec.encode(text);
-  if (inputIds.length > limits.maxPromptTokens)
-    throw new PromptTooLongError(inputIds.length, limits.maxPromptTokens);
-  const positions = mropePositions(inputIds, grids, codec.imagePadId, mergeSize);
+  const grids = images ? (await images.scan()).grids : [];
+  const imagePads = grids.map(([t, h, w]) => (t * h * w) / (mergeSize * mergeSize));
+  const { text, ids } = codec.encodeChat(messages, imagePads);
+  if (ids.length > limits.maxPromptTokens) throw new PromptTooLongError(ids.length, limits.maxPromptTokens);
+  const positions = mropePositions(ids, grids, codec.imagePadId, mergeSize);
+  const pixels = images ? await images.pixels() : undefined;
   return {
     text,
     tensors: {
-      inputIds,
+      inputIds: ids,
       positions: positions.ids,
       ropeDelta: positions.ropeDelta,
       ...(pixels ? { pixels: { values: pixels.pixelValues, grids: pixels.gridThw } } : {}),
     },
-    imageDigests: images.map((bytes) => createHash("sha256").update(bytes).digest("hex")),
+    imageDigests: images ? [...images.digests] : [],
   };
 }

@@ -1,7 +1,9 @@
 // Plain data crossing the worker boundary (structured clone): requests in, samples and stats out.
+// Types only: nothing here runs.
 
 import type { Variant } from "./checkpoint.js";
 import type { EngineStats, FinishReason, SampleSpec } from "./engine.js";
+import type { EngineFailure } from "./errors.js";
 import type { OptimizationLevel } from "./runtime/onnx.js";
 import type { ChatMessage } from "./tokenizer.js";
 
@@ -18,7 +20,12 @@ export interface EngineOptions {
   kvBudgetBytes: number;
   maxRows: number;
   prefixCacheBytes: number;
+  /** Largest width·height of one image. */
   maxImagePixels: number;
+  /** Largest width·height of one request's images together. */
+  maxRequestPixels: number;
+  /** Full-resolution pixels being decoded at once across requests (others wait). */
+  maxDecodePixels: number;
   maxPromptTokens: number;
 }
 
@@ -26,21 +33,32 @@ export interface GenerateMessage extends SampleSpec {
   type: "generate";
   id: string;
   messages: ChatMessage[];
-  images: Uint8Array[];
+  /** The image set (see ImagesMessage) whose images the messages' image entries stand for. */
+  images?: string;
 }
 
 /** A generation as the main thread asks for it (the worker adds the message type and id). */
 export type GenerationRequest = Omit<GenerateMessage, "type" | "id">;
 
+/** One request's images, sent once (their buffers transferred) and shared by its generations. */
+export interface ImagesMessage {
+  type: "images";
+  id: string;
+  images: Uint8Array[];
+  /** sha256 of each image, hex. */
+  digests: string[];
+}
+
 export type ToWorker =
   | GenerateMessage
+  | ImagesMessage
+  | { type: "release_images"; id: string }
   | { type: "cancel"; id: string; samples?: number[] }
   | { type: "stats"; id: string }
   | { type: "shutdown" };
 
 export interface ModelInfo {
   id: string;
-  checkpoint: string;
   variant: Variant;
   device: string;
   dtype: "float32" | "float16";
@@ -49,12 +67,12 @@ export interface ModelInfo {
   eosTokenIds: number[];
 }
 
-export interface WireError {
-  name: string;
-  message: string;
-  /** Which input was at fault, when known (e.g. "images[1]"). */
-  field?: string;
-  file?: string;
+/** The engine's counters plus the worker's image memory. */
+export interface WorkerStats extends EngineStats {
+  imageSets: number;
+  /** Full-resolution pixels being decoded now, and decodes waiting for room. */
+  decodePixels: number;
+  decodeWaiting: number;
 }
 
 export interface SampleMessage {
@@ -68,23 +86,12 @@ export interface SampleMessage {
 
 export type FromWorker =
   | { type: "ready"; model: ModelInfo }
-  | { type: "failed"; error: WireError }
+  /** Loading failed; the worker exits. */
+  | { type: "failed"; error: EngineFailure }
+  /** The engine broke (repeated failed steps); the worker exits. */
+  | { type: "fatal"; error: EngineFailure }
   | { type: "started"; id: string; promptTokens: number; cachedPromptTokens: number }
   | { type: "sample"; id: string; sample: SampleMessage }
   | { type: "done"; id: string }
-  | { type: "error"; id: string; error: WireError }
-  | { type: "stats"; id: string; stats: EngineStats };
-
-export function toWireError(err: unknown): WireError {
-  const e = err as Error & { field?: string; file?: string; imageIndex?: number };
-  return {
-    name: e?.name ?? "Error",
-    message: e?.message ?? String(err),
-    ...(e?.imageIndex !== undefined
-      ? { field: `images[${e.imageIndex}]` }
-      : e?.field
-        ? { field: e.field }
-        : {}),
-    ...(e?.file ? { file: e.file } : {}),
-  };
-}
+  | { type: "error"; id: string; error: EngineFailure }
+  | { type: "stats"; id: string; stats: WorkerStats };

@@ -1,12 +1,15 @@
 // The engine's thread: onnxruntime's run() blocks the JS thread for the whole step, so generation
 // lives here and the HTTP thread stays responsive. Messages are plain data (protocol.ts).
+// A request's failure is posted as its `error`; a broken engine posts `fatal` and the thread ends
+// (the main thread's supervisor starts a new one).
 
 import { parentPort, workerData } from "node:worker_threads";
+import { toFailure } from "./errors.js";
 import { EngineHost } from "./host.js";
-import { type EngineOptions, type FromWorker, type ToWorker, toWireError } from "./protocol.js";
+import type { EngineOptions, FromWorker, SampleMessage, ToWorker } from "./protocol.js";
 
+if (!parentPort) throw new Error("worker.ts must run in a worker thread");
 const port = parentPort;
-if (!port) throw new Error("worker.ts must run in a worker thread");
 const post = (message: FromWorker) => port.postMessage(message);
 
 const log = {
@@ -20,47 +23,71 @@ let host: EngineHost;
 try {
   host = await EngineHost.load(workerData as EngineOptions, log);
 } catch (err) {
-  post({ type: "failed", error: toWireError(err) });
+  post({ type: "failed", error: toFailure(err) });
   process.exit(1);
 }
 post({ type: "ready", model: host.info });
 
-port.on("message", (message: ToWorker) => {
+function generate(message: Extract<ToWorker, { type: "generate" }>): void {
+  const { id } = message;
+  const fail = (err: unknown) => post({ type: "error", id, error: toFailure(err) });
+  host
+    .generate(message, {
+      onStart: (stats) => post({ type: "started", id, ...stats }),
+      onSample: (sample) => {
+        const wire: SampleMessage = {
+          index: sample.index,
+          seed: sample.seed,
+          tokens: sample.tokens.length,
+          text: host.codec.decode(sample.tokens, true),
+          finishReason: sample.finishReason,
+          ...(sample.error ? { error: sample.error } : {}),
+        };
+        post({ type: "sample", id, sample: wire });
+      },
+      onDone: () => post({ type: "done", id }),
+      onError: fail,
+    })
+    .catch(fail);
+}
+
+function handle(message: ToWorker): void {
   switch (message.type) {
-    case "generate": {
-      const { id } = message;
-      host
-        .generate(message, {
-          onStart: (stats) => post({ type: "started", id, ...stats }),
-          onSample: (sample) =>
-            post({
-              type: "sample",
-              id,
-              sample: {
-                index: sample.index,
-                seed: sample.seed,
-                tokens: sample.tokens.length,
-                text: host.codec.decode(sample.tokens, true),
-                finishReason: sample.finishReason,
-                ...(sample.error ? { error: sample.error } : {}),
-              },
-            }),
-          onDone: () => post({ type: "done", id }),
-          onError: (err) => post({ type: "error", id, error: toWireError(err) }),
-        })
-        .catch((err: unknown) => post({ type: "error", id, error: toWireError(err) }));
+    case "generate":
+      generate(message);
       break;
-    }
+    case "images":
+      host.putImages(message);
+      break;
+    case "release_images":
+      host.releaseImages(message.id);
+      break;
     case "cancel":
-      host.engine.cancel(message.id, message.samples);
+      host.cancel(message.id, message.samples);
       break;
     case "stats":
-      post({ type: "stats", id: message.id, stats: host.engine.stats() });
+      post({ type: "stats", id: message.id, stats: host.stats() });
       break;
     case "shutdown":
       void host.close().then(() => port.close());
       break;
   }
+}
+
+port.on("message", (message: ToWorker) => {
+  try {
+    handle(message);
+  } catch (err) {
+    // A message that cannot be handled fails its own request, never the thread.
+    if ("id" in message && message.type === "generate")
+      post({ type: "error", id: message.id, error: toFailure(err) });
+    else log.warn({ type: message.type, error: toFailure(err).message }, "engine message failed");
+  }
 });
 
-await host.engine.run();
+try {
+  await host.engine.run();
+} catch (err) {
+  post({ type: "fatal", error: toFailure(err) });
+  process.exit(1);
+}

@@ -38,7 +38,7 @@ export class JudgementCache {
       returnReasoning: input.returnReasoning,
     };
     hash.update(JSON.stringify(normalised));
-    for (const image of input.images) hash.update(createHash("sha256").update(image).digest());
+    for (const digest of input.images?.digests ?? []) hash.update(digest);
     return hash.digest("base64");
   }
 
@@ -50,8 +50,8 @@ export class JudgementCache {
     return found;
   }
 
-  /** Stores complete judgements only: one cut short by a deadline is not the request's answer. */
+  /** Stores a complete judgement (judgePair rejects the ones cut short, so only those come here). */
   set(key: string | undefined, judgement: Judgement): void {
-    if (key !== undefined && !judgement.deadlineHit) this.lru?.set(key, judgement);
+    if (key !== undefined) this.lru?.set(key, judgement);
   }
 }

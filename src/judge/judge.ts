@@ -1,8 +1,10 @@
 // Judging one pair: K sampled verdicts (responses swapped for odd samples with order "alternate"),
 // majority vote, early stop once the majority cannot change. Sample i uses seed + i: the fixed-order
 // and swapped-order halves are two engine requests interleaving one seed sequence (stride 2).
+// A judgement either completes or rejects with a typed error: the deadline passed
+// (JudgeDeadlineError), the caller left (JudgeAbortedError), or the engine failed (EngineError).
 
-import type { GenerationHandlers } from "../engine/client.js";
+import type { GenerationHandlers, ImageSetRef } from "../engine/client.js";
 import type { GenerationRequest } from "../engine/protocol.js";
 import { judgeMessages } from "./prompt.js";
 import { parseVerdict, reasoningOf, type Verdict } from "./verdict.js";
@@ -12,12 +14,16 @@ import { addVote, decided, emptyTally, type Order, outcome, type Tally, unswap }
 export interface GenerationPort {
   generate(request: GenerationRequest, handlers: GenerationHandlers): string;
   cancel(id: string, samples?: number[]): void;
+  /** Hands a request's images to the engine once; generations refer to them. */
+  putImages(bytes: readonly Uint8Array[]): ImageSetRef;
+  releaseImages(ref: ImageSetRef): void;
 }
 
 export interface JudgeInput {
   question: string;
   responses: [string, string];
-  images: Uint8Array[];
+  /** The request's images (see GenerationPort.putImages); absent without images. */
+  images?: ImageSetRef;
   samples: number;
   temperature: number;
   topP: number;
@@ -49,14 +55,12 @@ export interface Judgement {
   votes: Tally;
   samples: JudgedSample[];
   usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
-  /** True when the deadline ended some samples before they finished. */
-  deadlineHit: boolean;
   earlyStopped: number;
 }
 
-/** Generates and tallies the votes of one pair; rejects only on engine errors (bad image, capacity). */
+/** Generates and tallies the votes of one pair. */
 export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judgement> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve, rejectWith) => {
     const tally = emptyTally();
     const samples: JudgedSample[] = [];
     const usage = { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 };
@@ -73,21 +77,41 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
     let openRequests = halves.length;
     let failed = false;
     let stopped = false;
-    let deadlineHit = false;
+    const imageCount = input.images?.count ?? 0;
 
+    // A signal aborted with an Error (a failed sibling item, a server shutting down) says why.
+    const onAbort = () =>
+      reject(input.signal?.reason instanceof Error ? input.signal.reason : new JudgeAbortedError());
+    // The engine ends rows at its next step boundary; this answers at the deadline itself.
+    const timer =
+      input.deadline === undefined
+        ? undefined
+        : setTimeout(() => reject(new JudgeDeadlineError()), Math.max(0, input.deadline - Date.now()));
+    const settle = () => {
+      clearTimeout(timer);
+      input.signal?.removeEventListener("abort", onAbort);
+    };
+    function reject(error: Error) {
+      if (failed) return;
+      failed = true;
+      settle();
+      for (const id of ids) port.cancel(id);
+      rejectWith(error);
+    }
     const finish = () => {
+      settle();
       samples.sort((a, b) => a.index - b.index);
       const { winner, preference } = outcome(tally);
       const earlyStopped = samples.filter((s) => s.finishReason === "cancelled").length;
-      resolve({ winner, preference, votes: tally, samples, usage, deadlineHit, earlyStopped });
+      resolve({ winner, preference, votes: tally, samples, usage, earlyStopped });
     };
 
     for (const half of halves) {
       const [first, second] = half.swapped ? [input.responses[1], input.responses[0]] : input.responses;
       const id = port.generate(
         {
-          messages: judgeMessages(input.question, first, second, input.images.length),
-          images: input.images,
+          messages: judgeMessages(input.question, first, second, imageCount),
+          ...(input.images ? { images: input.images.id } : {}),
           samples: half.count,
           seed: input.seed + half.offset,
           seedStride: stride,
@@ -101,6 +125,8 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
             usage.cachedPromptTokens += info.cachedPromptTokens;
           },
           onSample: (sample) => {
+            if (failed) return;
+            if (sample.finishReason === "deadline") return reject(new JudgeDeadlineError());
             outstanding--;
             usage.completionTokens += sample.tokens;
             const index = half.offset + sample.index * stride;
@@ -110,7 +136,6 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
               sample.finishReason === "invalid";
             const verdict = counted ? unswap(parseVerdict(sample.text), half.swapped) : null;
             if (counted) addVote(tally, verdict);
-            if (sample.finishReason === "deadline") deadlineHit = true;
             samples.push({
               index,
               seed: sample.seed,
@@ -128,26 +153,13 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
           onDone: () => {
             if (--openRequests === 0 && !failed) finish();
           },
-          onError: (error) => {
-            if (failed) return;
-            failed = true;
-            for (const other of ids) port.cancel(other);
-            reject(error);
-          },
+          onError: reject,
         },
       );
       ids.push(id);
     }
-    input.signal?.addEventListener(
-      "abort",
-      () => {
-        if (failed) return;
-        failed = true;
-        for (const id of ids) port.cancel(id);
-        reject(new JudgeAbortedError());
-      },
-      { once: true },
-    );
+    if (input.signal?.aborted) onAbort();
+    else input.signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 
@@ -155,5 +167,12 @@ export class JudgeAbortedError extends Error {
   constructor() {
     super("the judgement was abandoned (client gone)");
     this.name = "JudgeAbortedError";
+  }
+}
+
+export class JudgeDeadlineError extends Error {
+  constructor() {
+    super("the deadline passed before every vote was in");
+    this.name = "JudgeDeadlineError";
   }
 }

@@ -1,40 +1,42 @@
-// OpenRLHF's remote reward protocol: each query is prompt + policy response (chat markup included);
-// the response is judged against the reference answer in `labels`, and the reward is the share of
-// valid votes that prefer the policy's response.
+// OpenRLHF's remote reward protocol: each query is a rendered prompt followed by the policy's
+// response (chat markup included); the response is judged against the reference answer in
+// `labels`, and the reward is the share of valid votes that prefer the policy's response.
 
-const SPECIAL = /<\|(?:im_start|im_end|endoftext|vision_start|vision_end|image_pad|video_pad)\|>/g;
+import { questionOf, responseOf } from "./chat-markup.js";
 
-/** The last user turn of a chat-formatted prompt, or the whole prompt without special tokens. */
-export function questionOf(prompt: string): string {
-  const turns = prompt.split("<|im_start|>");
-  for (let i = turns.length - 1; i >= 0; i--) {
-    const turn = turns[i] as string;
-    if (turn.startsWith("user\n")) return turn.slice("user\n".length).replace(SPECIAL, "").trim();
-  }
-  return prompt.replace(SPECIAL, "").trim();
-}
-
-/** The policy's response: the query after its prompt, without trailing end-of-turn tokens. */
-export function responseOf(query: string, prompt: string): string {
-  const tail = query.startsWith(prompt) ? query.slice(prompt.length) : query;
-  return tail.replace(SPECIAL, "").trim();
-}
+/** A label as a dataset column holds it: OpenRLHF passes `data[label_key]` through as it is. */
+export type Label = string | number | boolean | null;
 
 export interface RewardItem {
   question: string;
   response: string;
+  /** The reference answer as text; "" when the item has none. */
   reference: string;
 }
 
-export function rewardItems(
-  query: readonly string[],
-  prompts: readonly string[],
-  labels: readonly string[],
-): RewardItem[] {
-  return query.map((q, i) => {
-    const prompt = prompts[i] as string;
-    return { question: questionOf(prompt), response: responseOf(q, prompt), reference: labels[i] as string };
-  });
+export type RewardItemResult = { ok: true; item: RewardItem } | { ok: false; field: string; message: string };
+
+/** A label as reference text: numbers and booleans as JSON writes them, null or absent as "". */
+export function labelText(label: Label | undefined): string {
+  if (label === null || label === undefined) return "";
+  return typeof label === "string" ? label : JSON.stringify(label);
+}
+
+export function rewardItem(
+  query: string,
+  prompt: string,
+  label: Label | undefined,
+  endMarkers: readonly string[],
+): RewardItemResult {
+  const response = responseOf(query, prompt, endMarkers);
+  if (response === undefined) {
+    return {
+      ok: false,
+      field: "query",
+      message: "holds neither its prompt nor an assistant turn, so the policy's response cannot be found",
+    };
+  }
+  return { ok: true, item: { question: questionOf(prompt || query), response, reference: labelText(label) } };
 }
 
 /** Share of valid votes for the policy response; 0.5 (no information) when no vote was valid. */

@@ -13,23 +13,27 @@ import type { Metrics } from "./metrics.js";
 import { problemHandler } from "./problem.js";
 import { judgeRoutes } from "./routes/judge.js";
 import { rankRoutes } from "./routes/rank.js";
-import { type SystemDeps, systemRoutes } from "./routes/system.js";
+import { notReady, type SystemDeps, systemRoutes } from "./routes/system.js";
 
-export interface AppDeps extends SystemDeps {
+export interface AppDeps extends Omit<SystemDeps, "requireKey"> {
   service: JudgingService;
   log: Logger;
   apiKeys: readonly string[];
   maxBodyBytes: number;
+  /** /get_reward's default number of votes (R1JUDGE_REWARD_SAMPLES). */
+  rewardSamples: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function requestIds(log: Logger, metrics: Metrics): RequestHandler {
+function requestIds(log: Logger, metrics: Metrics, lifecycle: Lifecycle): RequestHandler {
   return (req, res, next) => {
     const given = req.get("x-request-id");
     const id = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.locals.requestId = id;
     res.set("X-Request-Id", id);
+    // While draining, connections are answered and then closed, so clients reconnect elsewhere.
+    if (lifecycle.phase === "draining") res.set("Connection", "close");
     const started = process.hrtime.bigint();
     res.on("finish", () => {
       const route = (req.route?.path as string | undefined) ?? "unmatched";
@@ -51,12 +55,11 @@ function requestIds(log: Logger, metrics: Metrics): RequestHandler {
   };
 }
 
-/** Work routes need a loaded model and refuse new work while draining. */
+/** Work routes need a serving engine and refuse new work while draining. */
 function whenReady(lifecycle: Lifecycle): RequestHandler {
   return (_req, res, next) => {
-    if (lifecycle.phase === "draining")
-      return next(new ApiError("draining", "the server is shutting down", { retryAfter: 5 }));
-    if (!lifecycle.ready) return next(new ApiError("not_ready", "the model is loading", { retryAfter: 5 }));
+    const why = notReady(lifecycle);
+    if (why) return next(why);
     const done = lifecycle.begin();
     res.on("close", done);
     return next();
@@ -119,15 +122,21 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("json spaces", 0);
-  app.use(requestIds(deps.log, deps.metrics));
+  app.use(requestIds(deps.log, deps.metrics, deps.lifecycle));
   // Only the work routes take keys, readiness and JSON bodies; unknown paths still get a plain 404.
+  const requireKey = requireApiKey(deps.apiKeys);
   const guard: RequestHandler[] = [
-    requireApiKey(deps.apiKeys),
+    requireKey,
     whenReady(deps.lifecycle),
     jsonOnly(),
     express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json", verify: utf8Only }),
   ];
-  const routers = [systemRoutes(deps), judgeRoutes(deps.service, guard), rankRoutes(deps.service, guard)];
+  const shutdown = deps.lifecycle.shutdown.signal;
+  const routers = [
+    systemRoutes({ ...deps, requireKey }),
+    judgeRoutes(deps.service, guard, shutdown),
+    rankRoutes(deps.service, guard, shutdown, deps.rewardSamples),
+  ];
   app.use(...routers);
   app.use(wrongMethod(routers));
   app.use((req, _res, next) => next(new ApiError("not_found", `no route ${req.method} ${req.path}`)));

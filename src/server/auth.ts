@@ -1,17 +1,19 @@
-// API keys: `Authorization: Bearer <key>` or `X-API-Key`, compared in constant time.
+// API keys: `Authorization: Bearer <key>` (the scheme in any case, RFC 9110) or `X-API-Key`,
+// compared in constant time.
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { RequestHandler } from "express";
 import { ApiError } from "../errors.js";
 
 const digest = (key: string) => createHash("sha256").update(key).digest();
+const BEARER = /^bearer\s+(\S+)\s*$/i;
 
 export function requireApiKey(keys: readonly string[]): RequestHandler {
   const digests = keys.map(digest);
   return (req, _res, next) => {
     if (digests.length === 0) return next();
     const header = req.get("authorization");
-    const given = header?.startsWith("Bearer ") ? header.slice(7).trim() : req.get("x-api-key");
+    const given = (header ? BEARER.exec(header)?.[1] : undefined) ?? req.get("x-api-key")?.trim();
     if (!given)
       return next(new ApiError("unauthorized", "an API key is required (Authorization: Bearer <key>)"));
     // Hashing first gives equal-length buffers, so timingSafeEqual can compare any key length.

@@ -1,15 +1,25 @@
-// The server's judging service: validated requests → judgements. Owns admission (a bounded count of
-// accepted judgements; beyond it 429 at once), seeds, deadlines, the judgement cache and vote metrics.
+// The server's judging service: validated requests → judgements. Owns admission (queue slots; 429
+// when none is free), the request's images (handed to the engine once, released when it ends),
+// seeds, deadlines, the judgement cache, vote metrics and the API's answer shapes.
 
 import { randomInt } from "node:crypto";
+import type { ImageSetRef } from "../engine/client.js";
 import { ApiError } from "../errors.js";
 import { JudgementCache } from "../judge/cache.js";
 import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from "../judge/judge.js";
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
-import { rewardFromVotes, rewardItems } from "../judge/reward.js";
+import { rewardFromVotes, rewardItem } from "../judge/reward.js";
+import { Admission, type Slots } from "./admission.js";
 import type { components } from "./generated/api.js";
 import type { Metrics } from "./metrics.js";
-import { imageBytes, type JudgeRequest, type RankRequest, type RewardRequest } from "./schemas.js";
+import { toApiError } from "./problem.js";
+import {
+  type BatchItem,
+  imageBytes,
+  type JudgeRequest,
+  type RankRequest,
+  type RewardRequest,
+} from "./schemas.js";
 
 type JudgeResponse = components["schemas"]["Judgement"];
 type RankResponse = components["schemas"]["RankResult"];
@@ -21,6 +31,10 @@ export interface JudgingSettings {
   maxNewTokens: number;
   defaultTimeoutMs: number;
   cacheEntries: number;
+  /** /get_reward: what an empty reference gets (a 422, or the neutral reward 0.5). */
+  rewardEmptyLabel: "reject" | "neutral";
+  /** /get_reward: end-of-turn markers of the policy's template beyond the known ones. */
+  rewardEndMarkers: readonly string[];
 }
 
 /** Sampling fields shared by /judge, /rank and /get_reward after validation and defaults. */
@@ -35,9 +49,11 @@ interface Sampling {
   timeout_ms?: number | undefined;
 }
 
+export type BatchResult = { ok: true; value: JudgeResponse } | { ok: false; error: ApiError };
+
 export class JudgingService {
-  private pending = 0;
   readonly cache: JudgementCache;
+  private readonly admission: Admission;
 
   constructor(
     private readonly port: GenerationPort,
@@ -45,6 +61,7 @@ export class JudgingService {
     private readonly metrics: Metrics,
   ) {
     this.cache = new JudgementCache(settings.cacheEntries);
+    this.admission = new Admission(settings.maxQueue, (held) => metrics.queueDepth.set(held));
   }
 
   /** The model id answers carry (known once the engine has loaded). */
@@ -53,53 +70,209 @@ export class JudgingService {
   }
 
   get queueDepth(): number {
-    return this.pending;
+    return this.admission.depth;
   }
 
-  /** Reserves room for `count` judgements or refuses at once with 429 (never waits). */
-  admit(count: number): () => void {
-    if (this.pending + count > this.settings.maxQueue) {
-      throw new ApiError(
-        "queue_full",
-        `the server holds ${this.pending} judgements; the limit is ${this.settings.maxQueue}`,
-        {
-          retryAfter: 1,
-        },
-      );
+  async judge(body: JudgeRequest, signal?: AbortSignal): Promise<JudgeResponse> {
+    const slots = this.admission.admit(1);
+    try {
+      return await this.judgeOne(body, Date.now(), signal);
+    } finally {
+      slots.release();
     }
-    this.pending += count;
-    this.metrics.queueDepth.set(this.pending);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.pending -= count;
-      this.metrics.queueDepth.set(this.pending);
+  }
+
+  /** Each valid item judged on its own through the request's slots; a failure stays in its place. */
+  async judgeBatch(items: readonly BatchItem[], signal?: AbortSignal): Promise<BatchResult[]> {
+    const arrived = Date.now();
+    const slots = this.admission.admit(items.filter((i) => i.ok).length);
+    try {
+      return await Promise.all(
+        items.map(async (item, k): Promise<BatchResult> => {
+          if (!item.ok) return item;
+          try {
+            return { ok: true, value: await slots.run(() => this.judgeOne(item.value, arrived, signal)) };
+          } catch (err) {
+            return { ok: false, error: toApiError(err).within(`items[${k}]`) };
+          }
+        }),
+      );
+    } finally {
+      slots.release();
+    }
+  }
+
+  async rank(body: RankRequest, signal?: AbortSignal): Promise<RankResponse> {
+    const n = body.candidates.length;
+    const slots = this.admission.admit(body.strategy === "round_robin" ? n * (n - 1) : Math.ceil(n / 2));
+    try {
+      return await this.withImages(body.images, (images) => this.rankWith(body, images, slots, signal));
+    } finally {
+      slots.release();
+    }
+  }
+
+  async reward(body: RewardRequest, signal?: AbortSignal): Promise<RewardResponse> {
+    const arrived = Date.now();
+    const neutral = this.settings.rewardEmptyLabel === "neutral";
+    const items = body.query.map((query, k) => {
+      const found = rewardItem(
+        query,
+        body.prompts[k] as string,
+        body.labels?.[k],
+        this.settings.rewardEndMarkers,
+      );
+      if (!found.ok) throw unprocessable(`${found.field}[${k}]`, `query[${k}] ${found.message}`);
+      if (found.item.reference === "" && !neutral) {
+        throw unprocessable(
+          `labels[${k}]`,
+          `labels[${k}] is empty: there is no reference answer to judge the response against ` +
+            "(start OpenRLHF with --label_key naming the reference column)",
+        );
+      }
+      return found.item;
+    });
+    const judged = items.filter((item) => item.reference !== "");
+    const slots = this.admission.admit(judged.length);
+    // One failed item fails the call: stop judging the others.
+    const stop = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    try {
+      const judgements = await Promise.all(
+        items.map(async (item, k) => {
+          if (item.reference === "") return undefined;
+          try {
+            return await slots.run(async () => {
+              combined.throwIfAborted();
+              const { judgement } = await this.judgeInput(
+                {
+                  ...this.sampling(body, arrived, combined),
+                  question: item.question,
+                  responses: [item.response, item.reference],
+                  order: body.order,
+                  returnReasoning: false,
+                },
+                body.seed !== undefined,
+              );
+              return judgement;
+            });
+          } catch (err) {
+            stop.abort(err);
+            throw itemError(err, `query[${k}]`);
+          }
+        }),
+      );
+      const rewards = judgements.map((j) => (j ? rewardFromVotes(j.votes[1], j.votes[2]) : 0.5));
+      return {
+        rewards,
+        scores: rewards,
+        extra_logs: {
+          votes_for: judgements.map((j) => j?.votes[1] ?? 0),
+          votes_against: judgements.map((j) => j?.votes[2] ?? 0),
+          invalid: judgements.map((j) => j?.votes.invalid ?? 0),
+          ...(neutral ? { empty_label: items.map((item) => (item.reference === "" ? 1 : 0)) } : {}),
+        },
+      };
+    } finally {
+      slots.release();
+    }
+  }
+
+  private async judgeOne(body: JudgeRequest, arrived: number, signal?: AbortSignal): Promise<JudgeResponse> {
+    return this.withImages(body.images, async (images) => {
+      const { judgement, cached } = await this.judgeInput(
+        {
+          ...this.sampling(body, arrived, signal),
+          question: body.question,
+          responses: body.responses,
+          ...(images ? { images } : {}),
+          order: body.order,
+          returnReasoning: body.return_reasoning,
+        },
+        body.seed !== undefined,
+      );
+      return this.judgeResponse(judgement, cached);
+    });
+  }
+
+  private async rankWith(
+    body: RankRequest,
+    images: ImageSetRef | undefined,
+    slots: Slots,
+    signal?: AbortSignal,
+  ): Promise<RankResponse> {
+    const base = this.sampling(body, Date.now(), signal);
+    let comparison = 0;
+    const compare = (a: number, b: number) => {
+      // Comparison c gets seeds seed + c·samples + i: no two votes of a ranking share a seed.
+      const seed = base.seed + comparison++ * body.samples;
+      const responses: [string, string] = [body.candidates[a] as string, body.candidates[b] as string];
+      const order = body.strategy === "round_robin" ? "fixed" : body.samples > 1 ? "alternate" : "fixed";
+      return slots.run(
+        async () =>
+          (
+            await this.judgeInput(
+              {
+                ...base,
+                seed,
+                question: body.question,
+                responses,
+                ...(images ? { images } : {}),
+                order,
+                returnReasoning: false,
+              },
+              body.seed !== undefined,
+            )
+          ).judgement,
+      );
+    };
+    const n = body.candidates.length;
+    const result: Ranking =
+      body.strategy === "round_robin" ? await roundRobin(n, compare) : await knockout(n, compare);
+    return {
+      best: result.best,
+      ranking: result.ranking,
+      scores: result.scores,
+      comparisons: result.comparisons.map((c) => ({
+        a: c.a,
+        b: c.b,
+        winner: c.winner,
+        preference: c.judgement.preference,
+        votes: { "1": c.judgement.votes[1], "2": c.judgement.votes[2], invalid: c.judgement.votes.invalid },
+      })),
+      model: this.settings.modelId,
+      usage: {
+        prompt_tokens: result.comparisons.reduce((n, c) => n + c.judgement.usage.promptTokens, 0),
+        completion_tokens: result.comparisons.reduce((n, c) => n + c.judgement.usage.completionTokens, 0),
+      },
     };
   }
 
-  private input(
-    body: Sampling,
-    question: string,
-    responses: [string, string],
-    images: Uint8Array[],
-    signal?: AbortSignal,
-  ) {
+  /** A request's images go to the engine once and are released when the request is done. */
+  private async withImages<T>(
+    images: readonly string[],
+    use: (ref: ImageSetRef | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (images.length === 0) return use(undefined);
+    const ref = this.port.putImages(images.map(imageBytes));
+    try {
+      return await use(ref);
+    } finally {
+      this.port.releaseImages(ref);
+    }
+  }
+
+  /** The sampling part of a judge input: defaults, the max_new_tokens cap, a seed, the deadline. */
+  private sampling(body: Sampling, arrived: number, signal?: AbortSignal) {
     const maxNewTokens = body.max_new_tokens ?? this.settings.maxNewTokens;
     if (maxNewTokens > this.settings.maxNewTokens) {
-      throw new ApiError(
-        "unprocessable",
+      throw unprocessable(
+        "max_new_tokens",
         `max_new_tokens ${maxNewTokens} is over this server's cap of ${this.settings.maxNewTokens}`,
-        {
-          errors: [{ field: "max_new_tokens", message: `at most ${this.settings.maxNewTokens}` }],
-        },
+        `at most ${this.settings.maxNewTokens}`,
       );
     }
-    const timeout = body.timeout_ms ?? this.settings.defaultTimeoutMs;
     return {
-      question,
-      responses,
-      images,
       samples: body.samples,
       temperature: body.temperature,
       topP: body.top_p,
@@ -107,7 +280,7 @@ export class JudgingService {
       maxNewTokens,
       seed: body.seed ?? randomInt(0, 2 ** 31),
       earlyStop: body.early_stop,
-      deadline: Date.now() + timeout,
+      deadline: arrived + (body.timeout_ms ?? this.settings.defaultTimeoutMs),
       ...(signal ? { signal } : {}),
     };
   }
@@ -121,9 +294,6 @@ export class JudgingService {
     if (key !== undefined) this.metrics.judgementCache.inc({ result: hit ? "hit" : "miss" });
     if (hit) return { judgement: hit, cached: true };
     const judgement = await judgePair(this.port, input);
-    if (judgement.deadlineHit) {
-      throw new ApiError("deadline_exceeded", "the deadline passed before every vote was in");
-    }
     this.metrics.votes.inc({ kind: "1" }, judgement.votes[1]);
     this.metrics.votes.inc({ kind: "2" }, judgement.votes[2]);
     this.metrics.votes.inc({ kind: "invalid" }, judgement.votes.invalid);
@@ -131,18 +301,7 @@ export class JudgingService {
     return { judgement, cached: false };
   }
 
-  async judge(body: JudgeRequest, signal?: AbortSignal): Promise<JudgeResponse> {
-    const images = body.images.map(imageBytes);
-    const input: JudgeInput = {
-      ...this.input(body, body.question, body.responses, images, signal),
-      order: body.order,
-      returnReasoning: body.return_reasoning,
-    };
-    const { judgement, cached } = await this.judgeInput(input, body.seed !== undefined);
-    return this.judgeResponse(judgement, cached);
-  }
-
-  judgeResponse(j: Judgement, cached: boolean): JudgeResponse {
+  private judgeResponse(j: Judgement, cached: boolean): JudgeResponse {
     return {
       winner: j.winner,
       preference: j.preference,
@@ -163,74 +322,15 @@ export class JudgingService {
       usage: { prompt_tokens: j.usage.promptTokens, completion_tokens: j.usage.completionTokens },
     };
   }
+}
 
-  async rank(body: RankRequest, signal?: AbortSignal): Promise<RankResponse> {
-    const images = body.images.map(imageBytes);
-    const base = this.input(body, body.question, ["", ""], images, signal);
-    let comparison = 0;
-    const compare = async (a: number, b: number) => {
-      // Comparison c gets seeds seed + c·samples + i: no two votes of a ranking share a seed.
-      const seed = base.seed + comparison++ * body.samples;
-      const responses: [string, string] = [body.candidates[a] as string, body.candidates[b] as string];
-      const order = body.strategy === "round_robin" ? "fixed" : body.samples > 1 ? "alternate" : "fixed";
-      return (
-        await this.judgeInput(
-          { ...base, seed, responses, order, returnReasoning: false },
-          body.seed !== undefined,
-        )
-      ).judgement;
-    };
-    const result: Ranking =
-      body.strategy === "round_robin"
-        ? await roundRobin(body.candidates.length, compare)
-        : await knockout(body.candidates.length, compare);
-    return {
-      best: result.best,
-      ranking: result.ranking,
-      scores: result.scores,
-      comparisons: result.comparisons.map((c) => ({
-        a: c.a,
-        b: c.b,
-        winner: c.winner,
-        preference: c.judgement.preference,
-        votes: { "1": c.judgement.votes[1], "2": c.judgement.votes[2], invalid: c.judgement.votes.invalid },
-      })),
-      model: this.settings.modelId,
-      usage: {
-        prompt_tokens: result.comparisons.reduce((n, c) => n + c.judgement.usage.promptTokens, 0),
-        completion_tokens: result.comparisons.reduce((n, c) => n + c.judgement.usage.completionTokens, 0),
-      },
-    };
-  }
+function unprocessable(field: string, detail: string, message = detail): ApiError {
+  return new ApiError("unprocessable", detail, { errors: [{ field, message }] });
+}
 
-  async reward(body: RewardRequest, signal?: AbortSignal): Promise<RewardResponse> {
-    const items = rewardItems(body.query, body.prompts, body.labels);
-    body.query.forEach((query, k) => {
-      if (!query.startsWith(body.prompts[k] as string)) {
-        throw new ApiError("unprocessable", `query[${k}] does not start with prompts[${k}]`, {
-          errors: [{ field: `query[${k}]`, message: "must start with the matching prompts entry" }],
-        });
-      }
-    });
-    const judgements = await Promise.all(
-      items.map(async (item) => {
-        const input: JudgeInput = {
-          ...this.input(body, item.question, [item.response, item.reference], [], signal),
-          order: body.order,
-          returnReasoning: false,
-        };
-        return (await this.judgeInput(input, body.seed !== undefined)).judgement;
-      }),
-    );
-    const rewards = judgements.map((j) => rewardFromVotes(j.votes[1], j.votes[2]));
-    return {
-      rewards,
-      scores: rewards,
-      extra_logs: {
-        votes_for: judgements.map((j) => j.votes[1]),
-        votes_against: judgements.map((j) => j.votes[2]),
-        invalid: judgements.map((j) => j.votes.invalid),
-      },
-    };
-  }
+/** An item's failure as the call's: a request-side problem names the item when it names no field. */
+function itemError(err: unknown, field: string): ApiError {
+  const api = toApiError(err);
+  if (api.code !== "unprocessable" || api.errors.length > 0) return api;
+  return new ApiError(api.code, api.detail, { errors: [{ field, message: api.detail }], cause: api });
 }

@@ -1,15 +1,28 @@
-// Readiness and draining: not ready while loading, ready once a real generation has succeeded,
-// not ready again while draining after SIGTERM (new work gets 503; accepted work finishes).
+// Readiness and draining: not ready while loading, ready once a real generation has succeeded and
+// while the engine serves, not ready while the engine restarts after a failure, and not ready again
+// while draining after SIGTERM (new work gets 503; accepted work finishes). `shutdown` fires when
+// the drain's grace runs out, so requests still running answer 503 instead of being cut off.
 
 export type Phase = "loading" | "ready" | "draining";
 
 export class Lifecycle {
   phase: Phase = "loading";
+  readonly shutdown = new AbortController();
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
+  /** `engineReady` says whether the engine serves now (false while it restarts). */
+  constructor(private readonly engineReady: () => boolean = () => true) {}
+
   get ready(): boolean {
-    return this.phase === "ready";
+    return this.phase === "ready" && this.engineReady();
+  }
+
+  /** Why the server is not ready, or undefined when it is. */
+  get notReadyBecause(): "loading" | "draining" | "engine" | undefined {
+    if (this.phase === "draining") return "draining";
+    if (this.phase === "loading") return "loading";
+    return this.engineReady() ? undefined : "engine";
   }
 
   /** Tracks one accepted request until `done` is called. */

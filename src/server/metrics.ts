@@ -1,15 +1,24 @@
-// Prometheus metrics, named like vLLM's where a counterpart exists (r1judge:num_requests_running, …).
-// The engine reports cumulative counts (prefix-cache lookups, tokens, decode steps) in its stats;
-// updateEngine turns them into Counter increments by remembering the previous values, and sets the
-// point-in-time values (queue, batch, memory) as Gauges. Counters end in _total.
+// Prometheus metrics, named like vLLM's where a counterpart exists (vllm:num_requests_running →
+// r1judge_num_requests_running: Prometheus reserves colons for recording rules). The engine reports
+// cumulative counts (prefix-cache lookups, tokens, decode steps) in its stats; updateEngine turns
+// them into Counter increments by remembering the previous values, and sets the point-in-time values
+// (queue, batch, memory) as Gauges. Counters end in _total.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { EngineStats } from "../engine/engine.js";
+import type { WorkerStats } from "../engine/protocol.js";
 
 /** Values that go up and down: exported as they are. */
-type PointInTime = "waiting" | "runningRequests" | "runningRows" | "kvBytes" | "prefixCacheBytes";
+type PointInTime =
+  | "waiting"
+  | "runningRequests"
+  | "runningRows"
+  | "kvBytes"
+  | "prefixCacheBytes"
+  | "imageSets"
+  | "decodePixels"
+  | "decodeWaiting";
 /** Counts since the engine started: exported as counters fed by their increase. */
-type Cumulative = Exclude<keyof EngineStats, PointInTime>;
+type Cumulative = Exclude<keyof WorkerStats, PointInTime>;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -18,13 +27,17 @@ export class Metrics {
   readonly queueDepth: Gauge;
   readonly votes: Counter<"kind">;
   readonly judgementCache: Counter<"result">;
+  /** 1 while the engine serves, 0 while it loads, restarts or has failed. */
+  readonly engineUp: Gauge;
+  readonly engineRestarts: Counter;
   private readonly engineGauges: Record<PointInTime, Gauge>;
   private readonly engineCounters: Record<Cumulative, Counter>;
   /** The engine's cumulative counts at the previous update (all 0 before the first). */
   private readonly engineSeen: Record<Cumulative, number>;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "r1judge_process_" });
+    // prom-client's own names start with process_ / nodejs_: r1judge_process_cpu_seconds_total, …
+    collectDefaultMetrics({ register: this.registry, prefix: "r1judge_" });
     this.requests = new Counter({
       name: "r1judge_http_requests_total",
       help: "HTTP requests by route and status",
@@ -39,7 +52,7 @@ export class Metrics {
       registers: [this.registry],
     });
     this.queueDepth = new Gauge({
-      name: "r1judge:num_requests_waiting",
+      name: "r1judge_num_requests_waiting",
       help: "Judgements accepted and not finished (the admission queue's depth)",
       registers: [this.registry],
     });
@@ -57,28 +70,39 @@ export class Metrics {
     });
     const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [this.registry] });
     const counter = (name: string, help: string) => new Counter({ name, help, registers: [this.registry] });
+    this.engineUp = gauge(
+      "r1judge_engine_up",
+      "1 while the engine serves; 0 while it loads, restarts or has failed",
+    );
+    this.engineRestarts = counter(
+      "r1judge_engine_restarts_total",
+      "Engine workers started again after a failure",
+    );
     this.engineGauges = {
-      waiting: gauge("r1judge:engine_requests_waiting", "Generation requests waiting for batch room"),
-      runningRequests: gauge("r1judge:num_requests_running", "Generation requests in the running batch"),
-      runningRows: gauge("r1judge:batch_size", "Sequences (samples) decoded together"),
-      kvBytes: gauge("r1judge:kv_cache_bytes", "KV cache bytes held by the running batch"),
-      prefixCacheBytes: gauge("r1judge:prefix_cache_bytes", "Bytes held by the prefix KV cache"),
+      waiting: gauge("r1judge_engine_requests_waiting", "Generation requests waiting for batch room"),
+      runningRequests: gauge("r1judge_num_requests_running", "Generation requests in the running batch"),
+      runningRows: gauge("r1judge_batch_size", "Sequences (samples) decoded together"),
+      kvBytes: gauge("r1judge_kv_cache_bytes", "KV cache bytes held by the running batch"),
+      prefixCacheBytes: gauge("r1judge_prefix_cache_bytes", "Bytes held by the prefix KV cache"),
+      imageSets: gauge("r1judge_image_sets", "Requests whose images the engine holds"),
+      decodePixels: gauge("r1judge_image_decode_pixels", "Full-resolution image pixels being decoded"),
+      decodeWaiting: gauge("r1judge_image_decodes_waiting", "Image decodes waiting for the pixel budget"),
     };
     this.engineCounters = {
-      prefixHits: counter("r1judge:prefix_cache_hits_total", "Prompts served whole from the prefix cache"),
+      prefixHits: counter("r1judge_prefix_cache_hits_total", "Prompts served whole from the prefix cache"),
       prefixPartialHits: counter(
-        "r1judge:prefix_cache_partial_hits_total",
+        "r1judge_prefix_cache_partial_hits_total",
         "Prompts whose prefix came from the prefix cache",
       ),
-      prefixMisses: counter("r1judge:prefix_cache_misses_total", "Prompts prefilled from scratch"),
-      tokensGenerated: counter("r1judge:generation_tokens_total", "Tokens generated"),
-      steps: counter("r1judge:decode_steps_total", "Decode steps of the running batch"),
+      prefixMisses: counter("r1judge_prefix_cache_misses_total", "Prompts prefilled from scratch"),
+      tokensGenerated: counter("r1judge_generation_tokens_total", "Tokens generated"),
+      steps: counter("r1judge_decode_steps_total", "Decode steps of the running batch"),
     };
     this.engineSeen = { prefixHits: 0, prefixPartialHits: 0, prefixMisses: 0, tokensGenerated: 0, steps: 0 };
   }
 
   /** Takes a snapshot of the engine's stats (before each scrape): gauges set, counters increased. */
-  updateEngine(stats: EngineStats): void {
+  updateEngine(stats: WorkerStats): void {
     for (const key of Object.keys(this.engineGauges) as PointInTime[]) this.engineGauges[key].set(stats[key]);
     for (const key of Object.keys(this.engineCounters) as Cumulative[]) {
       const now = stats[key];

@@ -1,11 +1,13 @@
 // The one place any error becomes an HTTP response: an RFC 9457 application/problem+json document.
-// Handles ApiError, ZodError, express body-parser errors (too large, bad JSON, bad charset), engine
-// errors (matched by name, so this file imports no engine code; one with a `.field` is the input's
-// fault → 422), deadline timeouts, and anything else as a 500 that reveals nothing.
+// Handles ApiError, ZodError, express body-parser errors (too large, bad JSON, bad charset), the
+// engine's typed errors (by code), the judge's deadline and abandonment, and anything else as a 500
+// that reveals nothing.
 
 import type { ErrorRequestHandler, Response } from "express";
 import { z } from "zod";
-import { ApiError, type FieldError } from "../errors.js";
+import { EngineError, type EngineErrorCode } from "../engine/errors.js";
+import { ApiError, type ErrorCode } from "../errors.js";
+import { JudgeAbortedError, JudgeDeadlineError } from "../judge/judge.js";
 import type { components } from "./generated/api.js";
 import { invalidRequest, zodFieldErrors } from "./schemas.js";
 
@@ -27,15 +29,20 @@ export interface ProblemContext {
   requestId?: string;
 }
 
-/** Engine errors that mean the request itself cannot be served (422) rather than a server fault. */
-const UNPROCESSABLE_ENGINE_ERRORS = new Set([
-  "ImageDecodeError",
-  "ImageSizeError",
-  "PromptTooLongError",
-  "CapacityError",
-]);
-/** Engine errors that mean the model is not there (yet, or any more). */
-const NOT_READY_ENGINE_ERRORS = new Set(["ModelNotReadyError", "EngineExited"]);
+/** Each engine error code as an API error: the request's fault (422), the engine's (503), or a bug. */
+const ENGINE_ERRORS: Record<EngineErrorCode, ErrorCode> = {
+  invalid_image: "unprocessable",
+  image_too_large: "unprocessable",
+  prompt_too_long: "unprocessable",
+  over_capacity: "unprocessable",
+  unsupported_input: "unprocessable",
+  invalid_parameters: "unprocessable",
+  cancelled: "client_closed",
+  engine_unavailable: "not_ready",
+  engine_failed: "not_ready",
+  load_failed: "internal",
+  internal: "internal",
+};
 
 interface BodyParserError {
   type: string;
@@ -111,39 +118,24 @@ function jsonScalarKind(body: string | undefined): string | undefined {
   }
 }
 
-function nameOf(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  // ModelNotReadyError leaves `name` as "Error"; its class name still says what it is.
-  return err.name === "Error" ? err.constructor.name : err.name;
-}
-
-function fieldOf(err: unknown): string | undefined {
-  const field = (err as { field?: unknown } | null)?.field;
-  return typeof field === "string" && field.length > 0 ? field : undefined;
-}
-
 /** Any thrown value as an ApiError (unknown errors become `internal` with the original as cause). */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof z.ZodError) return invalidRequest(zodFieldErrors(err));
   if (isBodyParserError(err)) return fromBodyParser(err);
-
-  const name = nameOf(err);
-  const message = err instanceof Error ? err.message : String(err);
-  const field = fieldOf(err);
-  const errors: FieldError[] = field === undefined ? [] : [{ field, message }];
-  if (name !== undefined && NOT_READY_ENGINE_ERRORS.has(name)) {
-    return new ApiError("not_ready", "the model is not loaded", { retryAfter: 5, cause: err });
+  if (err instanceof EngineError) {
+    const code = ENGINE_ERRORS[err.code];
+    if (code === "not_ready") return new ApiError(code, err.message, { retryAfter: 5, cause: err });
+    if (code === "internal") return new ApiError(code, "internal error", { cause: err });
+    const errors = err.field === undefined ? [] : [{ field: err.field, message: err.message }];
+    return new ApiError(code, err.message, { errors, cause: err });
   }
-  if ((name !== undefined && UNPROCESSABLE_ENGINE_ERRORS.has(name)) || field !== undefined) {
-    return new ApiError("unprocessable", message, { errors, cause: err });
-  }
-  if (name === "JudgeAbortedError") {
+  if (err instanceof JudgeAbortedError) {
     return new ApiError("client_closed", "the client closed the connection before the verdict", {
       cause: err,
     });
   }
-  if (name === "TimeoutError") {
+  if (err instanceof JudgeDeadlineError) {
     return new ApiError("deadline_exceeded", "the deadline passed before the verdict was decided", {
       cause: err,
     });

@@ -27,7 +27,6 @@ export const LIMITS = Object.freeze({
   batchItems: 256,
   candidatesMin: 2,
   candidatesMax: 64,
-  rewardItems: 256,
 });
 
 // ---- shared fields ----
@@ -168,39 +167,46 @@ export const rankRequestSchema = rankShape.transform((body) => ({
 }));
 
 // ---- /get_reward (OpenRLHF) ----
-const rewardList = (maxChars: number) => z.array(z.string().max(maxChars)).max(LIMITS.rewardItems);
+// Any number of items (the body size limit bounds them): older OpenRLHF sends a whole rollout batch.
+const rewardList = (maxChars: number) => z.array(z.string().max(maxChars));
+/** Labels are dataset values passed through as they are: text, numbers, booleans or null. */
+const label = z.union([z.string().max(LIMITS.responseChars), z.number(), z.boolean(), z.null()]);
 
 const rewardShape = z
   .object({
     query: rewardList(LIMITS.queryChars),
     prompts: rewardList(LIMITS.responseChars),
-    labels: rewardList(LIMITS.responseChars),
+    labels: z.array(label).optional(),
     ...samplingFields,
     order: order.optional(),
   })
   .superRefine((body, ctx) => {
     const n = body.query.length;
     for (const key of ["prompts", "labels"] as const) {
-      if (body[key].length !== n) {
+      const list = body[key];
+      if (list !== undefined && list.length !== n) {
         ctx.addIssue({
           code: "custom",
           path: [key],
-          message: `has ${body[key].length} entries but query has ${n}`,
+          message: `has ${list.length} entries but query has ${n}`,
         });
       }
     }
   });
 
-export const rewardRequestSchema = rewardShape.transform((body) => {
-  const sampling = samplingDefaults(body);
-  return { ...body, ...sampling, order: orderDefault(sampling.samples, body.order) };
-});
+/** /get_reward's defaults: the server's `samples` (R1JUDGE_REWARD_SAMPLES) when the client sends none. */
+export function rewardRequestSchema(defaultSamples: number) {
+  return rewardShape.transform((body) => {
+    const sampling = samplingDefaults({ ...body, samples: body.samples ?? defaultSamples });
+    return { ...body, ...sampling, order: orderDefault(sampling.samples, body.order) };
+  });
+}
 
 // ---- validated types ----
 export type JudgeRequest = z.output<typeof judgeRequestSchema>;
 export type JudgeBatchRequest = z.output<typeof judgeBatchRequestSchema>;
 export type RankRequest = z.output<typeof rankRequestSchema>;
-export type RewardRequest = z.output<typeof rewardRequestSchema>;
+export type RewardRequest = z.output<ReturnType<typeof rewardRequestSchema>>;
 
 // ---- drift check against the generated OpenAPI types (a mismatch is a compile error) ----
 type SameKeys<A, B> = [Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>] extends [never] ? true : false;
@@ -211,7 +217,7 @@ export type SchemaDriftChecks = [
   Assert<Same<z.input<typeof judgeRequestSchema>, Api["JudgeRequest"]>>,
   Assert<Same<z.input<typeof judgeBatchRequestSchema>, Api["JudgeBatchRequest"]>>,
   Assert<Same<z.input<typeof rankRequestSchema>, Api["RankRequest"]>>,
-  Assert<Same<z.input<typeof rewardRequestSchema>, Api["RewardRequest"]>>,
+  Assert<Same<z.input<ReturnType<typeof rewardRequestSchema>>, Api["RewardRequest"]>>,
   // Defaults must not change a field's type, only make it present.
   Assert<
     Same<

@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import { loadCheckpoint } from "../../src/engine/checkpoint.js";
 import { Engine, type GenerateRequest, type SampleOutput } from "../../src/engine/engine.js";
 import { parsePreprocessorConfig } from "../../src/engine/images/config.js";
+import { ImageSet } from "../../src/engine/images/image-set.js";
 import { JudgeModel } from "../../src/engine/model.js";
 import { preparePrompt } from "../../src/engine/prompt-inputs.js";
 import { TextCodec } from "../../src/engine/tokenizer.js";
@@ -45,16 +46,13 @@ async function request(
   const preprocessor = parsePreprocessorConfig(
     JSON.parse(await readFile(path.join(CHECKPOINT, "preprocessor_config.json"), "utf8")),
   );
-  const images = image ? [await readFile(IMAGE)] : [];
+  const images = image ? ImageSet.of([await readFile(IMAGE)], preprocessor) : undefined;
   const prepared = await preparePrompt(
     codec,
-    preprocessor,
-    judgeMessages(question, "12", "13", images.length),
+    judgeMessages(question, "12", "13", images?.count ?? 0),
     images,
-    {
-      maxImagePixels: 1e8,
-      maxPromptTokens: 1e5,
-    },
+    preprocessor.mergeSize,
+    { maxPromptTokens: 1e5 },
   );
   return {
     id,

@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import { loadCheckpoint } from "../../src/engine/checkpoint.js";
 import { Engine, type SampleOutput } from "../../src/engine/engine.js";
 import { parsePreprocessorConfig } from "../../src/engine/images/config.js";
+import { ImageSet } from "../../src/engine/images/image-set.js";
 import { JudgeModel } from "../../src/engine/model.js";
 import { preparePrompt } from "../../src/engine/prompt-inputs.js";
 import { TextCodec } from "../../src/engine/tokenizer.js";
@@ -59,9 +60,10 @@ async function prepare(c: PromptCase) {
   const preprocessor = parsePreprocessorConfig(
     JSON.parse(await readFile(path.join(CHECKPOINT, "preprocessor_config.json"), "utf8")),
   );
-  const images = await Promise.all(c.images.map((p) => readFile(path.join(GOLDEN, p))));
-  const messages = judgeMessages(c.question, c.responses[0], c.responses[1], images.length);
-  return preparePrompt(codec, preprocessor, messages, images, { maxImagePixels: 1e8, maxPromptTokens: 1e6 });
+  const bytes = await Promise.all(c.images.map((p) => readFile(path.join(GOLDEN, p))));
+  const images = bytes.length ? ImageSet.of(bytes, preprocessor) : undefined;
+  const messages = judgeMessages(c.question, c.responses[0], c.responses[1], bytes.length);
+  return preparePrompt(codec, messages, images, preprocessor.mergeSize, { maxPromptTokens: 1e6 });
 }
 
 test("tokenizer ids equal the Python tokenizer's", async () => {

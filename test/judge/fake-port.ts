@@ -1,6 +1,7 @@
 // A fake engine for judging tests: each sample's text is decided by a function of (prompt, seed),
 // delivered asynchronously in index order; cancel() ends the rest as "cancelled".
 
+import type { ImageSetRef } from "../../src/engine/client.js";
 import type { GenerationPort } from "../../src/judge/judge.js";
 
 export type Responder = (prompt: string, seed: number) => string;
@@ -42,6 +43,19 @@ export class FakePort implements GenerationPort {
 
   cancel(id: string): void {
     this.cancelled.add(id);
+  }
+
+  /** Image sets handed over and not yet released. */
+  readonly imageSets = new Set<string>();
+
+  putImages(bytes: readonly Uint8Array[]): ImageSetRef {
+    const id = `i${this.imageSets.size}-${bytes.length}`;
+    this.imageSets.add(id);
+    return { id, count: bytes.length, digests: bytes.map((_, i) => `digest-${i}`) };
+  }
+
+  releaseImages(ref: ImageSetRef): void {
+    this.imageSets.delete(ref.id);
   }
 }
 

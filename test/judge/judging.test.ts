@@ -4,17 +4,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { JudgementCache } from "../../src/judge/cache.js";
+import { questionOf, responseOf } from "../../src/judge/chat-markup.js";
 import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
 import { judgeText } from "../../src/judge/prompt.js";
 import { knockout, roundRobin } from "../../src/judge/rank.js";
-import { questionOf, responseOf, rewardFromVotes } from "../../src/judge/reward.js";
+import { rewardFromVotes } from "../../src/judge/reward.js";
 import { parseVerdict, reasoningOf } from "../../src/judge/verdict.js";
 import { FakePort, firstResponse } from "./fake-port.js";
 
 const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
   question: "What is 7 + 5?",
   responses: ["12", "13"],
-  images: [],
   samples: 8,
   temperature: 1,
   topP: 1,
@@ -145,10 +145,16 @@ test("the judgement cache keeps reproducible requests only", async () => {
   const key = cache.key("m", seeded, true);
   cache.set(key, j);
   assert.deepEqual(cache.get(key), j);
-  cache.set(cache.key("m", input({ seed: 1 }), true), { ...j, deadlineHit: true });
+  const withImage = input({ images: { id: "i0", count: 1, digests: ["aa"] } });
+  const otherImage = input({ images: { id: "i1", count: 1, digests: ["bb"] } });
+  assert.notEqual(
+    cache.key("m", withImage, true),
+    cache.key("m", otherImage, true),
+    "images are part of the key",
+  );
   assert.equal(
-    cache.get(cache.key("m", input({ seed: 1 }), true)),
-    undefined,
-    "cut-short judgements are not cached",
+    cache.key("m", withImage, true),
+    cache.key("m", { ...withImage, images: { id: "i9", count: 1, digests: ["aa"] } }, true),
+    "the same image bytes in another request hit",
   );
 });

@@ -59,8 +59,8 @@ test("health, readiness, models, metrics and the spec are served", async () => {
   const spec = await call("GET", "/openapi.yaml");
   assert.match(spec.text, /^openapi: 3\.1/m);
   const metrics = await call("GET", "/metrics");
-  assert.match(metrics.text, /r1judge:num_requests_running/);
-  assert.match(metrics.text, /r1judge:kv_cache_bytes/);
+  assert.match(metrics.text, /r1judge_num_requests_running/);
+  assert.match(metrics.text, /r1judge_kv_cache_bytes/);
 });
 
 test("POST /judge: one greedy verdict, consistent with its sample, with request ids echoed", async () => {
@@ -238,7 +238,7 @@ test("a full queue answers 429 at once with Retry-After", async () => {
   // Wait until the server holds all eight (its queue-depth gauge), so the next one must be refused.
   for (let i = 0; i < 100; i++) {
     const metrics = await call("GET", "/metrics");
-    if (/^r1judge:num_requests_waiting 8$/m.test(metrics.text)) break;
+    if (/^r1judge_num_requests_waiting 8$/m.test(metrics.text)) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   const started = Date.now();

@@ -4,7 +4,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { z } from "zod";
+import { EngineError } from "../../src/engine/errors.js";
+import { ImageDecodeError } from "../../src/engine/images/errors.js";
 import { ApiError } from "../../src/errors.js";
+import { JudgeAbortedError, JudgeDeadlineError } from "../../src/judge/judge.js";
 import { toProblem } from "../../src/server/problem.js";
 import {
   formatPath,
@@ -208,20 +211,53 @@ test("rank: defaults, candidate count 2–64", () => {
 });
 
 test("get_reward: empty lists, defaults, unknown fields ignored", () => {
-  const req = parseBody(rewardRequestSchema, { query: [], prompts: [], labels: [], metadata: { step: 3 } });
+  const req = parseBody(rewardRequestSchema(1), {
+    query: [],
+    prompts: [],
+    labels: [],
+    metadata: { step: 3 },
+  });
   assert.deepEqual(req.query, []);
   assert.equal(req.samples, 1);
   assert.equal(req.temperature, 0);
   assert.equal("metadata" in req, false);
+  const voted = parseBody(rewardRequestSchema(8), { query: [], prompts: [] });
+  assert.equal(voted.samples, 8, "the server's default number of votes");
+  assert.equal(voted.temperature, 1);
+  assert.equal(voted.order, "alternate");
+  assert.equal(parseBody(rewardRequestSchema(8), { query: [], prompts: [], samples: 1 }).samples, 1);
+});
+
+test("get_reward: labels are any JSON scalar, or absent; any number of items", () => {
+  const req = parseBody(rewardRequestSchema(1), {
+    query: ["a", "b", "c", "d"],
+    prompts: ["", "", "", ""],
+    labels: ["x", 72, true, null],
+  });
+  assert.deepEqual(req.labels, ["x", 72, true, null]);
+  assert.deepEqual(
+    fieldsOf(rewardRequestSchema(1), { query: ["a"], prompts: [""], labels: [{ x: 1 }] }).map((e) => e.field),
+    ["labels[0]"],
+  );
+  const many = Array.from({ length: 1000 }, () => "q");
+  assert.equal(
+    parseBody(rewardRequestSchema(1), { query: many, prompts: many, labels: many }).query.length,
+    1000,
+  );
 });
 
 test("get_reward: lists of different lengths are 400 naming the list", () => {
-  const errors = fieldsOf(rewardRequestSchema, { query: ["pa", "pb"], prompts: ["p"], labels: ["a", "b"] });
+  const errors = fieldsOf(rewardRequestSchema(1), {
+    query: ["pa", "pb"],
+    prompts: ["p"],
+    labels: ["a", "b"],
+  });
   assert.deepEqual(errors, [{ field: "prompts", message: "has 1 entries but query has 2" }]);
   assert.deepEqual(
-    fieldsOf(rewardRequestSchema, { query: ["x"], prompts: ["x"] }).map((e) => e.field),
-    ["labels"],
+    fieldsOf(rewardRequestSchema(1), { query: ["x"], labels: ["x"] }).map((e) => e.field),
+    ["prompts"],
   );
+  assert.equal(parseBody(rewardRequestSchema(1), { query: ["x"], prompts: ["x"] }).labels, undefined);
 });
 
 test("formatPath: numbers as indices, odd keys quoted, empty path is the body", () => {
@@ -261,16 +297,25 @@ test("problem: ZodError, body-parser and engine errors map to their statuses", (
   });
   assert.equal(toProblem(charset).status, 415);
 
-  const image = Object.assign(new Error("images[1]: cannot decode"), {
-    name: "ImageDecodeError",
-    field: "images[1]",
-  });
-  const p422 = toProblem(image);
+  const p422 = toProblem(new ImageDecodeError("cannot decode", "images[1]"));
   assert.equal(p422.status, 422);
   assert.deepEqual(
     p422.body.errors.map((e) => e.field),
     ["images[1]"],
   );
+  // Engine errors map by code, never by name: a look-alike plain Error is a bug (500).
+  const lookAlike = Object.assign(new Error("images[1]: cannot decode"), {
+    name: "ImageDecodeError",
+    field: "images[1]",
+  });
+  assert.equal(toProblem(lookAlike).status, 500);
+  const broken = toProblem(new EngineError("engine_failed", "the engine worker exited with code 1"));
+  assert.equal(broken.status, 503);
+  assert.ok(Number(broken.headers["Retry-After"]) >= 1);
+  assert.equal(toProblem(new EngineError("cancelled", "released")).status, 499);
+  assert.equal(toProblem(new EngineError("load_failed", "tokenizer.json: bad")).status, 500);
+  assert.equal(toProblem(new JudgeDeadlineError()).status, 504);
+  assert.equal(toProblem(new JudgeAbortedError()).status, 499);
 
   const full = toProblem(new ApiError("queue_full", "64 judgements pending", { retryAfter: 1.2 }));
   assert.equal(full.status, 429);

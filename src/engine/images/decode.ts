@@ -3,7 +3,7 @@
 // transparency composited on white.
 
 import sharp, { type Metadata, type SharpOptions } from "sharp";
-import { ImageDecodeError } from "./errors.js";
+import { ImageDecodeError, ImagePixelsError } from "./errors.js";
 import { type RgbImage, toRgb } from "./to-rgb.js";
 
 export type { RgbImage } from "./to-rgb.js";
@@ -12,6 +12,9 @@ export type { RgbImage } from "./to-rgb.js";
 export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
 
 const FORMATS = new Set(["png", "jpeg", "webp", "gif"]);
+
+// libvips' operation cache would keep decoded request images alive after their request is done.
+sharp.cache(false);
 
 export interface DecodeOptions {
   /** Largest width·height accepted, checked from the header before any pixel is decoded. */
@@ -28,25 +31,31 @@ function pngHeader(buf: Uint8Array): { colorType: number; bitDepth: number } | u
   return { bitDepth: buf[24] ?? 0, colorType: buf[25] ?? 0 };
 }
 
-export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RgbImage> {
+/** What an image's header says, read without decoding a pixel. */
+export interface ImageHeader {
+  format: string;
+  width: number;
+  height: number;
+  /** libvips' colour space, e.g. "srgb", "b-w", "cmyk". */
+  space: string | undefined;
+}
+
+// ignoreIcc: PIL never applies embedded profiles; autoOrient false: HF does not rotate by EXIF.
+const INPUT = { ignoreIcc: true, autoOrient: false, pages: 1, page: 0, failOn: "error" } as const;
+
+/**
+ * Reads the header and refuses what cannot or must not be decoded: empty bytes, formats other than
+ * PNG/JPEG/WebP/GIF, zero sizes, and images over `maxInputPixels` (decompression bombs).
+ */
+export async function probeImage(bytes: Uint8Array, options: DecodeOptions = {}): Promise<ImageHeader> {
   const field = options.field;
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   const fail = (message: string): ImageDecodeError => new ImageDecodeError(message, field);
   if (bytes.length === 0) throw fail("image is empty (0 bytes)");
-
-  // ignoreIcc: PIL never applies embedded profiles; autoOrient false: HF does not rotate by EXIF.
-  const input = {
-    limitInputPixels: maxPixels,
-    ignoreIcc: true,
-    autoOrient: false,
-    pages: 1,
-    page: 0,
-    failOn: "error",
-  } as const;
   let meta: Metadata;
   try {
     // Header only, so no limit here: the check below gives a clearer message than sharp's.
-    meta = await sharp(bytes, { ...input, limitInputPixels: false }).metadata();
+    meta = await sharp(bytes, { ...INPUT, limitInputPixels: false }).metadata();
   } catch (err) {
     throw fail(`cannot decode image: ${describe(err)}`);
   }
@@ -57,29 +66,78 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   const height = meta.pageHeight ?? meta.height ?? 0;
   if (width <= 0 || height <= 0) throw fail(`image has zero size (${width}x${height})`);
   if (width * height > maxPixels) {
-    throw fail(`image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels}`);
+    throw new ImagePixelsError(
+      `image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels}`,
+      field ?? "image",
+    );
   }
+  return { format: meta.format, width, height, space: meta.space };
+}
 
-  const png = meta.format === "png" ? pngHeader(bytes) : undefined;
+export async function decodeImage(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+  probed?: ImageHeader,
+): Promise<RgbImage> {
+  const header = probed ?? (await probeImage(bytes, options));
+  const fail = (message: string): ImageDecodeError => new ImageDecodeError(message, options.field);
+  const input = { ...INPUT, limitInputPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS };
+  const png = header.format === "png" ? pngHeader(bytes) : undefined;
+  let image: RgbImage;
   try {
-    if (png && png.colorType === 0 && png.bitDepth === 16) return await decodeGrey16(bytes, input);
-    const { data, info } = await sharp(bytes, input)
-      .raw({ depth: "uchar" })
-      .toBuffer({ resolveWithObject: true });
-    if (info.width <= 0 || info.height <= 0) throw fail(`image has zero size (${info.width}x${info.height})`);
-    let channels = info.channels;
-    let pixels: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
-    // A tRNS chunk on a grey or truecolour PNG leaves PIL in mode L/RGB, which `to_rgb` converts
-    // without compositing; libvips turns it into an alpha band, so drop that band instead.
-    if (png && (png.colorType === 0 || png.colorType === 2) && (channels === 2 || channels === 4)) {
-      pixels = dropAlpha(pixels, channels);
-      channels -= 1;
+    if (png && png.colorType === 0 && png.bitDepth === 16) image = await decodeGrey16(bytes, input);
+    else if (header.space === "cmyk") image = await decodeCmyk(bytes, input);
+    else {
+      const { data, info } = await sharp(bytes, input)
+        .raw({ depth: "uchar" })
+        .toBuffer({ resolveWithObject: true });
+      let channels = info.channels;
+      let pixels: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
+      // A tRNS chunk on a grey or truecolour PNG leaves PIL in mode L/RGB, which `to_rgb` converts
+      // without compositing; libvips turns it into an alpha band, so drop that band instead.
+      if (png && (png.colorType === 0 || png.colorType === 2) && (channels === 2 || channels === 4)) {
+        pixels = dropAlpha(pixels, channels);
+        channels -= 1;
+      }
+      image = toRgb(info.width, info.height, channels, pixels);
     }
-    return toRgb(info.width, info.height, channels, pixels);
   } catch (err) {
-    if (err instanceof ImageDecodeError) throw err;
     throw fail(`cannot decode image: ${describe(err)}`);
   }
+  // The prompt's image tokens were counted from the header's size: the pixels must agree with it.
+  if (image.width !== header.width || image.height !== header.height) {
+    throw fail(
+      `decoded ${image.width}x${image.height}, but the header says ${header.width}x${header.height}`,
+    );
+  }
+  return image;
+}
+
+/**
+ * CMYK JPEGs as PIL gives them: the stored ink values (libvips inverts Adobe's inverted CMYK as
+ * libjpeg-based PIL does), then PIL's `cmyk2rgb` — not libvips' ICC conversion, which differs from
+ * PIL by up to ~140 levels.
+ */
+async function decodeCmyk(bytes: Uint8Array, input: SharpOptions): Promise<RgbImage> {
+  const { data, info } = await sharp(bytes, input)
+    .pipelineColourspace("cmyk")
+    .toColourspace("cmyk")
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 4) throw new Error(`expected 4 CMYK bands, got ${info.channels}`);
+  const n = info.width * info.height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const notK = 255 - (data[i * 4 + 3] as number);
+    for (let c = 0; c < 3; c++) out[i * 3 + c] = notK - mulDiv255(data[i * 4 + c] as number, notK);
+  }
+  return { width: info.width, height: info.height, data: out };
+}
+
+/** PIL's MULDIV255: a·b/255 rounded, in integers. */
+function mulDiv255(a: number, b: number): number {
+  const t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
 }
 
 /** PIL opens 16-bit grey PNGs as mode I;16 and its conversion to RGB clips at 255 (no scaling). */

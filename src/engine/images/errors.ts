@@ -1,21 +1,27 @@
 // Errors raised while turning request image bytes into model inputs; `field` names the request
-// field (e.g. "images[2]") when the caller knows it, so the server can answer with a 400.
+// field (e.g. "images[2]") when the caller knows it, so the server can name it in its answer.
 
-export class ImageDecodeError extends Error {
-  field?: string;
+import { EngineError } from "../errors.js";
+
+export class ImageDecodeError extends EngineError {
   constructor(message: string, field?: string) {
-    super(field === undefined ? message : `${field}: ${message}`);
+    super("invalid_image", field === undefined ? message : `${field}: ${message}`, field ? { field } : {});
     this.name = "ImageDecodeError";
-    if (field !== undefined) this.field = field;
   }
 }
 
 /** The image decoded but its shape cannot be fed to the model (e.g. aspect ratio over 200, like HF). */
-export class ImageSizeError extends Error {
-  field?: string;
+export class ImageSizeError extends EngineError {
   constructor(message: string, field?: string) {
-    super(field === undefined ? message : `${field}: ${message}`);
+    super("invalid_image", field === undefined ? message : `${field}: ${message}`, field ? { field } : {});
     this.name = "ImageSizeError";
-    if (field !== undefined) this.field = field;
+  }
+}
+
+/** Images over a pixel limit: one image's, or a request's images together. */
+export class ImagePixelsError extends EngineError {
+  constructor(message: string, field: string) {
+    super("image_too_large", `${field}: ${message}`, { field });
+    this.name = "ImagePixelsError";
   }
 }

@@ -80,8 +80,18 @@ export function preprocessImage(
 
 /** Several images → one pixel_values tensor (rows concatenated in order) and their grids. */
 export function preprocessImages(images: readonly RgbImage[], config: PreprocessorConfig): ImageInputs {
+  return joinImages(
+    images.map((image) => preprocessImage(image, config)),
+    config,
+  );
+}
+
+/** Preprocessed images, one at a time, → one pixel_values tensor and their grids. */
+export function joinImages(
+  parts: readonly { pixelValues: Float32Array; gridThw: GridThw }[],
+  config: PreprocessorConfig,
+): ImageInputs {
   const rowSize = 3 * config.temporalPatchSize * config.patchSize * config.patchSize;
-  const parts = images.map((image) => preprocessImage(image, config));
   const total = parts.reduce((n, part) => n + part.pixelValues.length, 0);
   const pixelValues = new Float32Array(total);
   let offset = 0;

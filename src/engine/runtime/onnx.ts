@@ -3,6 +3,7 @@
 // fall back to CPU only when the config allows it, and say so in the log.
 
 import * as ort from "onnxruntime-node";
+import { EngineError } from "../errors.js";
 import type { DType, HostTensor } from "./tensor.js";
 
 export type Device = { kind: "cpu" } | { kind: "cuda"; deviceId: number };
@@ -14,19 +15,23 @@ export interface SessionSettings {
   intraOpThreads?: number;
   interOpThreads?: number;
   optimizationLevel?: OptimizationLevel;
+  /**
+   * onnxruntime's CPU arena (default on) keeps the largest run's activations for good; off for a
+   * graph whose runs vary widely in size (the vision encoder), so its memory goes back after a run.
+   */
+  cpuMemArena?: boolean;
 }
 
 export interface SessionLog {
   warn(fields: Record<string, unknown>, message: string): void;
 }
 
-export class SessionLoadError extends Error {
-  constructor(
-    readonly file: string,
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${file}: field '${field}': ${message}`);
+export class SessionLoadError extends EngineError {
+  declare readonly file: string;
+  declare readonly field: string;
+
+  constructor(file: string, field: string, message: string) {
+    super("load_failed", `${file}: field '${field}': ${message}`, { file, field });
     this.name = "SessionLoadError";
   }
 }
@@ -58,7 +63,7 @@ function options(settings: SessionSettings, device: Device): ort.InferenceSessio
     graphOptimizationLevel: settings.optimizationLevel ?? "all",
     ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
     ...(settings.interOpThreads ? { interOpNumThreads: settings.interOpThreads } : {}),
-    enableCpuMemArena: true,
+    enableCpuMemArena: settings.cpuMemArena ?? true,
   };
 }
 

@@ -21,6 +21,16 @@ export class InvalidLogitsError extends Error {
 // sampling mode leaves them out and bins the rest by logit over this range.
 const NEGLIGIBLE_LOGIT_GAP = 30;
 
+/** Why `params` cannot be sampled with, or undefined when they can. */
+export function samplingProblem(params: SamplingParams): string | undefined {
+  if (!(Number.isFinite(params.temperature) && params.temperature >= 0))
+    return `temperature must be a finite number >= 0, got ${params.temperature}`;
+  if (!(Number.isSafeInteger(params.topK) && params.topK >= 0))
+    return `top_k must be a whole number >= 0, got ${params.topK}`;
+  if (!(params.topP > 0 && params.topP <= 1)) return `top_p must be in (0, 1], got ${params.topP}`;
+  return undefined;
+}
+
 export function sampleToken(logits: ArrayLike<number>, params: SamplingParams, rng: Prng): number {
   if (params.temperature <= 0) return argmax(logits);
   const best = logits[argmax(logits)] as number;
@@ -72,7 +82,8 @@ function drawTemperature(logits: ArrayLike<number>, best: number, t: number, rng
   binLogits(logits, best, t, false);
   let bound = 0;
   for (let b = 0; b < BUCKETS; b++) bound += (bucketCount[b] as number) * (BUCKET_TOP_WEIGHT[b] as number);
-  for (;;) {
+  // Each attempt is accepted with probability > 99 %: running out of attempts means broken numbers.
+  for (let attempt = 0; attempt < MAX_REJECTIONS; attempt++) {
     let pick = rng.next() * bound;
     let bucket = 0;
     while (bucket < BUCKETS - 1) {
@@ -80,18 +91,35 @@ function drawTemperature(logits: ArrayLike<number>, best: number, t: number, rng
       if (pick < 0) break;
       bucket++;
     }
-    while ((bucketCount[bucket] as number) === 0) bucket--; // rounding at the very end of the walk
+    while (bucket > 0 && (bucketCount[bucket] as number) === 0) bucket--; // rounding at the end of the walk
     let member = Math.floor(rng.next() * (bucketCount[bucket] as number));
-    let token = 0;
+    let token = -1;
     for (let i = 0; i < n; i++) {
       if (bucketOf[i] === bucket && member-- === 0) {
         token = i;
         break;
       }
     }
+    if (token < 0) break;
     const weight = Math.exp(((logits[token] as number) - best) / t);
     if (rng.next() * (BUCKET_TOP_WEIGHT[bucket] as number) < weight) return token;
   }
+  return drawExact(logits, best, t, rng);
+}
+
+/** One exp per token: the plain inverse-CDF draw, used only if rejection sampling cannot finish. */
+function drawExact(logits: ArrayLike<number>, best: number, t: number, rng: Prng): number {
+  const total = binLogits(logits, best, t, true);
+  const u = rng.next() * total;
+  let acc = 0;
+  let last = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if ((bucketOf[i] as number) < 0) continue;
+    last = i;
+    acc += scratch[i] as number;
+    if (u < acc) return i;
+  }
+  return last;
 }
 
 // Sampling without sorting the vocabulary: one pass bins every token within NEGLIGIBLE_LOGIT_GAP of
@@ -100,6 +128,7 @@ function drawTemperature(logits: ArrayLike<number>, best: number, t: number, rng
 // falls (by logit, then index): the kept set is exactly what a full descending sort would keep. A flat
 // 150k-token distribution took ~59 ms per top-p draw with a full sort, ~3 ms so.
 const BUCKETS = 4096;
+const MAX_REJECTIONS = 64;
 const OUTSIDE = -1;
 const CHOSEN = -2;
 let bucketOf = new Int32Array(0);
@@ -120,8 +149,10 @@ function binLogits(logits: ArrayLike<number>, best: number, t: number, weights: 
   if (bucketOf.length < n) bucketOf = new Int32Array(n);
   bucketMass.fill(0);
   bucketCount.fill(0);
-  const floor = best - NEGLIGIBLE_LOGIT_GAP * t;
-  const perLogit = BUCKETS / (NEGLIGIBLE_LOGIT_GAP * t);
+  // Divide by the gap rather than multiply by its inverse: for temperatures near the smallest double
+  // BUCKETS / gap overflows to Infinity, and 0 · Infinity (the best token) is NaN.
+  const gap = NEGLIGIBLE_LOGIT_GAP * t;
+  const floor = best - gap;
   let total = 0;
   for (let i = 0; i < n; i++) {
     const logit = logits[i] as number;
@@ -129,7 +160,7 @@ function binLogits(logits: ArrayLike<number>, best: number, t: number, weights: 
       bucketOf[i] = OUTSIDE;
       continue;
     }
-    const bucket = Math.min(BUCKETS - 1, Math.floor((best - logit) * perLogit));
+    const bucket = Math.min(BUCKETS - 1, Math.floor(((best - logit) / gap) * BUCKETS));
     bucketOf[i] = bucket;
     bucketCount[bucket] = (bucketCount[bucket] as number) + 1;
     if (!weights) continue;

@@ -28,9 +28,8 @@ export type paths = {
      * `items[k]`. An item that fails (invalid, unprocessable, past its deadline) gets its own
      * `Problem` in its place and does not fail the others; its field paths start with
      * `items[k]`. The whole call fails only when the body itself is unusable (not JSON, `items`
-     * missing or longer than 256), when the key is wrong, or when the queue has no room for all
-     * of its items (429: a batch is admitted whole or not at all; each item counts as one pending
-     * judgement). Each item's `timeout_ms` counts from the moment the batch arrived.
+     * missing or longer than 256), when the key is wrong, or when the queue has no free slot (429;
+     * see Admission). Each item's `timeout_ms` counts from the moment the batch arrived.
      */
     post: operations["judgeBatch"];
   };
@@ -50,24 +49,30 @@ export type paths = {
   "/get_reward": {
     /**
      * OpenRLHF remote reward model protocol (`--remote_rm_url http://host:port/get_reward`).
-     * @description For each index *k*: the question is `prompts[k]`; the policy's response is `query[k]` with
-     * the prefix `prompts[k]` removed (OpenRLHF sends the prompt followed by the generated text);
-     * the reference response is `labels[k]` (start OpenRLHF with `--label_key` naming the dataset
-     * column that holds the reference answer text). The judge compares the policy response
-     * (shown as Response 1) with the reference (Response 2; swapped in half the votes when
-     * `order` is alternate) and
+     * @description For each index *k*: the question is the last user turn of `prompts[k]`; the policy's
+     * response is `query[k]` after `prompts[k]` (OpenRLHF sends the prompt followed by the
+     * generated text), up to its first end-of-turn marker; the reference response is `labels[k]`
+     * (start OpenRLHF with `--label_key` naming the dataset column that holds the reference
+     * answer). The judge compares the policy response (shown as Response 1) with the reference
+     * (Response 2; swapped in half the votes when `order` is alternate) and
      *
      * * `rewards[k]` = the share of valid votes preferring the policy response; **0.5 when no vote
      *   is valid** (neutral: an unreadable judgement neither rewards nor punishes the policy);
      * * `scores[k]` = the same value (always in [0, 1]);
      * * `extra_logs` = `{votes_for: [...], votes_against: [...], invalid: [...]}`, vote counts per
-     *   item, as floats (OpenRLHF logs each key's mean).
+     *   item (OpenRLHF logs each key's mean), plus `empty_label` (1.0 where the reference was
+     *   empty) when R1JUDGE_REWARD_EMPTY_LABEL is `neutral`.
      *
-     * Empty lists give empty lists. The three lists must have the same length (else 400). A
-     * `query[k]` that does not start with `prompts[k]` is 422 with field `query[k]`.
-     * Sampling settings (`samples`, `temperature`, …) are optional extra fields with the same
-     * meaning and defaults as in `/judge`; OpenRLHF does not send them, so its rewards come from
-     * one greedy vote unless the caller adds them (e.g. `samples: 8` for a finer reward).
+     * Every number in the answer is written as a JSON float (`1.0`, not `1`): Python clients
+     * (`torch.tensor(rewards)`) then get floating-point tensors.
+     *
+     * Empty lists give empty lists. The lists must have the same length (else 400). A `query[k]`
+     * in which the response cannot be found is 422 with field `query[k]`. Items are judged
+     * concurrently, as many at once as the queue has free slots; one failing item fails the call
+     * (its status and field), so a client retries the whole batch (reproducible items come back
+     * from the judgement cache). Sampling settings (`samples`, `temperature`, …) are optional extra
+     * fields with the same meaning as in `/judge`; `samples` defaults to R1JUDGE_REWARD_SAMPLES
+     * (default 1: one greedy vote), since OpenRLHF sends none.
      */
     post: operations["getReward"];
   };
@@ -202,14 +207,29 @@ export type components = {
       early_stop?: components["schemas"]["EarlyStop"];
       timeout_ms?: components["schemas"]["TimeoutMs"];
     };
-    /** @description OpenRLHF's remote reward request; unknown fields are ignored. At most 256 items. */
+    /**
+     * @description OpenRLHF's remote reward request; unknown fields are ignored. Any number of items (the body
+     * size limit, R1JUDGE_MAX_BODY_BYTES, bounds them).
+     */
     RewardRequest: {
-      /** @description Prompt followed by the policy's response (chat special tokens included), ≤ 200,000 characters each. */
+      /**
+       * @description Prompt followed by the policy's response, chat markup included (ChatML/Qwen, Llama 3,
+       * Mistral, Gemma, Phi-3 and DeepSeek are recognised), ≤ 200,000 characters each.
+       */
       query: string[];
-      /** @description The prompt of each query (a prefix of it); it is the question the judge sees. */
+      /**
+       * @description The rendered prompt of each query; its last user turn is the question the judge sees.
+       * The response is the text after it in the query (left padding or a repeated BOS before it
+       * is fine), or after the query's last assistant header when the query does not hold it.
+       */
       prompts: string[];
-      /** @description The reference response text the policy's response is compared against. */
-      labels: string[];
+      /**
+       * @description The reference answer each response is compared against (OpenRLHF's `--label_key`
+       * column, passed through as it is): text, or a number or boolean (compared as JSON writes
+       * it). A missing list, `null` or `""` is an empty reference: refused (422, field
+       * `labels[k]`) or given the neutral reward 0.5, per R1JUDGE_REWARD_EMPTY_LABEL.
+       */
+      labels?: (string | number | boolean | null)[];
       samples?: components["schemas"]["Samples"];
       temperature?: components["schemas"]["Temperature"];
       top_p?: components["schemas"]["TopP"];
@@ -317,13 +337,13 @@ export type components = {
         votes_against: number[];
         /** @description Invalid votes. */
         invalid: number[];
+        /** @description 1.0 where the item had no reference (neutral reward); only with R1JUDGE_REWARD_EMPTY_LABEL=neutral. */
+        empty_label?: number[];
       };
     };
     Model: {
       /** @description Model id (from the checkpoint manifest). */
       id: string;
-      /** @description Checkpoint directory (R1JUDGE_MODEL). */
-      checkpoint: string;
       /** @enum {string} */
       variant: "fp32" | "fp16";
       /** @description Execution device actually used: `cpu`, `cuda` or `cuda:N`. */
@@ -489,9 +509,8 @@ export type operations = {
    * `items[k]`. An item that fails (invalid, unprocessable, past its deadline) gets its own
    * `Problem` in its place and does not fail the others; its field paths start with
    * `items[k]`. The whole call fails only when the body itself is unusable (not JSON, `items`
-   * missing or longer than 256), when the key is wrong, or when the queue has no room for all
-   * of its items (429: a batch is admitted whole or not at all; each item counts as one pending
-   * judgement). Each item's `timeout_ms` counts from the moment the batch arrived.
+   * missing or longer than 256), when the key is wrong, or when the queue has no free slot (429;
+   * see Admission). Each item's `timeout_ms` counts from the moment the batch arrived.
    */
   judgeBatch: {
     requestBody: {
@@ -551,24 +570,30 @@ export type operations = {
   };
   /**
    * OpenRLHF remote reward model protocol (`--remote_rm_url http://host:port/get_reward`).
-   * @description For each index *k*: the question is `prompts[k]`; the policy's response is `query[k]` with
-   * the prefix `prompts[k]` removed (OpenRLHF sends the prompt followed by the generated text);
-   * the reference response is `labels[k]` (start OpenRLHF with `--label_key` naming the dataset
-   * column that holds the reference answer text). The judge compares the policy response
-   * (shown as Response 1) with the reference (Response 2; swapped in half the votes when
-   * `order` is alternate) and
+   * @description For each index *k*: the question is the last user turn of `prompts[k]`; the policy's
+   * response is `query[k]` after `prompts[k]` (OpenRLHF sends the prompt followed by the
+   * generated text), up to its first end-of-turn marker; the reference response is `labels[k]`
+   * (start OpenRLHF with `--label_key` naming the dataset column that holds the reference
+   * answer). The judge compares the policy response (shown as Response 1) with the reference
+   * (Response 2; swapped in half the votes when `order` is alternate) and
    *
    * * `rewards[k]` = the share of valid votes preferring the policy response; **0.5 when no vote
    *   is valid** (neutral: an unreadable judgement neither rewards nor punishes the policy);
    * * `scores[k]` = the same value (always in [0, 1]);
    * * `extra_logs` = `{votes_for: [...], votes_against: [...], invalid: [...]}`, vote counts per
-   *   item, as floats (OpenRLHF logs each key's mean).
+   *   item (OpenRLHF logs each key's mean), plus `empty_label` (1.0 where the reference was
+   *   empty) when R1JUDGE_REWARD_EMPTY_LABEL is `neutral`.
    *
-   * Empty lists give empty lists. The three lists must have the same length (else 400). A
-   * `query[k]` that does not start with `prompts[k]` is 422 with field `query[k]`.
-   * Sampling settings (`samples`, `temperature`, …) are optional extra fields with the same
-   * meaning and defaults as in `/judge`; OpenRLHF does not send them, so its rewards come from
-   * one greedy vote unless the caller adds them (e.g. `samples: 8` for a finer reward).
+   * Every number in the answer is written as a JSON float (`1.0`, not `1`): Python clients
+   * (`torch.tensor(rewards)`) then get floating-point tensors.
+   *
+   * Empty lists give empty lists. The lists must have the same length (else 400). A `query[k]`
+   * in which the response cannot be found is 422 with field `query[k]`. Items are judged
+   * concurrently, as many at once as the queue has free slots; one failing item fails the call
+   * (its status and field), so a client retries the whole batch (reproducible items come back
+   * from the judgement cache). Sampling settings (`samples`, `temperature`, …) are optional extra
+   * fields with the same meaning as in `/judge`; `samples` defaults to R1JUDGE_REWARD_SAMPLES
+   * (default 1: one greedy vote), since OpenRLHF sends none.
    */
   getReward: {
     requestBody: {

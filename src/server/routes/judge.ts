@@ -1,51 +1,27 @@
 // POST /judge and POST /judge/batch.
 
 import { Router as makeRouter, type RequestHandler, type Router } from "express";
-import type { components } from "../generated/api.js";
 import type { JudgingService } from "../judging.js";
 import { toProblem } from "../problem.js";
 import { judgeRequestSchema, parseBody, parseJudgeBatch } from "../schemas.js";
-import { clientGone } from "./signal.js";
+import { requestSignal } from "./signal.js";
 
-export function judgeRoutes(service: JudgingService, guard: RequestHandler[]): Router {
+export function judgeRoutes(service: JudgingService, guard: RequestHandler[], shutdown: AbortSignal): Router {
   const router = makeRouter();
 
   router.post("/judge", ...guard, async (req, res) => {
     const body = parseBody(judgeRequestSchema, req.body);
-    const release = service.admit(1);
-    try {
-      res.json(await service.judge(body, clientGone(res)));
-    } finally {
-      release();
-    }
+    res.json(await service.judge(body, requestSignal(res, shutdown)));
   });
 
   router.post("/judge/batch", ...guard, async (req, res) => {
     const items = parseJudgeBatch(req.body);
-    const valid = items.filter((i) => i.ok).length;
-    const release = service.admit(valid);
-    const signal = clientGone(res);
-    try {
-      const results = await Promise.all(
-        items.map(
-          async (item, k): Promise<components["schemas"]["Judgement"] | components["schemas"]["Problem"]> => {
-            if (!item.ok) return toProblem(item.error, { requestId: res.locals.requestId }).body;
-            try {
-              return await service.judge(item.value, signal);
-            } catch (err) {
-              const problem = toProblem(err, { requestId: res.locals.requestId }).body;
-              return {
-                ...problem,
-                errors: problem.errors.map((e) => ({ ...e, field: `items[${k}].${e.field}` })),
-              };
-            }
-          },
-        ),
-      );
-      res.json({ results });
-    } finally {
-      release();
-    }
+    const results = await service.judgeBatch(items, requestSignal(res, shutdown));
+    res.json({
+      results: results.map((r) =>
+        r.ok ? r.value : toProblem(r.error, { requestId: res.locals.requestId }).body,
+      ),
+    });
   });
 
   return router;

@@ -1,31 +1,29 @@
 // POST /rank (best-of-N) and POST /get_reward (OpenRLHF's remote reward protocol).
 
 import { Router as makeRouter, type RequestHandler, type Router } from "express";
+import { floatJson } from "../float-json.js";
 import type { JudgingService } from "../judging.js";
 import { parseBody, rankRequestSchema, rewardRequestSchema } from "../schemas.js";
-import { clientGone } from "./signal.js";
+import { requestSignal } from "./signal.js";
 
-export function rankRoutes(service: JudgingService, guard: RequestHandler[]): Router {
+export function rankRoutes(
+  service: JudgingService,
+  guard: RequestHandler[],
+  shutdown: AbortSignal,
+  rewardSamples: number,
+): Router {
   const router = makeRouter();
+  const rewardSchema = rewardRequestSchema(rewardSamples);
 
   router.post("/rank", ...guard, async (req, res) => {
     const body = parseBody(rankRequestSchema, req.body);
-    const release = service.admit(1);
-    try {
-      res.json(await service.rank(body, clientGone(res)));
-    } finally {
-      release();
-    }
+    res.json(await service.rank(body, requestSignal(res, shutdown)));
   });
 
   router.post("/get_reward", ...guard, async (req, res) => {
-    const body = parseBody(rewardRequestSchema, req.body);
-    const release = service.admit(Math.max(1, body.query.length));
-    try {
-      res.json(await service.reward(body, clientGone(res)));
-    } finally {
-      release();
-    }
+    const body = parseBody(rewardSchema, req.body);
+    // Python clients turn the rewards into tensors: `1.0` makes a float tensor, `1` an int64 one.
+    res.type("application/json").send(floatJson(await service.reward(body, requestSignal(res, shutdown))));
   });
 
   return router;

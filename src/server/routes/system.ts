@@ -1,7 +1,7 @@
 // Operations routes: GET /healthz, /readyz, /models, /metrics, /openapi.yaml.
 
 import { readFileSync } from "node:fs";
-import { Router as makeRouter, type Router } from "express";
+import { Router as makeRouter, type RequestHandler, type Router } from "express";
 import type { ModelInfo } from "../../engine/protocol.js";
 import { ApiError } from "../../errors.js";
 import type { Lifecycle } from "../lifecycle.js";
@@ -11,9 +11,25 @@ export interface SystemDeps {
   lifecycle: Lifecycle;
   metrics: Metrics;
   model: () => ModelInfo | undefined;
-  /** Refreshes engine gauges before a scrape. */
+  /** Refreshes engine gauges before a scrape; must settle quickly even when the engine is busy. */
   refreshMetrics: () => Promise<void>;
   openapiPath: string;
+  /** The API key check (for /models; health, readiness, metrics and the spec need none). */
+  requireKey: RequestHandler;
+}
+
+/** The 503 for a server that cannot take work now, or undefined when it can. */
+export function notReady(lifecycle: Lifecycle): ApiError | undefined {
+  switch (lifecycle.notReadyBecause) {
+    case "draining":
+      return new ApiError("draining", "the server is shutting down", { retryAfter: 5 });
+    case "loading":
+      return new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
+    case "engine":
+      return new ApiError("not_ready", "the engine is restarting after a failure", { retryAfter: 5 });
+    default:
+      return undefined;
+  }
 }
 
 export function systemRoutes(deps: SystemDeps): Router {
@@ -25,20 +41,18 @@ export function systemRoutes(deps: SystemDeps): Router {
   });
 
   router.get("/readyz", (_req, res) => {
-    if (deps.lifecycle.phase === "draining")
-      throw new ApiError("draining", "the server is shutting down", { retryAfter: 5 });
-    if (!deps.lifecycle.ready) throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
+    const why = notReady(deps.lifecycle);
+    if (why) throw why;
     res.json({ status: "ready" });
   });
 
-  router.get("/models", (_req, res) => {
+  router.get("/models", deps.requireKey, (_req, res) => {
     const model = deps.model();
     if (!model) throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
     res.json({
       models: [
         {
           id: model.id,
-          checkpoint: model.checkpoint,
           variant: model.variant,
           device: model.device,
           dtype: model.dtype,

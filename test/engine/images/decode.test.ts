@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { test } from "node:test";
 import sharp from "sharp";
 import { decodeImage } from "../../../src/engine/images/decode.js";
+import { EngineError } from "../../../src/engine/errors.js";
 import { ImageDecodeError } from "../../../src/engine/images/errors.js";
 import { writePng } from "./png-writer.js";
 
@@ -113,11 +114,18 @@ test("WebP with alpha and GIF first frame decode to RGB", async () => {
   assert.deepEqual(await rgb(gif), [0, 0, 0, 255, 255, 255]);
 });
 
-async function assertDecodeError(bytes: Uint8Array, pattern: RegExp, maxInputPixels?: number): Promise<void> {
+async function assertDecodeError(
+  bytes: Uint8Array,
+  pattern: RegExp,
+  maxInputPixels?: number,
+  code: "invalid_image" | "image_too_large" = "invalid_image",
+): Promise<void> {
   await assert.rejects(
     decodeImage(bytes, { field: "images[1]", ...(maxInputPixels ? { maxInputPixels } : {}) }),
     (err: unknown) => {
-      assert.ok(err instanceof ImageDecodeError, String(err));
+      assert.ok(err instanceof EngineError, String(err));
+      assert.equal(err.code, code);
+      if (code === "invalid_image") assert.ok(err instanceof ImageDecodeError, String(err));
       assert.equal(err.field, "images[1]");
       assert.match(err.message, pattern);
       return true;
@@ -139,7 +147,7 @@ test("errors: empty, garbage, truncated, zero size, unsupported format, too many
   const big = await sharp({ create: { width: 200, height: 100, channels: 3, background: "#fff" } })
     .png()
     .toBuffer();
-  await assertDecodeError(big, /200x100 = 20000 pixels, over the limit of 19999/, 19_999);
+  await assertDecodeError(big, /200x100 = 20000 pixels, over the limit of 19999/, 19_999, "image_too_large");
   assert.equal((await decodeImage(big, { maxInputPixels: 20_000 })).width, 200);
 });
 
