@@ -97,6 +97,11 @@ const KEYS = {
   defaultTimeoutMs: ["R1JUDGE_DEFAULT_TIMEOUT_MS", "--default-timeout-ms", int(1, 600_000).default(120_000)],
   maxNewTokens: ["R1JUDGE_MAX_NEW_TOKENS", "--max-new-tokens", int(1, 32_768).default(1024)],
   maxPromptTokens: ["R1JUDGE_MAX_PROMPT_TOKENS", "--max-prompt-tokens", int(16, 1_048_576).default(8192)],
+  prefillChunkTokens: [
+    "R1JUDGE_PREFILL_CHUNK_TOKENS",
+    "--prefill-chunk-tokens",
+    int(16, 1_048_576).default(1024),
+  ],
   maxImagePixels: [
     "R1JUDGE_MAX_IMAGE_PIXELS",
     "--max-image-pixels",
@@ -259,6 +264,7 @@ export function engineOptions(config: Config): EngineOptions {
     maxRequestPixels: config.maxRequestPixels,
     maxDecodePixels: config.maxDecodePixels,
     maxPromptTokens: config.maxPromptTokens,
+    prefillChunkTokens: config.prefillChunkTokens,
   };
 }
 

@@ -139,7 +139,10 @@ test("src/engine/protocol.ts imports nothing but types (plain data crosses the w
   const found = imports
     .filter((i) => i.file === "src/engine/protocol.ts" && !/^(?:import|export)\s+type\b/.test(i.statement))
     .map(show);
-  assert.ok(imports.some((i) => i.file === "src/engine/protocol.ts"), "protocol.ts imports not found");
+  assert.ok(
+    imports.some((i) => i.file === "src/engine/protocol.ts"),
+    "protocol.ts imports not found",
+  );
   assertNone(found, "protocol.ts holds types only");
 });
 

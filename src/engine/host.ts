@@ -51,6 +51,7 @@ export class EngineHost {
         ...(options.optimizationLevel ? { optimizationLevel: options.optimizationLevel } : {}),
       },
       log,
+      options.prefillChunkTokens,
     );
     const preprocessor = await readPreprocessor(checkpoint.root, model.hasVision).catch(async (err) => {
       await model.release();

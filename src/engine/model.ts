@@ -41,6 +41,9 @@ function kvNames(prefix: string, layers: number): string[] {
   return names;
 }
 
+/** Prompt tokens prefilled at once by default (R1JUDGE_PREFILL_CHUNK_TOKENS). */
+export const DEFAULT_PREFILL_CHUNK = 1024;
+
 /** Values per pixel_values row: 3 channels · temporal patch 2 · 14 · 14 (Qwen2-VL). */
 const PATCH_VALUES = 1176;
 
@@ -62,6 +65,8 @@ export class JudgeModel {
     private readonly embed: Graph,
     private readonly decoder: Graph,
     private readonly vision: Graph | undefined,
+    /** Prompt tokens a prefill runs at once (see prefill). */
+    private readonly prefillChunk: number,
   ) {
     const d = checkpoint.decoder;
     const dtype: FloatDType = decoder.inputType("inputs_embeds") === "float16" ? "float16" : "float32";
@@ -78,6 +83,7 @@ export class JudgeModel {
     variant: Variant,
     settings: SessionSettings,
     log: SessionLog,
+    prefillChunk = DEFAULT_PREFILL_CHUNK,
   ): Promise<JudgeModel> {
     const files = checkpoint.graphs[variant];
     if (!files?.embed_tokens || !files.decoder_model_merged) {
@@ -109,7 +115,7 @@ export class JudgeModel {
           log,
         )
       : undefined;
-    return new JudgeModel(checkpoint, variant, embed, decoder, vision);
+    return new JudgeModel(checkpoint, variant, embed, decoder, vision, prefillChunk);
   }
 
   get cacheNamespace(): string {
@@ -176,35 +182,61 @@ export class JudgeModel {
   /**
    * Runs the prompt tokens from `start` on (tokens before it are already in `past`, a one-row cache
    * of exactly `start` columns) and returns the last position's logits and the prompt's cache.
+   * Long prompts run in chunks of `prefillChunk` tokens, each attending to the cache of the ones
+   * before it: attention memory grows with chunk × prompt instead of prompt².
    */
   async prefill(prompt: PromptTensors, past: KvBatch | undefined, start = 0): Promise<StepResult> {
-    const ids = prompt.inputIds.slice(start);
+    const imagePad = this.checkpoint.imagePadTokenId;
+    // Images wholly inside a cached prefix are already in `past`: their features are not needed.
+    const features =
+      prompt.pixels && prompt.inputIds.includes(imagePad, start)
+        ? await this.encodeImages(prompt.pixels)
+        : undefined;
+    // Feature rows before `start` belong to images already in `past`.
+    let image = prompt.inputIds.slice(0, start).filter((id) => id === imagePad).length;
+    // `past` may be the prefix cache's own entry: never rewrite it in place (run's reuse is false).
+    let result: StepResult = { logits: new Float32Array(0), kv: past ?? KvBatch.empty(this.kvShape, 1) };
+    for (let from = start; from < prompt.inputIds.length; from += this.prefillChunk) {
+      const to = Math.min(prompt.inputIds.length, from + this.prefillChunk);
+      result = await this.runPrefillChunk(prompt, result.kv, from, to, features, image);
+      for (let i = from; i < to; i++) if (prompt.inputIds[i] === imagePad) image++;
+    }
+    if (features && image * this.checkpoint.decoder.hiddenSize !== features.length)
+      throw new Error(
+        `${image} image pads but ${features.length / this.checkpoint.decoder.hiddenSize} image features`,
+      );
+    return result;
+  }
+
+  /** Prompt tokens [from, to) on top of `kv`; image pads take feature rows from `firstImageRow` on. */
+  private async runPrefillChunk(
+    prompt: PromptTensors,
+    kv: KvBatch,
+    from: number,
+    to: number,
+    features: FloatData | undefined,
+    firstImageRow: number,
+  ): Promise<StepResult> {
+    const ids = prompt.inputIds.slice(from, to);
     const embeds = await this.embedTokens(ids, 1);
-    if (prompt.pixels && prompt.inputIds.includes(this.checkpoint.imagePadTokenId, start)) {
-      // Images wholly inside a cached prefix are already in `past`: skip their feature rows.
-      const imagePad = this.checkpoint.imagePadTokenId;
-      const features = await this.encodeImages(prompt.pixels);
+    if (features) {
       const hidden = this.checkpoint.decoder.hiddenSize;
       const data = embeds.data as FloatData;
-      let next = prompt.inputIds.slice(0, start).filter((id) => id === imagePad).length;
+      let row = firstImageRow;
       ids.forEach((id, i) => {
-        if (id !== imagePad) return;
-        data.set(features.subarray(next * hidden, (next + 1) * hidden), i * hidden);
-        next++;
+        if (id !== this.checkpoint.imagePadTokenId) return;
+        data.set(features.subarray(row * hidden, (row + 1) * hidden), i * hidden);
+        row++;
       });
-      if (next * hidden !== features.length)
-        throw new Error(`${next} image pads but ${features.length / hidden} image features`);
     }
     const s = ids.length;
     const total = prompt.inputIds.length;
     const positions = new BigInt64Array(3 * s);
     for (let axis = 0; axis < 3; axis++) {
       for (let i = 0; i < s; i++)
-        positions[axis * s + i] = BigInt(prompt.positions[axis * total + start + i] as number);
+        positions[axis * s + i] = BigInt(prompt.positions[axis * total + from + i] as number);
     }
-    const cache = past ?? KvBatch.empty(this.kvShape, 1);
-    // `past` may be the prefix cache's own entry: never rewrite it in place.
-    return this.run(embeds, cache, s, { dtype: "int64", data: positions, dims: [3, 1, s] }, false);
+    return this.run(embeds, kv, s, { dtype: "int64", data: positions, dims: [3, 1, s] }, false);
   }
 
   /**

@@ -27,6 +27,8 @@ export interface EngineOptions {
   /** Full-resolution pixels being decoded at once across requests (others wait). */
   maxDecodePixels: number;
   maxPromptTokens: number;
+  /** Prompt tokens prefilled at once (long prompts run in chunks); default 1024. */
+  prefillChunkTokens?: number;
 }
 
 export interface GenerateMessage extends SampleSpec {

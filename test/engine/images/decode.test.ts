@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import sharp from "sharp";
-import { decodeImage } from "../../../src/engine/images/decode.js";
 import { EngineError } from "../../../src/engine/errors.js";
+import { decodeImage } from "../../../src/engine/images/decode.js";
 import { ImageDecodeError } from "../../../src/engine/images/errors.js";
 import { writePng } from "./png-writer.js";
 

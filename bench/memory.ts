@@ -1,0 +1,143 @@
+// Peak memory of the server under image-heavy requests: each scenario runs on a fresh server process
+// (the CLI, default settings, the demo model) and reports its resident memory once ready, its peak
+// (VmHWM) while the scenario ran, and its RSS 5 s after. A benchmark: it prints numbers and asserts
+// only that every request was answered.
+//
+//   npm run bench:memory                        # every scenario
+//   npm run bench:memory -- --only worst        # scenarios whose name contains "worst"
+//   npm run bench:memory -- --root ../other     # another checkout's server (to compare)
+
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import sharp from "sharp";
+import { startChildServer } from "../test/support/child-server.js";
+
+interface Scenario {
+  name: string;
+  /** One request body per entry, all sent at once. */
+  bodies: () => Promise<unknown[]>;
+}
+
+/** A w×h image as a base64 data URL. */
+async function image(width: number, height: number, format: "png" | "jpeg", seed: number): Promise<string> {
+  const tile = Buffer.alloc(64 * 64 * 3);
+  for (let i = 0; i < tile.length; i++) tile[i] = (i * 2654435761 + seed * 97) >>> 24;
+  const base = sharp({
+    create: { width, height, channels: 3, background: { r: 40 + seed, g: 120, b: 200 } },
+  });
+  const tiles = await sharp(tile, { raw: { width: 64, height: 64, channels: 3 } })
+    .png()
+    .toBuffer();
+  // One patch of noise on a flat field: the pixel count is what costs memory, and the body stays small.
+  const composed = base.composite([{ input: tiles, left: 0, top: 0 }]);
+  const buffer =
+    format === "png"
+      ? await composed.png({ compressionLevel: 9 }).toBuffer()
+      : await composed.jpeg({ quality: 80 }).toBuffer();
+  return `data:image/${format};base64,${buffer.toString("base64")}`;
+}
+
+function judge(question: string, images: string[]) {
+  return { question, responses: ["A circle.", "A square."], images, max_new_tokens: 16, timeout_ms: 600_000 };
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "text only (baseline)",
+    bodies: async () => [judge("Which is larger, 47 or 74?", [])],
+  },
+  {
+    name: "3 × 800×800 JPEG",
+    bodies: async () => [
+      judge("What shape is shown?", await Promise.all([0, 1, 2].map((s) => image(800, 800, "jpeg", s)))),
+    ],
+  },
+  {
+    name: "4 × 1000×1000 PNG",
+    bodies: async () => [
+      judge("What shape is shown?", await Promise.all([0, 1, 2, 3].map((s) => image(1000, 1000, "png", s)))),
+    ],
+  },
+  {
+    name: "longest text prompt (about 8,000 tokens: R1JUDGE_MAX_PROMPT_TOKENS is 8,192)",
+    bodies: async () => [judge(`Which is larger? ${"12 34 ".repeat(1320)}`, [])],
+  },
+  {
+    name: "8 × 2000×2000 PNG (32 MP)",
+    bodies: async () => [
+      judge(
+        "What shape is shown?",
+        await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((s) => image(2000, 2000, "png", s))),
+      ),
+    ],
+  },
+  {
+    name: "worst single request: 8 × 3535×3535 PNG (100 MP, the per-request limit)",
+    bodies: async () => [
+      judge(
+        "What shape is shown?",
+        await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((s) => image(3535, 3535, "png", s))),
+      ),
+    ],
+  },
+  {
+    name: "worst in flight: 4 such requests at once",
+    bodies: async () => {
+      const images = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((s) => image(3535, 3535, "png", s)));
+      return [0, 1, 2, 3].map((k) => judge(`What shape is shown? (${k})`, images));
+    },
+  },
+];
+
+const { values } = parseArgs({ options: { root: { type: "string" }, only: { type: "string" } } });
+
+const rows: Record<string, unknown>[] = [];
+for (const scenario of SCENARIOS) {
+  if (values.only && !scenario.name.includes(values.only)) continue;
+  const bodies = await scenario.bodies();
+  const server = await startChildServer({ ...(values.root ? { root: values.root } : {}) });
+  const ready = server.memory();
+  const started = performance.now();
+  const statuses = await Promise.all(
+    bodies.map((body) =>
+      fetch(`${server.url}/judge`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then(
+        async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        },
+        (err: Error) => `failed: ${err.message}`,
+      ),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const peak = server.memory().peakMiB;
+  await sleep(5000);
+  const after = server.alive ? server.memory().rssMiB : Number.NaN;
+  const exit = await server.stop();
+  const row = {
+    scenario: scenario.name,
+    bodyMiB: +(JSON.stringify(bodies[0]).length / 2 ** 20).toFixed(1),
+    statuses: statuses.join(" "),
+    seconds: +seconds.toFixed(1),
+    readyMiB: Math.round(ready.rssMiB),
+    peakMiB: Math.round(peak),
+    afterMiB: Math.round(after),
+    exit,
+  };
+  rows.push(row);
+  process.stderr.write(`${JSON.stringify(row)}\n`);
+}
+
+console.log(
+  "| scenario | body MiB | statuses | s | RSS ready MiB | peak RSS MiB | RSS 5 s after MiB | exit |",
+);
+console.log("|---|---|---|---|---|---|---|---|");
+for (const r of rows)
+  console.log(
+    `| ${r.scenario} | ${r.bodyMiB} | ${r.statuses} | ${r.seconds} | ${r.readyMiB} | ${r.peakMiB} | ${r.afterMiB} | ${r.exit} |`,
+  );
+console.log(JSON.stringify(rows));
