@@ -181,6 +181,14 @@ export class EngineClient {
     });
   }
 
+  /**
+   * Asks the worker to fail what it holds with `reason` and end at its next step boundary (the only
+   * safe way to end a worker that may be inside a model run). Its exit is heard through onExit.
+   */
+  exit(reason: string): void {
+    if (!this.exited) this.worker.postMessage({ type: "exit", reason });
+  }
+
   /** Asks the worker to finish and waits for it; after `timeoutMs` it is terminated instead. */
   async close(timeoutMs = 10_000): Promise<void> {
     if (this.exited) return;
@@ -192,7 +200,11 @@ export class EngineClient {
     clearTimeout(timer);
   }
 
-  /** Ends the worker now (stalled or being replaced); pending requests fail with `why`. */
+  /**
+   * Ends the worker now; pending requests fail with `why`. Only for a worker that will not stop: one
+   * torn down inside a model run aborts the whole process (onnxruntime's callback meets a dead
+   * thread), so this is the last resort of a process that is exiting anyway.
+   */
   async terminate(why: string): Promise<void> {
     if (this.exited) return;
     this.exitReason ??= new EngineError("engine_failed", `the engine worker was stopped: ${why}`);

@@ -121,6 +121,8 @@ export class Engine {
   private readonly prefixCache: PrefixCache;
   private wake: (() => void) | undefined;
   private stopped = false;
+  /** Why the loop was stopped, when it was stopped as broken rather than shut down. */
+  stopReason: EngineError | undefined;
   private tokensGenerated = 0;
   private steps = 0;
   private failedSteps = 0;
@@ -128,13 +130,15 @@ export class Engine {
   constructor(
     private readonly model: GenerationModel,
     private readonly settings: EngineSettings,
-    private readonly stop: StopRule,
+    private readonly stopRule: StopRule,
   ) {
     this.kv = KvBatch.empty(model.kvShape, 0);
     this.prefixCache = new PrefixCache(settings.prefixCacheBytes);
   }
 
   submit(request: GenerateRequest, listener: RequestListener): void {
+    if (this.stopped)
+      throw this.stopReason ?? new EngineError("engine_unavailable", "the engine is shutting down");
     // Checked here: a bad value would otherwise throw (or spin) inside iterate() for the whole batch.
     const problem = requestProblem(request);
     if (problem) throw new EngineError("invalid_parameters", problem);
@@ -172,7 +176,7 @@ export class Engine {
   }
 
   /**
-   * Runs until `shutdown()`; finishes nothing early on its own. A failed step fails the requests in
+   * Runs until `stop()`; finishes nothing early on its own. A failed step fails the requests in
    * the batch and the loop goes on; MAX_FAILED_STEPS failures in a row reject (the engine is broken).
    */
   async run(): Promise<void> {
@@ -197,6 +201,7 @@ export class Engine {
       // Let the worker's message handler run (new requests, cancellations) between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    if (this.stopReason) this.failAll(this.stopReason);
   }
 
   /** Ends every request, running or waiting, with `engine_failed` (the engine is going away). */
@@ -205,7 +210,12 @@ export class Engine {
     for (const active of this.waiting.splice(0)) this.fail(active, engineFailed(cause));
   }
 
-  shutdown(): void {
+  /**
+   * Ends run() at the next step boundary (never inside a model run); with a `reason`, every request
+   * still held then fails with it.
+   */
+  stop(reason?: EngineError): void {
+    this.stopReason ??= reason;
     this.stopped = true;
     this.wake?.();
   }
@@ -379,7 +389,7 @@ export class Engine {
     }
     row.tokens.push(token);
     this.tokensGenerated++;
-    if (this.stop.eosIds.has(token) || this.hitStopString(row.tokens)) {
+    if (this.stopRule.eosIds.has(token) || this.hitStopString(row.tokens)) {
       this.report(row, "stop");
       return false;
     }
@@ -391,9 +401,9 @@ export class Engine {
   }
 
   private hitStopString(tokens: readonly number[]): boolean {
-    if (this.stop.stopStrings.length === 0) return false;
-    const tail = this.stop.decodeTail(tokens.slice(-STOP_TAIL_TOKENS));
-    return this.stop.stopStrings.some((s) => tail.includes(s));
+    if (this.stopRule.stopStrings.length === 0) return false;
+    const tail = this.stopRule.decodeTail(tokens.slice(-STOP_TAIL_TOKENS));
+    return this.stopRule.stopStrings.some((s) => tail.includes(s));
   }
 
   /** Removes rows for which `reason` returns something; reports those not already reported. */

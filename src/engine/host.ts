@@ -25,6 +25,7 @@ export class EngineHost {
   private readonly decodeBudget: PixelBudget;
   /** Requests still being prepared (images decoding): a cancel marks them, and they never start. */
   private readonly preparing = new Map<string, { cancelled: boolean }>();
+  private readonly inPreparation = new Set<Promise<void>>();
 
   private constructor(
     readonly info: ModelInfo,
@@ -99,8 +100,16 @@ export class EngineHost {
     this.imageSets.delete(id);
   }
 
-  /** Tokenises and preprocesses, then queues the request; errors reach the listener. */
-  async generate(message: GenerateMessage, listener: RequestListener): Promise<void> {
+  /** Tokenises and preprocesses, then queues the request; errors reject (the caller reports them). */
+  generate(message: GenerateMessage, listener: RequestListener): Promise<void> {
+    const work = this.prepareAndSubmit(message, listener);
+    this.inPreparation.add(work);
+    const forget = () => this.inPreparation.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private async prepareAndSubmit(message: GenerateMessage, listener: RequestListener): Promise<void> {
     const state = { cancelled: false };
     this.preparing.set(message.id, state);
     try {
@@ -147,9 +156,14 @@ export class EngineHost {
     };
   }
 
+  /**
+   * Releases everything. Call only once the engine loop has ended: a session released (or a thread
+   * torn down) under a running model aborts the whole process, so nothing may be in flight.
+   */
   async close(): Promise<void> {
-    this.engine.shutdown();
     for (const id of [...this.imageSets.keys()]) this.releaseImages(id);
+    // Decodes stop before their next image once their set is released; let them get there.
+    await Promise.allSettled([...this.inPreparation]);
     await this.model.release();
   }
 

@@ -57,7 +57,10 @@ export type ToWorker =
   | { type: "release_images"; id: string }
   | { type: "cancel"; id: string; samples?: number[] }
   | { type: "stats"; id: string }
-  | { type: "shutdown" };
+  /** Finish at the next step boundary, release everything, end the thread. */
+  | { type: "shutdown" }
+  /** The same, failing every request still held with `reason`: the worker is being replaced. */
+  | { type: "exit"; reason: string };
 
 export interface ModelInfo {
   id: string;
@@ -90,7 +93,7 @@ export type FromWorker =
   | { type: "ready"; model: ModelInfo }
   /** Loading failed; the worker exits. */
   | { type: "failed"; error: EngineFailure }
-  /** The engine broke (repeated failed steps); the worker exits. */
+  /** The engine broke (repeated failed steps) or was told to exit; the worker exits. */
   | { type: "fatal"; error: EngineFailure }
   | { type: "started"; id: string; promptTokens: number; cachedPromptTokens: number }
   | { type: "sample"; id: string; sample: SampleMessage }

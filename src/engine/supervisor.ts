@@ -1,12 +1,31 @@
 // Keeps one engine worker serving. Ready means a real generation worked, not just that files
-// loaded. When the worker ends (a fatal engine error, a crash) or stops answering while it has work
-// (a stall), its requests fail with a retryable error, readiness drops, and a new worker is started
-// and warmed up. A worker that keeps dying — more than `maxRestarts` times within
-// `restartWindowMs` — is given up on: `gaveUp` resolves and the process should exit non-zero so the
-// orchestrator replaces the pod.
+// loaded. When the worker ends (a fatal engine error, a crash, a requested replacement) its requests
+// fail with a retryable error, readiness drops, and a new worker is started and warmed up. A worker
+// that keeps dying — more than `maxRestarts` times within `restartWindowMs` — is given up on:
+// `gaveUp` resolves and the process should exit non-zero so the orchestrator replaces the pod.
+// A worker that stops answering while it has work (a stall) is asked to exit at its next step
+// boundary; one that does not within another `stallMs` is given up on too, since a thread torn down
+// inside a model run would abort the process anyway.
 
-import { type EngineClient, EngineError, type GenerationHandlers, type ImageSetRef } from "./client.js";
+import { EngineError, type GenerationHandlers, type ImageSetRef } from "./client.js";
 import type { EngineOptions, GenerationRequest, ModelInfo, WorkerStats } from "./protocol.js";
+
+/** What the supervisor needs of a worker: EngineClient in production, a fake in unit tests. */
+export interface EngineWorker {
+  readonly model: ModelInfo;
+  readonly alive: boolean;
+  readonly inFlight: number;
+  onExit(listener: (why: EngineError) => void): void;
+  generate(request: GenerationRequest, handlers: GenerationHandlers): string;
+  putImages(bytes: readonly Uint8Array[]): ImageSetRef;
+  releaseImages(ref: ImageSetRef): void;
+  cancel(id: string, samples?: number[]): void;
+  stats(timeoutMs?: number): Promise<WorkerStats | undefined>;
+  /** Fail what it holds and end at the next step boundary. */
+  exit(reason: string): void;
+  close(timeoutMs?: number): Promise<void>;
+  terminate(why: string): Promise<void>;
+}
 
 export type EngineState = "starting" | "ready" | "restarting" | "failed" | "closed";
 
@@ -23,7 +42,7 @@ export interface SupervisorLog {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
-export type StartEngine = (options: EngineOptions) => Promise<EngineClient>;
+export type StartEngine = (options: EngineOptions) => Promise<EngineWorker>;
 
 /** A one-token greedy generation: proof that the sessions run, not only that they loaded. */
 const WARM_UP: GenerationRequest = {
@@ -40,7 +59,7 @@ export class EngineSupervisor {
   restarts = 0;
   readonly gaveUp: Promise<EngineError>;
   private giveUp!: (why: EngineError) => void;
-  private client: EngineClient | undefined;
+  private client: EngineWorker | undefined;
   private readonly recentRestarts: number[] = [];
   private watchdog: NodeJS.Timeout | undefined;
   private pinging = false;
@@ -104,10 +123,26 @@ export class EngineSupervisor {
     return this.client?.stats(timeoutMs) ?? Promise.resolve(undefined);
   }
 
+  /**
+   * Ends the current worker at its next step boundary (its requests fail with a retryable error) and
+   * starts a new one: what the stall watchdog asks for, and what operators' tooling or a test can.
+   */
+  replaceWorker(why: string): void {
+    if (!this.client || this.state !== "ready") return;
+    this.state = "restarting";
+    this.client.exit(why);
+  }
+
   async close(timeoutMs?: number): Promise<void> {
     this.state = "closed";
     clearInterval(this.watchdog);
     await this.client?.close(timeoutMs);
+  }
+
+  private abandon(why: EngineError): void {
+    this.state = "failed";
+    this.log.error({ error: why.message }, "giving up on the engine");
+    this.giveUp(why);
   }
 
   private unavailable(): EngineError {
@@ -140,8 +175,8 @@ export class EngineSupervisor {
     this.watch(client);
   }
 
-  private onWorkerExit(client: EngineClient, why: EngineError): void {
-    if (this.client !== client || this.state === "closed") return;
+  private onWorkerExit(client: EngineWorker, why: EngineError): void {
+    if (this.client !== client || this.state === "closed" || this.state === "failed") return;
     clearInterval(this.watchdog);
     this.log.error({ error: why.message }, "the engine worker ended; restarting it");
     this.state = "restarting";
@@ -154,13 +189,12 @@ export class EngineSupervisor {
       while ((this.recentRestarts[0] ?? now) < now - this.settings.restartWindowMs)
         this.recentRestarts.shift();
       if (this.recentRestarts.length >= this.settings.maxRestarts) {
-        const why = new EngineError(
-          "engine_failed",
-          `the engine failed ${this.recentRestarts.length + 1} times within ${this.settings.restartWindowMs} ms`,
+        this.abandon(
+          new EngineError(
+            "engine_failed",
+            `the engine failed ${this.recentRestarts.length + 1} times within ${this.settings.restartWindowMs} ms`,
+          ),
         );
-        this.state = "failed";
-        this.log.error({ error: why.message }, "giving up on the engine");
-        this.giveUp(why);
         return;
       }
       this.recentRestarts.push(now);
@@ -178,7 +212,7 @@ export class EngineSupervisor {
   }
 
   /** Pings a worker that has requests in flight; one that does not answer within stallMs is replaced. */
-  private watch(client: EngineClient): void {
+  private watch(client: EngineWorker): void {
     const stallMs = this.settings.stallMs;
     if (stallMs <= 0) return;
     this.watchdog = setInterval(
@@ -188,8 +222,15 @@ export class EngineSupervisor {
         void client.stats(stallMs).then((stats) => {
           this.pinging = false;
           if (stats || !client.alive || this.client !== client) return;
-          this.log.error({ stallMs }, "the engine worker stopped answering; replacing it");
-          void client.terminate(`no answer for ${stallMs} ms while busy`);
+          const why = `no answer for ${stallMs} ms while busy`;
+          this.log.error({ stallMs }, "the engine worker stopped answering; asking it to exit");
+          this.replaceWorker(why);
+          setTimeout(() => {
+            if (client.alive && this.client === client && this.state === "restarting")
+              this.abandon(
+                new EngineError("engine_failed", `the engine worker is stuck: ${why}, and did not exit`),
+              );
+          }, stallMs).unref();
         });
       },
       Math.max(10, Math.min(5000, stallMs / 4)),
@@ -198,7 +239,7 @@ export class EngineSupervisor {
   }
 }
 
-function warmUp(client: EngineClient): Promise<void> {
+function warmUp(client: EngineWorker): Promise<void> {
   return new Promise((resolve, reject) => {
     let samples = 0;
     client.generate(WARM_UP, {

@@ -4,7 +4,7 @@
 // (the main thread's supervisor starts a new one).
 
 import { parentPort, workerData } from "node:worker_threads";
-import { toFailure } from "./errors.js";
+import { EngineError, toFailure } from "./errors.js";
 import { EngineHost } from "./host.js";
 import type { EngineOptions, FromWorker, SampleMessage, ToWorker } from "./protocol.js";
 
@@ -69,7 +69,12 @@ function handle(message: ToWorker): void {
       post({ type: "stats", id: message.id, stats: host.stats() });
       break;
     case "shutdown":
-      void host.close().then(() => port.close());
+      host.engine.stop();
+      break;
+    case "exit":
+      host.engine.stop(
+        new EngineError("engine_failed", `the engine worker is being replaced: ${message.reason}`),
+      );
       break;
   }
 }
@@ -85,9 +90,18 @@ port.on("message", (message: ToWorker) => {
   }
 });
 
+// The loop ends at a step boundary (stopped, or broken): only then are the sessions released and the
+// thread ended, since tearing either down under a running model aborts the process.
+let fatal: EngineError | undefined;
 try {
   await host.engine.run();
+  fatal = host.engine.stopReason;
 } catch (err) {
-  post({ type: "fatal", error: toFailure(err) });
+  fatal = EngineError.from(toFailure(err));
+}
+await host.close();
+if (fatal) {
+  post({ type: "fatal", error: fatal.toFailure() });
   process.exit(1);
 }
+port.close();

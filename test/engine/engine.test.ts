@@ -498,7 +498,7 @@ test("run() serves requests as they arrive and joins them into the running batch
   };
   e.submit(request("a", { maxNewTokens: 8 }), a.listener);
   for (let i = 0; i < 200 && a.done + b.done < 2; i++) await sleep(1);
-  e.shutdown();
+  e.stop();
   await running;
   assert.equal(a.done + b.done, 2);
   assert.ok(Math.max(...model.stepRows) === 2, `rows per step: ${model.stepRows}`);

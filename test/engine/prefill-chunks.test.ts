@@ -83,7 +83,10 @@ test("a prefill in chunks of 29 tokens matches one pass: logits within 1e-4, sam
     { maxPromptTokens: 100_000 },
   );
   const pads = prompt.tensors.inputIds.filter((id) => id === codec.imagePadId).length;
-  assert.ok(prompt.tensors.inputIds.length > 10 * 29 && pads > 29, `${prompt.tensors.inputIds.length} tokens, ${pads} pads`);
+  assert.ok(
+    prompt.tensors.inputIds.length > 10 * 29 && pads > 29,
+    `${prompt.tensors.inputIds.length} tokens, ${pads} pads`,
+  );
   const a = await whole.prefill(prompt.tensors, undefined);
   const b = await chunked.prefill(prompt.tensors, undefined);
   assert.equal(b.kv.length, prompt.tensors.inputIds.length);

@@ -1,5 +1,5 @@
 // Judging as a user sees it: verdict parsing, vote tallies, alternating order, early stop, ranking,
-// OpenRLHF reward extraction and the judgement cache — on a fake engine.
+// and the judgement cache — on a fake engine.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -121,16 +121,6 @@ test("round robin compares every pair in both orders and ranks by win rate", asy
   assert.equal(r.comparisons.length, 6);
   assert.deepEqual(r.ranking, [1, 2, 0]);
   assert.deepEqual(r.scores, [0, 1, 0.5]);
-});
-
-test("OpenRLHF queries: the response is the query minus its prompt; the question is the last user turn", () => {
-  const prompt =
-    "<|im_start|>system\nBe nice.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n";
-  assert.equal(questionOf(prompt), "What is 2+2?");
-  assert.equal(responseOf(`${prompt}It is 4.<|im_end|>`, prompt), "It is 4.");
-  assert.equal(questionOf("plain prompt"), "plain prompt");
-  assert.equal(rewardFromVotes(3, 1), 0.75);
-  assert.equal(rewardFromVotes(0, 0), 0.5);
 });
 
 test("the judgement cache keeps reproducible requests only", async () => {

@@ -32,6 +32,8 @@ export interface ChildServerOptions {
   root?: string;
   /** How long to wait for "ready". */
   readyTimeoutMs?: number;
+  /** A command the server runs under (e.g. strace and its flags). */
+  wrap?: string[];
 }
 
 function statusKiB(pid: number, key: string): number {
@@ -48,9 +50,11 @@ function statusKiB(pid: number, key: string): number {
 export async function startChildServer(options: ChildServerOptions = {}): Promise<ChildServer> {
   const root = options.root ?? ROOT;
   const args = options.args ?? [];
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
   const child = spawn(
-    process.execPath,
+    command as string,
     [
+      ...prefix,
       "--import",
       "tsx",
       path.join(root, "src/cli.ts"),

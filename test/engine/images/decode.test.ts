@@ -3,6 +3,8 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
 import { EngineError } from "../../../src/engine/errors.js";
@@ -166,4 +168,17 @@ test("embedded ICC profiles are ignored, as PIL ignores them (sharp would conver
     createHash("sha256").update(image.data).digest("hex"),
     "665efe3ef2c55e7b78c037c3eb87c48e295fcd4744b98076a13691736e728fc7",
   );
+});
+
+test("a CMYK JPEG decodes to Pillow's RGB exactly (expected bytes written by Pillow 12.3's convert('RGB'))", async () => {
+  const dir = path.join(import.meta.dirname, "../../fixtures/images");
+  const jpeg = await readFile(path.join(dir, "cmyk-50x40.jpg"));
+  const expected = await readFile(path.join(dir, "cmyk-50x40.rgb"));
+  const image = await decodeImage(jpeg);
+  assert.equal(image.width, 50);
+  assert.equal(image.height, 40);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++)
+    worst = Math.max(worst, Math.abs((image.data[i] ?? 0) - (expected[i] ?? 0)));
+  assert.equal(worst, 0, `largest difference ${worst} levels`);
 });
