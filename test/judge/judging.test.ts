@@ -4,11 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { JudgementCache } from "../../src/judge/cache.js";
-import { questionOf, responseOf } from "../../src/judge/chat-markup.js";
 import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
 import { judgeText } from "../../src/judge/prompt.js";
 import { knockout, roundRobin } from "../../src/judge/rank.js";
-import { rewardFromVotes } from "../../src/judge/reward.js";
 import { parseVerdict, reasoningOf } from "../../src/judge/verdict.js";
 import { FakePort, firstResponse } from "./fake-port.js";
 
