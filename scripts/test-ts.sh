@@ -7,4 +7,5 @@ npx tsc --noEmit -p .
 npm run check:types  # src/server/generated/api.ts must match openapi.yaml
 npx biome ci .
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-reporter=spec "${files[@]}"
+# A test that waits on a server that hangs fails after 10 minutes instead of holding CI.
+node --import tsx --test --test-reporter=spec --test-timeout=600000 "${files[@]}"

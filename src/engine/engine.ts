@@ -194,6 +194,8 @@ export class Engine {
       } catch (err) {
         this.failBatch(err);
         if (++this.failedSteps >= MAX_FAILED_STEPS) {
+          this.stopReason ??= engineFailed(err);
+          this.stopped = true;
           this.failAll(err);
           throw err;
         }
@@ -460,6 +462,7 @@ export class Engine {
 }
 
 function engineFailed(cause: unknown): EngineError {
+  if (cause instanceof EngineError && cause.code === "engine_failed") return cause;
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new EngineError("engine_failed", `the engine failed while running this request: ${reason}`);
 }

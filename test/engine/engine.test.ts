@@ -16,6 +16,7 @@ import {
   type RequestStats,
   type SampleOutput,
 } from "../../src/engine/engine.js";
+import { EngineError } from "../../src/engine/errors.js";
 import { KvBatch, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
 import type { PromptTensors, StepResult } from "../../src/engine/model.js";
 import type { SamplingParams } from "../../src/engine/sampling/sampler.js";
@@ -41,8 +42,14 @@ class FakeModel implements GenerationModel {
   readonly nanAt = new Set<string>();
   /** Called after each step with its 1-based number (to submit/cancel mid-run). */
   onStep: ((step: number) => void) | undefined;
+  /** Prompts whose first token id is here fail their prefill. */
+  readonly failPrefillOf = new Set<number>();
+  /** Steps (1-based) that throw, as a broken session would. */
+  readonly failSteps = new Set<number>();
 
   async prefill(prompt: PromptTensors, past: KvBatch | undefined, start: number): Promise<StepResult> {
+    if (this.failPrefillOf.has(prompt.inputIds[0] as number))
+      throw new Error("the session failed on this prompt");
     this.prefills.push({ start, pastLength: past?.length, promptTokens: prompt.inputIds.length });
     if ((start === 0) !== (past === undefined)) throw new Error(`start ${start} with past ${past?.length}`);
     if (past && (past.rows !== 1 || past.length !== start || past.pad[0] !== 0))
@@ -67,6 +74,7 @@ class FakeModel implements GenerationModel {
   async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult> {
     this.stepRows.push(tokens.length);
     const stepNumber = this.stepRows.length;
+    if (this.failSteps.has(stepNumber)) throw new Error(`step ${stepNumber} failed`);
     if (tokens.length !== kv.rows || ropeDeltas.length !== kv.rows) throw new Error("rows disagree");
     const length = kv.length + 1;
     const present = kv.tensors.map((src, t) => {
@@ -569,4 +577,139 @@ test("submit rejects requests whose seeds are unusable instead of failing the lo
   e.submit(request("fine"), c.listener);
   await drain(e, () => c.done === 1);
   assert.equal(c.samples[0]?.finishReason, "length");
+});
+
+test("a listener that throws fails its own request; the batch and the loop go on", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const good = collector();
+  const bad = collector();
+  let calls = 0;
+  const throwing = {
+    ...bad.listener,
+    onSample: (s: SampleOutput) => {
+      calls++;
+      bad.listener.onSample(s);
+      throw new Error("a bug on the other side");
+    },
+  };
+  e.submit(request("good", { samples: 3, sampling: WARM, maxNewTokens: 8 }), good.listener);
+  e.submit(request("bad", { samples: 3, sampling: WARM, maxNewTokens: 4 }), throwing);
+  await drain(e, () => good.done === 1);
+  assert.equal(good.samples.length, 3);
+  assert.deepEqual(good.errors, []);
+  assert.equal(calls, 1, "a failed request reports nothing more");
+  assert.equal(bad.errors.length, 1);
+  assert.match(bad.errors[0]?.message ?? "", /a bug on the other side/);
+  assert.equal(bad.done, 0);
+  assert.equal(e.stats().runningRows, 0);
+});
+
+test("a prefill that throws fails that request only", async () => {
+  const model = new FakeModel();
+  model.failPrefillOf.add(99 % V);
+  const e = engine(model);
+  const failing = collector();
+  const fine = collector();
+  e.submit(request("failing", { prompt: prompt([99 % V, ...ids(9)]) }), failing.listener);
+  e.submit(request("fine"), fine.listener);
+  await drain(e, () => fine.done === 1);
+  assert.equal(failing.errors.length, 1);
+  assert.equal(fine.samples.length, 1);
+});
+
+test("a failed step fails the running batch; three in a row stop run() (the engine is broken)", async () => {
+  const model = new FakeModel();
+  model.failSteps.add(2);
+  const e = engine(model);
+  const loop = e.run();
+  const first = collector();
+  e.submit(request("first", { samples: 2, maxNewTokens: 8 }), first.listener);
+  while (first.errors.length === 0) await sleep(1);
+  assert.equal((first.errors[0] as EngineError).code, "engine_failed");
+  assert.equal(e.stats().runningRows, 0);
+  const second = collector();
+  e.submit(request("second", { maxNewTokens: 4 }), second.listener);
+  while (second.done === 0) await sleep(1);
+  assert.equal(second.samples.length, 1, "the next request is served");
+  e.stop();
+  await loop;
+
+  const broken = new FakeModel();
+  for (let step = 1; step <= 10; step++) broken.failSteps.add(step);
+  const b = engine(broken);
+  const errors: Error[] = [];
+  // Each failed request brings the next, as clients keep retrying: the steps keep failing.
+  const submitNext = (i: number): void =>
+    b.submit(request(`r${i}`, { maxNewTokens: 8 }), {
+      onSample: () => {},
+      onDone: () => {},
+      onError: (err) => {
+        errors.push(err);
+        if (i < 6) submitNext(i + 1);
+      },
+    });
+  submitNext(0);
+  await assert.rejects(b.run(), /step \d+ failed/);
+  assert.equal(broken.stepRows.length, 3, "three failed steps, then no more");
+  assert.ok(errors.length >= 3 && errors.every((err) => (err as EngineError).code === "engine_failed"));
+  assert.throws(
+    () => b.submit(request("late"), collector().listener),
+    (err: EngineError) => err.code === "engine_failed",
+  );
+});
+
+test("stop(reason) ends run() at a step boundary and fails what is held with the reason", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const running = collector();
+  const waiting = collector();
+  e.submit(request("running", { maxNewTokens: 50, sampling: WARM }), running.listener);
+  model.onStep = (step) => {
+    if (step === 3) {
+      e.submit(request("waiting", { samples: 100 }), waiting.listener); // over maxRows: never admitted
+      e.stop(new EngineError("engine_failed", "being replaced"));
+    }
+  };
+  await e.run();
+  assert.equal(running.errors[0]?.message, "being replaced");
+  assert.ok(running.samples.length === 0);
+  assert.ok(model.stepRows.length === 3, "no step after the stop");
+});
+
+test("a waiting request past its deadline finishes at the next boundary, not when it would be admitted", async () => {
+  const model = new FakeModel();
+  const e = engine(model, { maxRows: 1 });
+  const long = collector();
+  const short = collector();
+  e.submit(request("long", { maxNewTokens: 40 }), long.listener);
+  await e.iterate();
+  e.submit(request("short", { deadline: Date.now() + 5 }), short.listener);
+  await sleep(10);
+  await e.iterate();
+  assert.equal(short.done, 1);
+  assert.deepEqual(
+    short.samples.map((s) => s.finishReason),
+    ["deadline"],
+  );
+  assert.equal(long.done, 0, "the long one is still running");
+});
+
+test("sampling settings the sampler cannot use are refused at submit", () => {
+  const e = engine(new FakeModel());
+  const c = collector();
+  for (const sampling of [
+    { temperature: Number.NaN, topK: 0, topP: 1 },
+    { temperature: -1, topK: 0, topP: 1 },
+    { temperature: Number.POSITIVE_INFINITY, topK: 0, topP: 1 },
+    { temperature: 1, topK: 1.5, topP: 1 },
+    { temperature: 1, topK: 0, topP: 0 },
+    { temperature: 1, topK: 0, topP: Number.NaN },
+  ]) {
+    assert.throws(
+      () => e.submit(request("x", { sampling }), c.listener),
+      (err: EngineError) => err.code === "invalid_parameters",
+    );
+  }
+  assert.throws(() => e.submit(request("x", { maxNewTokens: 0 }), c.listener), /max_new_tokens/);
 });

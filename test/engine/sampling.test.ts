@@ -4,7 +4,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Prng } from "../../src/engine/sampling/prng.js";
-import { InvalidLogitsError, type SamplingParams, sampleToken } from "../../src/engine/sampling/sampler.js";
+import {
+  argmax,
+  InvalidLogitsError,
+  type SamplingParams,
+  sampleToken,
+} from "../../src/engine/sampling/sampler.js";
 
 const draw = (prng: Prng, n: number) => Array.from({ length: n }, () => prng.next());
 
@@ -220,4 +225,35 @@ test("-Infinity logits are never drawn", () => {
     const c = counts(logits, params, 2000).counts;
     assert.equal((c[0] as number) + (c[2] as number), 0, `${JSON.stringify(params)}: ${c}`);
   }
+});
+
+test("tiny temperatures are exact (the best token, or a tie among the best) and always finish", () => {
+  const logits = new Float32Array(152_000).map((_, i) => Math.sin(i) * 10);
+  const best = argmax(logits);
+  for (const temperature of [5e-324, 1e-320, 1e-310, 1e-307, 1e-300, 1e-200, 1e-12]) {
+    for (const params of [
+      { temperature, topK: 0, topP: 1 },
+      { temperature, topK: 40, topP: 1 },
+      { temperature, topK: 0, topP: 0.9 },
+    ]) {
+      const token = sampleToken(logits, params, new Prng(1));
+      assert.equal(logits[token], logits[best], JSON.stringify(params));
+    }
+  }
+  const tie = new Float32Array([1, 5, 3, 5, 2]);
+  const drawn = new Set<number>();
+  const rng = new Prng(3);
+  for (let i = 0; i < 200; i++) drawn.add(sampleToken(tie, { temperature: 5e-324, topK: 0, topP: 1 }, rng));
+  assert.deepEqual([...drawn].sort(), [1, 3], "a tie at the top is drawn evenly, nothing else");
+});
+
+test("huge temperatures flatten to uniform and finish", () => {
+  const logits = new Float32Array([0, 10, 20, 30]);
+  const counts = [0, 0, 0, 0];
+  const rng = new Prng(5);
+  for (let i = 0; i < 4000; i++) {
+    const token = sampleToken(logits, { temperature: 1e300, topK: 0, topP: 1 }, rng);
+    counts[token] = (counts[token] ?? 0) + 1;
+  }
+  for (const c of counts) assert.ok(c > 800 && c < 1200, String(counts));
 });

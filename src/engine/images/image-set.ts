@@ -92,7 +92,9 @@ export class ImageSet {
     const headers: ImageHeader[] = [];
     const grids: GridThw[] = [];
     let total = 0;
-    for (const [i, bytes] of this.bytes.entries()) {
+    for (let i = 0; i < this.count; i++) {
+      const bytes = this.bytes[i];
+      if (this.released || !bytes) throw new ImageSetReleasedError();
       const field = `images[${i}]`;
       const header = await probeImage(bytes, { maxInputPixels: this.limits.maxImagePixels, field });
       total += header.width * header.height;
