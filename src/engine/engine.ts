@@ -121,8 +121,7 @@ export class Engine {
   private readonly prefixCache: PrefixCache;
   private wake: (() => void) | undefined;
   private stopped = false;
-  /** Why the loop was stopped, when it was stopped as broken rather than shut down. */
-  stopReason: EngineError | undefined;
+  private stoppedBecause: EngineError | undefined;
   private tokensGenerated = 0;
   private steps = 0;
   private failedSteps = 0;
@@ -138,7 +137,7 @@ export class Engine {
 
   submit(request: GenerateRequest, listener: RequestListener): void {
     if (this.stopped)
-      throw this.stopReason ?? new EngineError("engine_unavailable", "the engine is shutting down");
+      throw this.stoppedBecause ?? new EngineError("engine_unavailable", "the engine is shutting down");
     // Checked here: a bad value would otherwise throw (or spin) inside iterate() for the whole batch.
     const problem = requestProblem(request);
     if (problem) throw new EngineError("invalid_parameters", problem);
@@ -194,7 +193,7 @@ export class Engine {
       } catch (err) {
         this.failBatch(err);
         if (++this.failedSteps >= MAX_FAILED_STEPS) {
-          this.stopReason ??= engineFailed(err);
+          this.stoppedBecause ??= engineFailed(err);
           this.stopped = true;
           this.failAll(err);
           throw err;
@@ -203,7 +202,7 @@ export class Engine {
       // Let the worker's message handler run (new requests, cancellations) between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    if (this.stopReason) this.failAll(this.stopReason);
+    if (this.stoppedBecause) this.failAll(this.stoppedBecause);
   }
 
   /** Ends every request, running or waiting, with `engine_failed` (the engine is going away). */
@@ -212,12 +211,17 @@ export class Engine {
     for (const active of this.waiting.splice(0)) this.fail(active, engineFailed(cause));
   }
 
+  /** Why the loop stopped, when it stopped as broken or replaced rather than shut down. */
+  get stopReason(): EngineError | undefined {
+    return this.stoppedBecause;
+  }
+
   /**
    * Ends run() at the next step boundary (never inside a model run); with a `reason`, every request
    * still held then fails with it.
    */
   stop(reason?: EngineError): void {
-    this.stopReason ??= reason;
+    this.stoppedBecause ??= reason;
     this.stopped = true;
     this.wake?.();
   }

@@ -3,6 +3,7 @@
 // seeds, deadlines, the judgement cache, vote metrics and the API's answer shapes.
 
 import { randomInt } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { ImageSetRef } from "../engine/client.js";
 import { ApiError } from "../errors.js";
 import { JudgementCache } from "../judge/cache.js";
@@ -137,6 +138,8 @@ export class JudgingService {
     // One failed item fails the call: stop judging the others.
     const stop = new AbortController();
     const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    // Each item's judgement listens while it runs: as many at once as the batch has slots.
+    setMaxListeners(0, combined);
     try {
       const judgements = await Promise.all(
         items.map(async (item, k) => {

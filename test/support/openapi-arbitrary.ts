@@ -151,10 +151,10 @@ function followsSchema(s: Schema, spec: Spec, field: string, depth: number): fc.
   if (s.const !== undefined) return fc.constant(s.const);
   if (s.enum) return fc.constantFrom(...s.enum);
   const types = Array.isArray(s.type) ? s.type : [s.type ?? "object"];
-  return fc.oneof(...types.map((t) => byType(t, s, spec, field, depth)));
+  return fc.oneof(...types.map((t) => byType(t, s, spec, depth)));
 }
 
-function byType(type: string, s: Schema, spec: Spec, field: string, depth: number): fc.Arbitrary<unknown> {
+function byType(type: string, s: Schema, spec: Spec, depth: number): fc.Arbitrary<unknown> {
   switch (type) {
     case "string":
       return TEXT.map((t) => (s.minLength && t.length < s.minLength ? t.padEnd(s.minLength, "x") : t));
