@@ -66,10 +66,11 @@ test("10× the queue at once: only 200 and 429 (at once, with Retry-After); retr
 });
 
 test("requests waiting for batch room answer 504 at their deadline, not after the work ahead of them", async () => {
-  // One row at a time: the long requests hold the batch, the short-deadline ones wait in the engine.
+  // One row at a time: ten long requests (each may stop early; together they take seconds) hold the
+  // batch, and the short-deadline ones wait behind them in the engine.
   const server = await startChildServer({ args: ["--max-batch", "1", "--max-new-tokens", "1024"] });
   try {
-    const long = Array.from({ length: 3 }, () =>
+    const long = Array.from({ length: 10 }, () =>
       judge(server.url, {
         question: fresh(),
         responses: ["a", "b"],

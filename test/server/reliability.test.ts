@@ -121,10 +121,13 @@ test("clients that leave while queued or while running cancel their work; the sl
   await sleep(150);
   for (const c of controllers) c.abort();
   const outcomes = await Promise.all(requests);
+  const statusOf = (o: (typeof outcomes)[number]) => (typeof o === "object" ? o.status : o);
+  // Refused at once (429), or still running when the client left; a very fast one may have finished.
   assert.ok(
-    outcomes.every((o) => o === "AbortError" || (typeof o === "object" && o.status === 429)),
-    String(outcomes),
+    outcomes.every((o) => ["AbortError", 429, 200].includes(statusOf(o))),
+    JSON.stringify(outcomes.map(statusOf)),
   );
+  assert.ok(outcomes.filter((o) => o === "AbortError").length >= 4, JSON.stringify(outcomes.map(statusOf)));
   for (let i = 0; i < 100 && (await queueDepth()) > 0; i++) await sleep(50);
   assert.equal(await queueDepth(), 0);
   await assertServing();
@@ -183,7 +186,7 @@ test("a worker that ends: its requests get 503, /readyz turns 503, then a new wo
     max_new_tokens: 64,
     early_stop: false,
   });
-  await sleep(50);
+  await sleep(20);
   const engine = server.engine();
   assert.ok(engine);
   engine.replaceWorker("replaced by the test");
