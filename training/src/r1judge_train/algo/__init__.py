@@ -1,0 +1,1 @@
+"""StableReinforce's algorithm in pure torch (no TRL, no transformers): advantages and the loss."""
