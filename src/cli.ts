@@ -4,13 +4,17 @@
 // exit 1; neither prints a stack trace.
 
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { ConfigError, ENV_VARS, engineOptions, FLAGS, loadConfig } from "./config.js";
 import { EngineClient } from "./engine/client.js";
+import { readItems } from "./evaluation/items.js";
+import { report } from "./evaluation/report.js";
+import { evaluate } from "./evaluation/run.js";
+import { score } from "./evaluation/scores.js";
 import { judgePair } from "./judge/judge.js";
 import { startServer } from "./main.js";
 
@@ -20,7 +24,30 @@ const USAGE = `usage:
   r1judge serve [--model DIR] [--port N] [--host H] [...]   run the server (r1judge serve --help)
   r1judge judge --question TEXT --response TEXT --response TEXT [--image FILE]... [--samples N]
                 [--temperature T] [--seed N] [--max-new-tokens N] [--model DIR] [--reasoning]
+  r1judge eval --data FILE.jsonl [--url URL | --model DIR] [--k N] [--out DIR] [...]   (r1judge eval --help)
   r1judge --help | --version`;
+
+const EVAL_HELP = `usage: r1judge eval --data FILE.jsonl [--url URL | --model DIR] [options]
+
+Judges every item through /judge, as a client of the server would: a greedy verdict with the responses
+in both orders, and one request of K samples (temperature 1, alternating order, seeded per item).
+Reports greedy accuracy, Voting@K and Any@K for K = 1, 3, 5, 8, 15 (up to --k), and how often the greedy
+verdict survives swapping the responses, overall and per category. Results go to OUT/results.jsonl as
+items finish (a run resumes from it), the report to OUT/report.md and OUT/scores.json.
+
+options:
+  --data FILE           JSONL: records with question, responses [2], label 1|2 (the demo task), or
+                        question, chosen, rejected (the generic layout); images as paths relative to the file
+  --url URL             a running server (default: start one in-process on --model)
+  --model DIR           the checkpoint to serve in-process (default models/demo)
+  --api-key KEY         for a server with keys
+  --k N                 samples per item, 1-64 (default 15)
+  --seed N              base seed (default 1)
+  --limit N             the first N items only
+  --concurrency N       items judged at once (default 4)
+  --max-new-tokens N    per sample (default: the server's)
+  --out DIR             (default eval-out)
+  --title TEXT          the report's title`;
 
 const SERVE_HELP = `usage: r1judge serve [flags]
 
@@ -170,6 +197,81 @@ async function judge(argv: string[]): Promise<void> {
   }
 }
 
+async function evalCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: "string" },
+      url: { type: "string" },
+      model: { type: "string" },
+      "api-key": { type: "string" },
+      k: { type: "string" },
+      seed: { type: "string" },
+      limit: { type: "string" },
+      concurrency: { type: "string" },
+      "max-new-tokens": { type: "string" },
+      out: { type: "string", default: "eval-out" },
+      title: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${EVAL_HELP}\n`);
+    return;
+  }
+  if (!values.data) throw new UsageError("eval needs --data FILE.jsonl");
+  const k = wholeNumber("k", values.k, 15, 1, 64);
+  const seed = wholeNumber("seed", values.seed, 1, 0, 2 ** 31 - 1);
+  const limit = wholeNumber("limit", values.limit, 0, 0, 10_000_000);
+  const concurrency = wholeNumber("concurrency", values.concurrency, 4, 1, 256);
+  const maxNewTokens =
+    values["max-new-tokens"] && wholeNumber("max-new-tokens", values["max-new-tokens"], 0, 1, 32_768);
+  const { items, skipped } = await readItems(values.data);
+  const chosen = limit ? items.slice(0, limit) : items;
+  await mkdir(values.out, { recursive: true });
+  let url = values.url;
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  if (!url) {
+    server = await startServer(
+      loadConfig(["--port", "0", ...(values.model ? ["--model", values.model] : [])]),
+      pino({ level: "silent" }),
+    );
+    await server.ready;
+    url = server.url;
+  }
+  try {
+    const started = Date.now();
+    const judged = await evaluate(chosen, {
+      url,
+      ...(values["api-key"] ? { apiKey: values["api-key"] } : {}),
+      k,
+      seed,
+      concurrency,
+      ...(maxNewTokens ? { maxNewTokens } : {}),
+      resultsFile: path.join(values.out, "results.jsonl"),
+      onItem: (done, total) => process.stderr.write(`\r[eval] ${done}/${total}`),
+    });
+    process.stderr.write("\n");
+    const ks = [1, 3, 5, 8, 15].filter((x) => x <= k);
+    const scores = score(judged, ks);
+    const notes = [
+      `Data: \`${values.data}\` (${chosen.length} items). Server: ${values.url ?? `in-process, ${values.model ?? "models/demo"}`}.`,
+      `Per item: greedy with the responses as given and swapped, and ${k} samples at the server's default temperature (1.0) in alternating order, seed ${seed} + hash(id). ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+    ];
+    await writeFile(
+      path.join(values.out, "report.md"),
+      report(values.title ?? "Evaluation", judged, ks, skipped, notes),
+    );
+    await writeFile(
+      path.join(values.out, "scores.json"),
+      `${JSON.stringify({ ...scores, skipped: skipped.length }, null, 2)}\n`,
+    );
+    process.stdout.write(`${JSON.stringify({ ...scores, skipped: skipped.length }, null, 2)}\n`);
+  } finally {
+    await server?.stop();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === "--help" || command === "-h" || command === "help") {
@@ -182,6 +284,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === "serve") return serve(rest);
   if (command === "judge") return judge(rest);
+  if (command === "eval") return evalCommand(rest);
   throw new UsageError(command ? `unknown command '${command}'` : "no command given");
 }
 

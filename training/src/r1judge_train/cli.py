@@ -1,4 +1,4 @@
-"""`r1judge-train`: build the demo checkpoint, export trained models, evaluate checkpoints, write data."""
+"""`r1judge-train`: build the demo checkpoint, train (SFT, StableReinforce), export, evaluate, write data."""
 
 from __future__ import annotations
 
@@ -89,6 +89,46 @@ def _add_new_kv(args: argparse.Namespace) -> None:
     print("\n".join(f"added new_key_values outputs: {c}" for c in changed) or "nothing to do: already there")
 
 
+def _rl(args: argparse.Namespace) -> None:
+    from .rl_run import load_run, run_rl
+
+    overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
+    summary = run_rl(load_run(args.config, overrides), resume=not args.fresh)
+    print(json.dumps(summary, indent=2))
+
+
+def _sft(args: argparse.Namespace) -> None:
+    from .sft_run import load_sft_run, run_sft
+
+    print(json.dumps(run_sft(load_sft_run(args.config)), indent=2))
+
+
+def _stability(args: argparse.Namespace) -> None:
+    from .rl_run import load_run
+    from .stability import VARIANTS, plot_stability, read_metrics, run_stability, variant_run
+
+    if args.plot_only:
+        run = load_run(args.config)
+        metrics = {name: variant_run(run, name).output_dir / "metrics.jsonl" for name in VARIANTS}
+    else:
+        metrics = run_stability(args.config)
+    summary = plot_stability({k: v for k, v in metrics.items() if v.is_file() and read_metrics(v)}, args.plot)
+    print(json.dumps(summary, indent=2))
+
+
+def _select_hard(args: argparse.Namespace) -> None:
+    from .checkpoint.validate import load_checkpoint
+    from .data.records import read_dataset
+    from .eval.accuracy import hard_items
+    from .export.ort_model import OnnxJudgeModel
+
+    model = OnnxJudgeModel(load_checkpoint(args.checkpoint))
+    items = read_dataset(args.data)[: args.limit or None]
+    ids = hard_items(model, items, args.data.parent, k=args.votes, temperature=args.temperature, seed=args.seed)
+    args.out.write_text(json.dumps(ids) + "\n")
+    print(f"{len(ids)} of {len(items)} items wrong in at least one of {args.votes} samples -> {args.out}")
+
+
 def _random(args: argparse.Namespace) -> None:
     from .random_model import build_random_checkpoint
 
@@ -134,6 +174,32 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--val", type=int, default=400)
     data.add_argument("--test", type=int, default=400)
     data.set_defaults(run=_data)
+
+    rl = sub.add_parser("rl", help="StableReinforce (or REINFORCE++) from a YAML run file")
+    rl.add_argument("--config", type=Path, required=True, help="the run file (see rl_run.py and configs/)")
+    rl.add_argument("--max-steps", type=int, help="override trainer.max_steps")
+    rl.add_argument("--fresh", action="store_true", help="do not resume from the newest checkpoint in output_dir")
+    rl.set_defaults(run=_rl)
+
+    sft = sub.add_parser("sft", help="the SFT cold start from a YAML run file")
+    sft.add_argument("--config", type=Path, required=True)
+    sft.set_defaults(run=_sft)
+
+    stab = sub.add_parser("stability", help="REINFORCE++ vs StableReinforce from one run file, plotted")
+    stab.add_argument("--config", type=Path, required=True)
+    stab.add_argument("--plot", type=Path, default=Path("../docs/stability.png"))
+    stab.add_argument("--plot-only", action="store_true", help="plot the metrics of an earlier run")
+    stab.set_defaults(run=_stability)
+
+    hard = sub.add_parser("select-hard", help="ids of the items a checkpoint gets wrong in some of K samples")
+    hard.add_argument("checkpoint", type=Path)
+    hard.add_argument("data", type=Path)
+    hard.add_argument("out", type=Path, help="JSON list of ids (the run file's hard_items)")
+    hard.add_argument("--votes", type=int, default=8)
+    hard.add_argument("--temperature", type=float, default=1.0)
+    hard.add_argument("--limit", type=int, default=0)
+    hard.add_argument("--seed", type=int, default=0)
+    hard.set_defaults(run=_select_hard)
 
     rnd = sub.add_parser("random", help="a random-weight checkpoint of a real model shape, for benchmarks")
     rnd.add_argument("out", type=Path)

@@ -8,6 +8,7 @@ by task (colour, count, …), since one weak task hides inside a kind's average.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,34 @@ def majority(verdicts: list[int | None]) -> int | None:
     return 1 if counts[1] > counts[2] else 2
 
 
+def sampled_verdicts(
+    model: OnnxJudgeModel,
+    items: list[JudgeItem],
+    root: Path,
+    k: int = 8,
+    temperature: float = 1.0,
+    max_new_tokens: int = 96,
+    seed: int = 0,
+    progress: bool = True,
+    greedy: bool = True,
+) -> Iterator[tuple[JudgeItem, int | None, list[int | None]]]:
+    """Each item with its greedy verdict (None when `greedy` is off) and K sampled verdicts."""
+    tok = load_tokenizer(model.checkpoint.root)
+    processor = checkpoint_image_processor(model.checkpoint.root)
+    stop = [tok.tokenizer.encode("</answer>", add_special_tokens=False).ids]
+    decode = tok.tokenizer.decode
+    for index, item in enumerate(tqdm(items, desc="evaluate", disable=not progress)):
+        messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
+        prompt = encode_prompt(tok, messages, load_item_images(item, root), processor)
+        first = (
+            parse_verdict(decode(model.generate(prompt, 1, SamplingParams(max_new_tokens, 0.0), stop)[0].tokens))
+            if greedy
+            else None
+        )
+        sampled = model.generate(prompt, k, SamplingParams(max_new_tokens, temperature, seed=seed + 1000 * index), stop)
+        yield item, first, [parse_verdict(decode(g.tokens)) for g in sampled]
+
+
 def evaluate(
     model: OnnxJudgeModel,
     items: list[JudgeItem],
@@ -89,15 +118,19 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
 ) -> Report:
-    tok = load_tokenizer(model.checkpoint.root)
-    processor = checkpoint_image_processor(model.checkpoint.root)
     report = Report(k, temperature)
-    stop = [tok.tokenizer.encode("</answer>", add_special_tokens=False).ids]
-    for index, item in enumerate(tqdm(items, desc="evaluate", disable=not progress)):
-        messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
-        prompt = encode_prompt(tok, messages, load_item_images(item, root), processor)
-        decode = tok.tokenizer.decode
-        greedy = model.generate(prompt, 1, SamplingParams(max_new_tokens, 0.0), stop)[0]
-        sampled = model.generate(prompt, k, SamplingParams(max_new_tokens, temperature, seed=seed + 1000 * index), stop)
-        report.add(item, parse_verdict(decode(greedy.tokens)), [parse_verdict(decode(g.tokens)) for g in sampled])
+    for item, greedy, votes in sampled_verdicts(model, items, root, k, temperature, max_new_tokens, seed, progress):
+        report.add(item, greedy, votes)
     return report
+
+
+def hard_items(
+    model: OnnxJudgeModel, items: list[JudgeItem], root: Path, k: int = 8, temperature: float = 1.0, seed: int = 0
+) -> list[str]:
+    """Ids of the items the model gets wrong in at least one of K samples (R1-Reward trained RL only on
+    the items GPT-4o needed two or more tries for): the ones RL can still teach something."""
+    return [
+        item.id
+        for item, _, votes in sampled_verdicts(model, items, root, k, temperature, seed=seed, greedy=False)
+        if any(vote != item.label for vote in votes)
+    ]

@@ -12,13 +12,14 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import PreTrainedTokenizerFast, Qwen2_5_VLForConditionalGeneration
+from transformers import Qwen2_5_VLForConditionalGeneration
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from trl import SFTConfig, SFTTrainer
 
 from ..data.collate import EncodedExample, JudgeCollator, encode_example, encode_fact_example
 from ..data.demo_task import JudgeItem
 from ..tokenizer.qwen import LoadedTokenizer
+from .processor import hf_tokenizer
 
 
 @dataclass
@@ -49,15 +50,6 @@ class EncodingCollator:
 
 def index_dataset(n: int) -> Dataset:
     return Dataset.from_dict({"index": list(range(n))})
-
-
-def hf_tokenizer(tok: LoadedTokenizer) -> PreTrainedTokenizerFast:
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok.tokenizer,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        chat_template=tok.chat_template,
-    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+// Judges evaluation items through a running server's /judge, as any client would: a greedy verdict in
+// both orders and one request of K samples per item. Results append to a JSONL file as items finish,
+// so an interrupted run resumes where it stopped. 429 and 503 are retried after Retry-After.
+
+import { appendFile, readFile } from "node:fs/promises";
+import type { EvalItem } from "./items.js";
+import type { JudgedItem, Verdict } from "./scores.js";
+
+export interface EvalOptions {
+  url: string;
+  apiKey?: string;
+  /** Samples per item (Voting@K is scored for every K up to this). */
+  k: number;
+  seed: number;
+  concurrency: number;
+  maxNewTokens?: number;
+  timeoutMs?: number;
+  /** JSONL of judged items: read to resume, appended to as items finish. */
+  resultsFile?: string;
+  onItem?: (done: number, total: number) => void;
+}
+
+interface JudgeAnswer {
+  samples: { verdict: Verdict }[];
+  winner: Verdict;
+  usage: { completion_tokens: number };
+}
+
+/** FNV-1a of the id: an item keeps its seed whatever the file's order, limit or resumption. */
+function itemSeed(base: number, id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return (base + h) % 2 ** 31;
+}
+
+const swap = (v: Verdict): Verdict => (v === null ? null : v === 1 ? 2 : 1);
+
+async function post(options: EvalOptions, body: unknown): Promise<JudgeAnswer> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(`${options.url}/judge`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.ok) return JSON.parse(text) as JudgeAnswer;
+    if ((res.status === 429 || res.status === 503) && attempt < 30) {
+      const wait = Number(res.headers.get("retry-after") ?? 1);
+      await new Promise((r) => setTimeout(r, Math.min(30, Math.max(1, wait)) * 1000));
+      continue;
+    }
+    throw new Error(`/judge answered ${res.status}: ${text.slice(0, 300)}`);
+  }
+}
+
+async function images(item: EvalItem): Promise<string[]> {
+  return Promise.all(item.images.map(async (file) => (await readFile(file)).toString("base64")));
+}
+
+export async function judgeItem(item: EvalItem, options: EvalOptions): Promise<JudgedItem> {
+  const common = {
+    question: item.question,
+    images: await images(item),
+    ...(options.maxNewTokens ? { max_new_tokens: options.maxNewTokens } : {}),
+    ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}),
+  };
+  const [given, swapped, sampled] = await Promise.all([
+    post(options, { ...common, responses: item.responses }),
+    post(options, { ...common, responses: [item.responses[1], item.responses[0]] }),
+    post(options, {
+      ...common,
+      responses: item.responses,
+      samples: options.k,
+      seed: itemSeed(options.seed, item.id),
+      early_stop: false,
+    }),
+  ]);
+  return {
+    id: item.id,
+    category: item.category,
+    label: item.label,
+    greedy: given.winner,
+    greedySwapped: swap(swapped.winner),
+    votes: sampled.samples.map((s) => s.verdict),
+    completionTokens:
+      given.usage.completion_tokens + swapped.usage.completion_tokens + sampled.usage.completion_tokens,
+  };
+}
+
+async function finished(file: string | undefined): Promise<Map<string, JudgedItem>> {
+  const done = new Map<string, JudgedItem>();
+  if (!file) return done;
+  const text = await readFile(file, "utf8").catch(() => "");
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const judged = JSON.parse(line) as JudgedItem;
+      done.set(judged.id, judged);
+    } catch {
+      // A line cut short by an interruption: that item is judged again.
+    }
+  }
+  return done;
+}
+
+export async function evaluate(items: readonly EvalItem[], options: EvalOptions): Promise<JudgedItem[]> {
+  const done = await finished(options.resultsFile);
+  const todo = items.filter((item) => !done.has(item.id));
+  let next = 0;
+  let count = items.length - todo.length;
+  const lane = async () => {
+    while (next < todo.length) {
+      const item = todo[next++] as EvalItem;
+      const judged = await judgeItem(item, options);
+      done.set(item.id, judged);
+      if (options.resultsFile) await appendFile(options.resultsFile, `${JSON.stringify(judged)}\n`);
+      options.onItem?.(++count, items.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, lane));
+  return items.map((item) => done.get(item.id)).filter((j): j is JudgedItem => j !== undefined);
+}

@@ -1,0 +1,192 @@
+"""StableReinforce on TRL, on CPU with a tiny Qwen2.5-VL: prompts (images included) reach the model as
+the server builds them, a few steps change the weights with every number finite, metrics land in
+JSONL and TensorBoard, a run resumes from its checkpoint, and two processes train together."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from transformers import Qwen2_5_VLForConditionalGeneration
+
+from r1judge_train.data.collate import load_item_images
+from r1judge_train.data.prompt import judge_messages
+from r1judge_train.data.records import read_dataset, write_dataset
+from r1judge_train.data.rl import rl_dataset
+from r1judge_train.models.config import build_config
+from r1judge_train.models.inputs import encode_prompt, image_processor
+from r1judge_train.rl_run import RunConfigError, last_checkpoint, load_run, run_rl
+from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
+from r1judge_train.trainers.processor import judge_processor
+from r1judge_train.trainers.stable_reinforce import StableReinforceConfig, StableReinforceTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rl")
+    write_dataset(root / "data", {"train": 24, "val": 2, "test": 2}, seed=5)
+    items = read_dataset(root / "data" / "train.jsonl")
+    corpus = [t for item in items for t in (item.question, *item.responses, item.trace)]
+    save_tokenizer(train_tokenizer(corpus, vocab_size=400), root / "tok", max_length=2048)
+    tok = load_tokenizer(root / "tok")
+    torch.manual_seed(0)
+    Qwen2_5_VLForConditionalGeneration(build_config(tok.tokenizer.get_vocab_size(), tok.ids)).save_pretrained(
+        root / "policy"
+    )
+    return root, items, tok
+
+
+def varied_reward(prompts, completions, completion_ids, **_):
+    """Not the judge's reward: a random tiny model never writes the format, so this one varies."""
+    return [float(sum(ids) % 5) - 2.0 for ids in completion_ids]
+
+
+varied_reward.__name__ = "varied"
+
+
+def config(out: Path, **overrides) -> StableReinforceConfig:
+    settings = dict(
+        output_dir=str(out),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        steps_per_generation=2,  # 2 optimizer steps per rollout: old log-probs kept, ratio ≠ 1
+        max_completion_length=16,
+        learning_rate=5e-3,
+        beta=1e-3,
+        logging_steps=1,
+        report_to=["tensorboard"],
+        use_cpu=True,
+        save_strategy="steps",
+        save_steps=2,
+        seed=0,
+        temperature=1.0,
+    )
+    settings.update(overrides)
+    return StableReinforceConfig(**settings)
+
+
+def test_the_processor_builds_prompts_exactly_as_the_server_does(setup):
+    root, items, tok = setup
+    processor = judge_processor(tok, image_processor())
+    for item in (next(i for i in items if i.kind == "image"), next(i for i in items if i.kind == "text")):
+        images = load_item_images(item, root / "data")
+        expected = encode_prompt(tok, judge_messages(item.question, *item.responses, item.images), images)
+        row = rl_dataset([item], root / "data")[0]
+        content = [{"type": "image", "image": image} for image in row["images"]]
+        content.append({"type": "text", "text": row["prompt"][0]["content"]})
+        got = processor.apply_chat_template(
+            [[{"role": "user", "content": content}]], add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        assert list(got["input_ids"][0]) == expected.input_ids, item.kind
+
+
+def test_a_few_steps_change_the_weights_keep_numbers_finite_and_log(setup, tmp_path):
+    root, items, tok = setup
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = StableReinforceTrainer(
+        model=model,
+        reward_funcs=[varied_reward],
+        args=config(tmp_path),
+        train_dataset=rl_dataset(items, root / "data"),
+        processing_class=judge_processor(tok, image_processor()),
+    )
+    trainer.train()
+    changed = [n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())]
+    assert any(n.startswith("model.language_model.") for n in changed)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "policy_loss" in r]
+    assert len(steps) == 3
+    for key in ("policy_loss", "clip_fraction", "log_ratio/max", "advantages/filtered_fraction", "nan_tokens", "kl_k1"):
+        assert all(isinstance(r[key], float) and math.isfinite(r[key]) for r in steps if key in r), key
+    assert any("kl_k1" in r for r in steps)
+    assert all(r["nan_tokens"] == 0 for r in steps)
+    # The second step of each rollout trains on log-probs the first step moved: the ratio is not 1.
+    assert any(r["log_ratio/max"] > 0 for r in steps)
+    assert "completions/mean_length" in steps[0]
+    assert list((tmp_path / "runs").rglob("events.out.tfevents.*")), "TensorBoard events"
+    assert last_checkpoint(tmp_path) is not None
+
+
+def write_run(root: Path, out: Path, **trainer) -> Path:
+    settings = {
+        "max_steps": 2,
+        "per_device_train_batch_size": 2,
+        "num_generations": 2,
+        "max_completion_length": 12,
+        "learning_rate": 1e-3,
+        "beta": 1e-3,
+        "save_steps": 1,
+        "use_cpu": True,
+        "report_to": [],
+        "seed": 0,
+    }
+    settings.update(trainer)
+    file = out.parent / f"{out.name}.yaml"
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "model": str(root / "policy"),
+                "tokenizer": str(root / "tok"),
+                "data": str(root / "data" / "train.jsonl"),
+                "output_dir": str(out),
+                "referee": {"kind": "rule"},
+                "trainer": settings,
+            }
+        )
+    )
+    return file
+
+
+def test_a_run_file_trains_saves_and_resumes_from_its_checkpoint(setup, tmp_path):
+    root, _, _ = setup
+    file = write_run(root, tmp_path / "run")
+    first = run_rl(load_run(file))
+    assert first["steps"] == 2
+    assert (Path(first["final"]) / "model.safetensors").is_file()
+    assert (Path(first["final"]) / "tokenizer.json").is_file()
+    resumed = run_rl(load_run(file, {"max_steps": 3}))
+    assert resumed["steps"] == 3, "resumed at step 2 and ran one more"
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "policy_loss" in r] == [1, 2, 3]
+
+
+def test_run_files_name_what_is_wrong(setup, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"model": "m", "data": "d", "output_dir": "o", "tranier": {}}))
+    with pytest.raises(RunConfigError, match="tranier: unknown key"):
+        load_run(bad)
+    bad.write_text(yaml.safe_dump({"model": "m", "data": "d"}))
+    with pytest.raises(RunConfigError, match="output_dir: required"):
+        load_run(bad)
+    with pytest.raises(ValueError, match="advantage_filter"):
+        StableReinforceConfig(output_dir=str(tmp_path), advantage_filter="loose", use_cpu=True)
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_together(setup, tmp_path):
+    root, _, _ = setup
+    file = write_run(root, tmp_path / "ddp", per_device_train_batch_size=2, max_steps=2)
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "r1judge_train.cli", "rl"]
+        + ["--config", str(file), "--fresh"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "policy_loss" in r] == [1, 2], "one process writes the metrics"
