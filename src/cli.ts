@@ -239,6 +239,12 @@ async function evalCommand(argv: string[]): Promise<void> {
     await server.ready;
     url = server.url;
   }
+  // A terminal gets one rewritten line; a log file gets a line per tenth of the items.
+  const progress = (done: number, total: number): void => {
+    if (process.stderr.isTTY) process.stderr.write(`\r[eval] ${done}/${total}`);
+    else if (done === total || done % Math.max(1, Math.ceil(total / 10)) === 0)
+      process.stderr.write(`[eval] ${done}/${total}\n`);
+  };
   try {
     const started = Date.now();
     const judged = await evaluate(chosen, {
@@ -249,9 +255,9 @@ async function evalCommand(argv: string[]): Promise<void> {
       concurrency,
       ...(maxNewTokens ? { maxNewTokens } : {}),
       resultsFile: path.join(values.out, "results.jsonl"),
-      onItem: (done, total) => process.stderr.write(`\r[eval] ${done}/${total}`),
+      onItem: progress,
     });
-    process.stderr.write("\n");
+    if (process.stderr.isTTY) process.stderr.write("\n");
     const ks = [1, 3, 5, 8, 15].filter((x) => x <= k);
     const scores = score(judged, ks);
     const notes = [

@@ -1,6 +1,6 @@
 """A short bf16 StableReinforce run of a Qwen2.5-0.5B-shaped Qwen2.5-VL (random weights, the demo's
 small vision tower) on one GPU, for step time and tokens/s. Prepared for the H200 the device tool
-lends (`training/gpu/README.md`); on a CPU it runs the same code with the demo shape, as the tests do.
+lends (training/README.md, "GPU"); on a CPU it runs the same code with the demo shape, as the tests do.
 
     python3 training/gpu/rl_bench.py --tokenizer DIR_WITH_tokenizer.json --steps 6 --out result.json
 """

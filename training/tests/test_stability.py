@@ -41,8 +41,10 @@ def test_the_plot_and_its_summary(tmp_path: Path) -> None:
         metrics[name] = path
     png = tmp_path / "stability.png"
     summary = plot_stability(metrics, png)
-    assert Image.open(png).size == (1210, 770)
+    assert Image.open(png).size == (1210, 1100)
     assert summary["REINFORCE++"]["non_finite_loss_steps"] == 1
     assert summary["REINFORCE++"]["max_abs_policy_loss"] == 1.0e12
     assert summary["StableReinforce"]["max_log_ratio"] == 6.9
-    assert summary["StableReinforce"]["last_reward"] == 1.0
+    assert summary["StableReinforce"]["mean_reward_last_10_rollouts"] == 1.0
+    assert summary["REINFORCE++"]["min_reward"] == 0.0
+    assert summary["REINFORCE++"]["mean_reward_last_10_rollouts"] == 0.5

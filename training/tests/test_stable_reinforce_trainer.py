@@ -4,6 +4,7 @@ JSONL and TensorBoard, a run resumes from its checkpoint, and two processes trai
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from r1judge_train.models.inputs import encode_prompt, image_processor
 from r1judge_train.rl_run import RunConfigError, last_checkpoint, load_run, run_rl
 from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
 from r1judge_train.trainers.processor import judge_processor
-from r1judge_train.trainers.stable_reinforce import StableReinforceConfig, StableReinforceTrainer
+from r1judge_train.trainers.stable_reinforce import StableReinforceConfig, StableReinforceTrainer, _drop_rows_from
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,8 @@ def config(out: Path, **overrides) -> StableReinforceConfig:
         logging_steps=1,
         report_to=["tensorboard"],
         use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
         save_strategy="steps",
         save_steps=2,
         seed=0,
@@ -128,6 +131,8 @@ def write_run(root: Path, out: Path, **trainer) -> Path:
         "beta": 1e-3,
         "save_steps": 1,
         "use_cpu": True,
+        "bf16": False,
+        "gradient_checkpointing": False,
         "report_to": [],
         "seed": 0,
     }
@@ -155,7 +160,7 @@ def test_a_run_file_trains_saves_and_resumes_from_its_checkpoint(setup, tmp_path
     assert first["steps"] == 2
     assert (Path(first["final"]) / "model.safetensors").is_file()
     assert (Path(first["final"]) / "tokenizer.json").is_file()
-    resumed = run_rl(load_run(file, {"max_steps": 3}))
+    resumed = run_rl(load_run(file, {"trainer.max_steps": 3}))
     assert resumed["steps"] == 3, "resumed at step 2 and ran one more"
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "policy_loss" in r] == [1, 2, 3]
@@ -169,6 +174,13 @@ def test_run_files_name_what_is_wrong(setup, tmp_path):
     bad.write_text(yaml.safe_dump({"model": "m", "data": "d"}))
     with pytest.raises(RunConfigError, match="output_dir: required"):
         load_run(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"model": "m", "data": "d", "output_dir": "o", "trainer": {"beta": 0.1}}))
+    run = load_run(good, {"trainer.pre_clip": False, "output_dir": "other", "export.out": "ckpt"})
+    assert run.trainer == {"beta": 0.1, "pre_clip": False}
+    assert run.output_dir == tmp_path / "other" and run.export == {"out": str(tmp_path / "ckpt")}
+    with pytest.raises(RunConfigError, match=r"trainer\.beta\.x: beta is not a mapping"):
+        load_run(good, {"trainer.beta.x": 1})
     with pytest.raises(ValueError, match="advantage_filter"):
         StableReinforceConfig(output_dir=str(tmp_path), advantage_filter="loose", use_cpu=True)
 
@@ -179,8 +191,10 @@ def test_two_cpu_processes_train_together(setup, tmp_path):
     file = write_run(root, tmp_path / "ddp", per_device_train_batch_size=2, max_steps=2)
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "r1judge_train.cli", "rl"]
-        + ["--config", str(file), "--fresh"],
+        [
+            *[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"],
+            *["-m", "r1judge_train.cli", "rl", "--config", str(file), "--fresh"],
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -190,3 +204,27 @@ def test_two_cpu_processes_train_together(setup, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "policy_loss" in r] == [1, 2], "one process writes the metrics"
+
+
+def test_a_resumed_run_logs_each_step_once(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "loss": 0.1}) + "\n" for s in [1, 2, 3, 4, 5]))
+    _drop_rows_from(path, 4)  # resumed from checkpoint-3: its first log is step 4
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    _drop_rows_from(path, 1)  # a fresh run
+    assert path.read_text() == ""
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_here_with_the_demo_shape(setup, tmp_path):
+    """training/gpu/rl_bench.py is what the GPU machine runs; here the same code with the demo shape."""
+    root, _, _ = setup
+    spec = importlib.util.spec_from_file_location("rl_bench", ROOT / "gpu" / "rl_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "rl-bench.json"
+    argv = ["--tokenizer", str(root / "tok"), "--shape", "demo", "--steps", "2", "--batch", "4"]
+    result = bench.main([*argv, "--new-tokens", "8", "--items", "8", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert result["steps"] == 2 and result["dtype"] == "fp32" and result["tokens_per_s"] > 0

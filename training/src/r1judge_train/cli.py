@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 if TYPE_CHECKING:
     from .demo import DemoRecipe
@@ -92,7 +94,14 @@ def _add_new_kv(args: argparse.Namespace) -> None:
 def _rl(args: argparse.Namespace) -> None:
     from .rl_run import load_run, run_rl
 
-    overrides = {"max_steps": args.max_steps} if args.max_steps is not None else {}
+    overrides: dict[str, Any] = {}
+    for assignment in args.set:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {assignment!r}: expected KEY=VALUE, e.g. trainer.learning_rate=1e-4")
+        overrides[key] = yaml.safe_load(value)
+    if args.max_steps is not None:
+        overrides["trainer.max_steps"] = args.max_steps
     summary = run_rl(load_run(args.config, overrides), resume=not args.fresh)
     print(json.dumps(summary, indent=2))
 
@@ -178,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
     rl = sub.add_parser("rl", help="StableReinforce (or REINFORCE++) from a YAML run file")
     rl.add_argument("--config", type=Path, required=True, help="the run file (see rl_run.py and configs/)")
     rl.add_argument("--max-steps", type=int, help="override trainer.max_steps")
+    rl.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a run-file key (dotted, YAML value): trainer.pre_clip=false, output_dir=../runs/x",
+    )
     rl.add_argument("--fresh", action="store_true", help="do not resume from the newest checkpoint in output_dir")
     rl.set_defaults(run=_rl)
 

@@ -6,6 +6,7 @@
     data: runs/demo/data/train.jsonl    # judging records (images relative to the file)
     hard_items: runs/demo/hard.json     # optional: ids kept by `r1judge-train select-hard`
     limit: 0                            # optional: the first N items only
+    both_orders: false                  # optional: each item also with its responses swapped
     referee: {kind: rule}               # or {kind: chat, base_url, model, api_key_env} or {kind: model, path}
     output_dir: runs/rl-demo            # checkpoints, metrics.jsonl, TensorBoard runs, final/
     export: {out: runs/rl-demo/checkpoint, model_id: r1judge-demo-rl}   # optional ONNX export at the end
@@ -13,7 +14,9 @@
       learning_rate: 1.0e-5
       ...
 
-Relative paths are read from the file's directory. Unknown keys are errors naming the key.
+Relative paths are read from the file's directory. Unknown keys are errors naming the key. Overrides
+(`--set trainer.learning_rate=1e-4`, `--set output_dir=../runs/other`) are dotted keys with YAML values,
+applied to the file before it is read, so their paths are relative to the file too.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class RlRun:
     preprocessor: Path | None = None
     hard_items: Path | None = None
     limit: int = 0
+    both_orders: bool = False
     referee: RefereeSpec = field(default_factory=RefereeSpec)
     export: dict[str, str] | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
@@ -81,7 +85,16 @@ class RlRun:
         if self.hard_items is not None:
             keep = set(json.loads(self.hard_items.read_text()))
             items = [item for item in items if item.id in keep]
-        return items[: self.limit] if self.limit else items
+        items = items[: self.limit] if self.limit else items
+        return [*items, *map(swapped, items)] if self.both_orders else items
+
+
+def swapped(item: JudgeItem) -> JudgeItem:
+    """The same judgement with the responses in the other order: a policy rewarded on both learns a
+    verdict that does not depend on which response it read first."""
+    return dataclasses.replace(
+        item, id=f"{item.id}:swapped", responses=(item.responses[1], item.responses[0]), label=3 - item.label, trace=""
+    )
 
 
 _PATHS = ("model", "data", "output_dir", "tokenizer", "preprocessor", "hard_items")
@@ -91,8 +104,15 @@ def load_run(file: Path, overrides: dict[str, Any] | None = None) -> RlRun:
     raw = yaml.safe_load(file.read_text()) or {}
     if not isinstance(raw, dict):
         raise RunConfigError(file, "(file)", "expected a mapping")
-    for key, value in (overrides or {}).items():
-        raw.setdefault("trainer", {})[key] = value
+    for dotted, value in (overrides or {}).items():
+        *parents, key = dotted.split(".")
+        node = raw
+        for parent in parents:
+            child = node.setdefault(parent, {})
+            if not isinstance(child, dict):
+                raise RunConfigError(file, dotted, f"{parent} is not a mapping")
+            node = child
+        node[key] = value
     known = {f.name for f in dataclasses.fields(RlRun)}
     for key in raw:
         if key not in known:

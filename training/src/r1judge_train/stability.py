@@ -59,10 +59,12 @@ def _value(row: dict[str, Any], key: str) -> float:
 
 
 PANELS = (
-    ("policy_loss", "policy loss (symlog)", "symlog"),
+    ("policy_loss", "policy loss", "symlog"),
     ("log_ratio/max", "largest log π/π_old", "linear"),
     ("completions/mean_length", "mean response length (tokens)", "linear"),
     ("reward", "mean reward", "linear"),
+    ("grad_norm", "gradient norm before clipping", "log"),
+    ("reward/format", "share of well-formed responses", "linear"),
 )
 
 
@@ -72,16 +74,21 @@ def plot_stability(metrics: dict[str, Path], png: Path, title: str = "") -> dict
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 10))
     summary: dict[str, dict[str, float]] = {}
     for name, path in metrics.items():
         rows = read_metrics(path)
         steps = [r["step"] for r in rows]
         for ax, (key, label, scale) in zip(axes.flat, PANELS, strict=True):
-            ax.plot(steps, [_value(r, key) for r in rows], label=name, linewidth=1.2)
+            # Length and reward are logged on the steps that sample a rollout only: plot where there is a value.
+            points = [(s, _value(r, key)) for s, r in zip(steps, rows, strict=True) if key in r]
+            ax.plot([s for s, _ in points], [v for _, v in points], label=name, linewidth=1.2)
             ax.set_title(label, fontsize=10)
             ax.set_yscale(scale)
+            if scale == "symlog":
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
             ax.set_xlabel("step")
         losses = [_value(r, "policy_loss") for r in rows]
         rewards = [_value(r, "reward") for r in rows if not math.isnan(_value(r, "reward"))]
@@ -90,8 +97,10 @@ def plot_stability(metrics: dict[str, Path], png: Path, title: str = "") -> dict
             "max_abs_policy_loss": max((abs(v) for v in losses if math.isfinite(v)), default=float("nan")),
             "non_finite_loss_steps": sum(not math.isfinite(v) for v in losses),
             "max_log_ratio": max((_value(r, "log_ratio/max") for r in rows), default=float("nan")),
+            "max_grad_norm": max((v for r in rows if math.isfinite(v := _value(r, "grad_norm"))), default=float("nan")),
             "first_reward": rewards[0] if rewards else float("nan"),
-            "last_reward": rewards[-1] if rewards else float("nan"),
+            "min_reward": min(rewards, default=float("nan")),
+            "mean_reward_last_10_rollouts": sum(rewards[-10:]) / len(rewards[-10:]) if rewards else float("nan"),
         }
     axes.flat[0].legend()
     fig.suptitle(title or "REINFORCE++ vs StableReinforce from the same SFT checkpoint and seeds")

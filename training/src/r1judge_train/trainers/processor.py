@@ -46,4 +46,8 @@ def hf_tokenizer(tok: LoadedTokenizer) -> PreTrainedTokenizerFast:
 
 
 def judge_processor(tok: LoadedTokenizer, image_processor: Qwen2VLImageProcessorPil) -> JudgeProcessor:
-    return JudgeProcessor(image_processor=image_processor, tokenizer=hf_tokenizer(tok), chat_template=tok.chat_template)
+    tokenizer = hf_tokenizer(tok)
+    # TRL left-pads prompts, and lines the processor's per-token image types up with them: the
+    # processor must pad on the same side, or image positions shift by the padding.
+    tokenizer.padding_side = "left"
+    return JudgeProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tok.chat_template)

@@ -83,6 +83,7 @@ class StableReinforceTrainer(GRPOTrainer):
         self.algorithm = self.args.algorithm()
         self._scored: torch.Tensor | None = None
         self._metrics_path = Path(self.args.output_dir) / "metrics.jsonl"
+        self._metrics_started = False
 
     # ---- advantages ----
     def _calculate_rewards(self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any) -> torch.Tensor:
@@ -180,8 +181,20 @@ class StableReinforceTrainer(GRPOTrainer):
         super().log(logs, start_time)
         if self.accelerator.is_main_process:
             self._metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._metrics_started:
+                self._metrics_started = True
+                _drop_rows_from(self._metrics_path, self.state.global_step)
             with self._metrics_path.open("a") as f:
                 f.write(json.dumps({"step": self.state.global_step, **_finite(logs)}) + "\n")
+
+
+def _drop_rows_from(path: Path, step: int) -> None:
+    """A run resumed from a checkpoint logs again the steps the interrupted run logged after saving it;
+    their old rows go, so each step has one row (a fresh run starts at step 1 and keeps none)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) < step]
+    path.write_text("".join(f"{line}\n" for line in kept))
 
 
 def _tolerate_imageless_chunks(model: torch.nn.Module) -> None:
