@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -128,3 +130,18 @@ def test_settings_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="clip_eps"):
         StableReinforceSettings(clip_eps=1.5)
     assert PLAIN.pre_clip is False and PLAIN.advantage_filter == "none"
+
+
+def test_the_core_imports_torch_and_the_standard_library_only():
+    """training/'s layering: the algorithm knows nothing of TRL, transformers or the data."""
+    allowed = {"torch", "__future__", "collections", "dataclasses", "math", "typing"}
+    for path in (Path(__file__).resolve().parents[1] / "src" / "r1judge_train" / "algo").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"

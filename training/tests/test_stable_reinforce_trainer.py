@@ -228,3 +228,36 @@ def test_the_gpu_benchmark_runs_here_with_the_demo_shape(setup, tmp_path):
     result = bench.main([*argv, "--new-tokens", "8", "--items", "8", "--out", str(out)])
     assert json.loads(out.read_text()) == result
     assert result["steps"] == 2 and result["dtype"] == "fp32" and result["tokens_per_s"] > 0
+
+
+def test_both_orders_adds_each_item_with_its_responses_swapped(setup, tmp_path):
+    root, items, _ = setup
+    run = load_run(write_run(root, tmp_path / "orders"), {"both_orders": True, "limit": 3})
+    got = run.items()
+    assert len(got) == 6 and got[:3] == items[:3]
+    for item, other in zip(got[:3], got[3:], strict=True):
+        assert other.id == f"{item.id}:swapped" and other.question == item.question
+        assert other.responses == (item.responses[1], item.responses[0]) and other.label == 3 - item.label
+
+
+def test_a_policy_drawn_to_image_pads_never_writes_them(setup, tmp_path):
+    """A drifting policy that prefers <|image_pad|> (seen in the no-clip stability run) must not end
+    training: without suppression its log-prob forward fails on an image it does not have."""
+    root, items, tok = setup
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
+    pad = tok.tokenizer.token_to_id("<|image_pad|>")
+
+    def prefer_image_pads(_module, _inputs, logits):
+        return logits.index_add(-1, torch.tensor([pad]), torch.full((*logits.shape[:-1], 1), 50.0))
+
+    model.lm_head.register_forward_hook(prefer_image_pads)
+    trainer = StableReinforceTrainer(
+        model=model,
+        reward_funcs=[varied_reward],
+        args=config(tmp_path, max_steps=2, save_strategy="no"),
+        train_dataset=rl_dataset(items, root / "data"),
+        processing_class=judge_processor(tok, image_processor()),
+    )
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "policy_loss" in r] == [1, 2]

@@ -72,6 +72,9 @@ class StableReinforceConfig(GRPOConfig):
         )
 
 
+VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+
+
 class StableReinforceTrainer(GRPOTrainer):
     args: StableReinforceConfig
 
@@ -81,9 +84,23 @@ class StableReinforceTrainer(GRPOTrainer):
             if model is not None:
                 _tolerate_imageless_chunks(self.accelerator.unwrap_model(model))
         self.algorithm = self.args.algorithm()
+        self._suppress_vision_tokens()
         self._scored: torch.Tensor | None = None
         self._metrics_path = Path(self.args.output_dir) / "metrics.jsonl"
         self._metrics_started = False
+
+    def _suppress_vision_tokens(self) -> None:
+        """A policy that writes <|image_pad|> (a drifting policy does) asks the vision tower for an image
+        it does not have, and the log-prob forward fails ("Image features and image tokens do not
+        match"): the vision markers are never sampled."""
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        vocab = tokenizer.get_vocab()
+        ids = sorted(vocab[t] for t in VISION_TOKENS if t in vocab)
+        if not ids or self.args.use_vllm:
+            return
+        suppressed = sorted({*(self.generation_config.suppress_tokens or []), *ids})
+        self.generation_config.suppress_tokens = suppressed
+        self.generation_kwargs["suppress_tokens"] = suppressed
 
     # ---- advantages ----
     def _calculate_rewards(self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any) -> torch.Tensor:
