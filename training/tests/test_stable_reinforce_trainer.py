@@ -110,12 +110,14 @@ def test_a_few_steps_change_the_weights_keep_numbers_finite_and_log(setup, tmp_p
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "policy_loss" in r]
     assert len(steps) == 3
-    for key in ("policy_loss", "clip_fraction", "log_ratio/max", "advantages/filtered_fraction", "nan_tokens", "kl_k1"):
+    keys = ("policy_loss", "clip_fraction", "pre_clip_fraction", "log_ratio/max", "log_ratio/min", "nan_tokens")
+    for key in (*keys, "advantages/filtered_fraction", "kl_k1"):
         assert all(isinstance(r[key], float) and math.isfinite(r[key]) for r in steps if key in r), key
     assert any("kl_k1" in r for r in steps)
     assert all(r["nan_tokens"] == 0 for r in steps)
     # The second step of each rollout trains on log-probs the first step moved: the ratio is not 1.
-    assert any(r["log_ratio/max"] > 0 for r in steps)
+    assert any(r["log_ratio/max"] > 0 for r in steps) and any(r["log_ratio/min"] < 0 for r in steps)
+    assert all(0 <= r["pre_clip_fraction"] <= 1 for r in steps)
     assert "completions/mean_length" in steps[0]
     assert list((tmp_path / "runs").rglob("events.out.tfevents.*")), "TensorBoard events"
     assert last_checkpoint(tmp_path) is not None

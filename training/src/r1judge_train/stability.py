@@ -58,9 +58,19 @@ def _value(row: dict[str, Any], key: str) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of the rows that logged `key`."""
+    have = [r for r in rows if key in r]
+    return [r["step"] for r in have], [_value(r, key) for r in have]
+
+
+def _finite(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [v for r in rows if math.isfinite(v := _value(r, key))]
+
+
 PANELS = (
     ("policy_loss", "policy loss", "symlog"),
-    ("log_ratio/max", "largest log π/π_old", "linear"),
+    ("log_ratio/max", "log π/π_old: largest, and smallest (dashed)", "linear"),
     ("completions/mean_length", "mean response length (tokens)", "linear"),
     ("reward", "mean reward", "linear"),
     ("grad_norm", "gradient norm before clipping", "log"),
@@ -69,7 +79,7 @@ PANELS = (
 
 
 def plot_stability(metrics: dict[str, Path], png: Path, title: str = "") -> dict[str, dict[str, float]]:
-    """Four panels per step; returns each run's summary (max |loss|, max log-ratio, NaN steps, last reward)."""
+    """Six panels per step; returns each run's summary (max |loss|, log-ratio range, Pre-CLIP share, rewards)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,11 +90,11 @@ def plot_stability(metrics: dict[str, Path], png: Path, title: str = "") -> dict
     summary: dict[str, dict[str, float]] = {}
     for name, path in metrics.items():
         rows = read_metrics(path)
-        steps = [r["step"] for r in rows]
         for ax, (key, label, scale) in zip(axes.flat, PANELS, strict=True):
             # Length and reward are logged on the steps that sample a rollout only: plot where there is a value.
-            points = [(s, _value(r, key)) for s, r in zip(steps, rows, strict=True) if key in r]
-            ax.plot([s for s, _ in points], [v for _, v in points], label=name, linewidth=1.2)
+            (line,) = ax.plot(*_series(rows, key), label=name, linewidth=1.2)
+            if key == "log_ratio/max":  # runs logged before log_ratio/min existed have no lower line
+                ax.plot(*_series(rows, "log_ratio/min"), color=line.get_color(), linestyle="--", linewidth=1)
             ax.set_title(label, fontsize=10)
             ax.set_yscale(scale)
             if scale == "symlog":
@@ -97,7 +107,9 @@ def plot_stability(metrics: dict[str, Path], png: Path, title: str = "") -> dict
             "max_abs_policy_loss": max((abs(v) for v in losses if math.isfinite(v)), default=float("nan")),
             "non_finite_loss_steps": sum(not math.isfinite(v) for v in losses),
             "max_log_ratio": max((_value(r, "log_ratio/max") for r in rows), default=float("nan")),
-            "max_grad_norm": max((v for r in rows if math.isfinite(v := _value(r, "grad_norm"))), default=float("nan")),
+            "min_log_ratio": min(_finite(rows, "log_ratio/min"), default=float("nan")),
+            "max_pre_clip_fraction": max(_finite(rows, "pre_clip_fraction"), default=float("nan")),
+            "max_grad_norm": max(_finite(rows, "grad_norm"), default=float("nan")),
             "first_reward": rewards[0] if rewards else float("nan"),
             "min_reward": min(rewards, default=float("nan")),
             "mean_reward_last_10_rollouts": sum(rewards[-10:]) / len(rewards[-10:]) if rewards else float("nan"),

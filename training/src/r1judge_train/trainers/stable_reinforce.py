@@ -171,21 +171,29 @@ class StableReinforceTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         real = mask.bool()
         log_ratio = (logps - old).detach()
+        low, high = self.algorithm.log_ratio_bounds
         stats = torch.stack(
             [
                 result.clipped.sum().float(),
                 real.sum().float(),
                 (~torch.isfinite(result.per_token.detach()) & real).sum().float(),
+                # Tokens Pre-CLIP would clamp, whether or not it is on: where the two variants part.
+                (((log_ratio < low) | (log_ratio > high)) & real).sum().float(),
             ]
         )
         stats = self._sum_over_processes(stats)
         top = torch.where(real, log_ratio, torch.full_like(log_ratio, -math.inf)).max()
-        top = self.accelerator.reduce(top, reduction="max") if self.accelerator.num_processes > 1 else top
+        bottom = torch.where(real, log_ratio, torch.full_like(log_ratio, math.inf)).min()
+        if self.accelerator.num_processes > 1:
+            top = self.accelerator.reduce(top, reduction="max")
+            bottom = -self.accelerator.reduce(-bottom, reduction="max")
         m = self._metrics[mode]
         m["policy_loss"].append(self._sum_over_processes(result.loss.detach()).item() / self.accelerator.num_processes)
         m["clip_fraction"].append((stats[0] / stats[1].clamp(min=1.0)).item())
+        m["pre_clip_fraction"].append((stats[3] / stats[1].clamp(min=1.0)).item())
         m["nan_tokens"].append(stats[2].item())
         m["log_ratio/max"].append(top.item())
+        m["log_ratio/min"].append(bottom.item())
         m["ratio/max"].append(math.exp(min(top.item(), 700.0)))
 
         loss = result.loss
