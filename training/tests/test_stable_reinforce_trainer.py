@@ -23,7 +23,7 @@ from r1judge_train.data.records import read_dataset, write_dataset
 from r1judge_train.data.rl import rl_dataset
 from r1judge_train.models.config import build_config
 from r1judge_train.models.inputs import encode_prompt, image_processor
-from r1judge_train.rl_run import RunConfigError, last_checkpoint, load_run, run_rl
+from r1judge_train.rl_run import RunConfigError, last_checkpoint, load_run, read_yaml, run_rl
 from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
 from r1judge_train.trainers.processor import judge_processor
 from r1judge_train.trainers.stable_reinforce import StableReinforceConfig, StableReinforceTrainer, _drop_rows_from
@@ -181,6 +181,13 @@ def test_run_files_name_what_is_wrong(setup, tmp_path):
     run = load_run(good, {"trainer.pre_clip": False, "output_dir": "other", "export.out": "ckpt"})
     assert run.trainer == {"beta": 0.1, "pre_clip": False}
     assert run.output_dir == tmp_path / "other" and run.export == {"out": str(tmp_path / "ckpt")}
+    written = tmp_path / "written.yaml"  # as a person types it: YAML 1.1 alone reads 1e-4 as a string
+    written.write_text("model: m\ndata: d\noutput_dir: o\ntrainer: {learning_rate: 1e-4, max_steps: 3}\n")
+    assert load_run(written, {"trainer.beta": read_yaml("2e-3")}).trainer == {
+        "learning_rate": 1e-4,
+        "max_steps": 3,
+        "beta": 2e-3,
+    }
     with pytest.raises(RunConfigError, match=r"trainer\.beta\.x: beta is not a mapping"):
         load_run(good, {"trainer.beta.x": 1})
     with pytest.raises(ValueError, match="advantage_filter"):

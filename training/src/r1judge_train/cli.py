@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 if TYPE_CHECKING:
     from .demo import DemoRecipe
 
@@ -92,14 +90,14 @@ def _add_new_kv(args: argparse.Namespace) -> None:
 
 
 def _rl(args: argparse.Namespace) -> None:
-    from .rl_run import load_run, run_rl
+    from .rl_run import load_run, read_yaml, run_rl
 
     overrides: dict[str, Any] = {}
     for assignment in args.set:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set {assignment!r}: expected KEY=VALUE, e.g. trainer.learning_rate=1e-4")
-        overrides[key] = yaml.safe_load(value)
+        overrides[key] = read_yaml(value)
     if args.max_steps is not None:
         overrides["trainer.max_steps"] = args.max_steps
     summary = run_rl(load_run(args.config, overrides), resume=not args.fresh)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,23 @@ import yaml
 from .data.demo_task import JudgeItem
 from .data.records import read_dataset
 from .rewards.referee import ChatReferee, ModelReferee, Referee, RuleReferee
+
+
+class _RunFileLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-4` (no dot) as a string, and a learning rate of "1e-4" fails deep inside
+    torch: run files read every decimal or exponent number as a float."""
+
+
+_RunFileLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """A run file's (or an override's) YAML, with numbers as a person writes them."""
+    return yaml.load(text, Loader=_RunFileLoader)
 
 
 class RunConfigError(ValueError):
@@ -101,7 +119,7 @@ _PATHS = ("model", "data", "output_dir", "tokenizer", "preprocessor", "hard_item
 
 
 def load_run(file: Path, overrides: dict[str, Any] | None = None) -> RlRun:
-    raw = yaml.safe_load(file.read_text()) or {}
+    raw = read_yaml(file.read_text()) or {}
     if not isinstance(raw, dict):
         raise RunConfigError(file, "(file)", "expected a mapping")
     for dotted, value in (overrides or {}).items():

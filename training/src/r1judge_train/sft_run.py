@@ -17,9 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .rl_run import RunConfigError
+from .rl_run import RunConfigError, read_yaml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +31,7 @@ class SftRun:
 
 
 def load_sft_run(file: Path) -> SftRun:
-    raw = yaml.safe_load(file.read_text()) or {}
+    raw = read_yaml(file.read_text()) or {}
     known = {f.name for f in dataclasses.fields(SftRun)}
     for key in raw:
         if key not in known:
