@@ -31,6 +31,7 @@ from trl import GRPOConfig, GRPOTrainer
 from ..algo.advantages import reinforce_advantages
 from ..algo.loss import policy_loss
 from ..algo.settings import FilterRule, StableReinforceSettings
+from ..tokenizer.qwen import VISION_TOKENS
 
 
 @dataclass
@@ -70,9 +71,6 @@ class StableReinforceConfig(GRPOConfig):
             filter_abs_max=self.filter_abs_max,
             whiten=self.whiten_advantages,
         )
-
-
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 
 
 class StableReinforceTrainer(GRPOTrainer):
