@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh machine: node modules and the training venv.
+# Installs everything the project needs on a fresh machine: node modules, the training venv and
+# SwiftShader for the WebGPU tests.
 # Idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,6 @@ if [ ! -f "$stamp" ] || [ training/requirements-cpu.txt -nt "$stamp" ] || [ trai
   "$venv/bin/pip" install -q --no-deps -e training 2> >(grep -v "is ignored: it is neither" >&2)
   touch "$stamp"
 fi
+
+# The GPU code path's tests need SwiftShader; without it (no apt) they skip and say why.
+bash scripts/setup-swiftshader.sh || true

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 npx tsc --noEmit -p .
 npm run check:types  # src/server/generated/api.ts must match openapi.yaml
 npx biome ci .
+# The WebGPU tests run on SwiftShader (Vulkan on the CPU) where setup could fetch it.
+source scripts/swiftshader-env.sh
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 # A test that waits on a server that hangs fails after 10 minutes instead of holding CI.
 node --import tsx --test --test-reporter=spec --test-timeout=600000 "${files[@]}"

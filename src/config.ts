@@ -3,6 +3,7 @@
 // module that reads process.env. Every key is documented in docs/config.md.
 
 import { z } from "zod";
+import { VARIANTS } from "./engine/checkpoint.js";
 import type { EngineOptions } from "./engine/protocol.js";
 import type { SupervisorSettings } from "./engine/supervisor.js";
 
@@ -67,7 +68,7 @@ const apiKeys = list.refine((keys) => keys.every((k) => !/\s/.test(k)), "a key c
 // ---- the schema: key → [env variable, flag, parser with default] ----
 const KEYS = {
   model: ["R1JUDGE_MODEL", "--model", z.string().trim().min(1).default("models/demo")],
-  variant: ["R1JUDGE_VARIANT", "--variant", z.enum(["fp32", "fp16"]).default("fp32")],
+  variant: ["R1JUDGE_VARIANT", "--variant", z.enum(VARIANTS).default("fp32")],
   host: ["R1JUDGE_HOST", "--host", z.string().trim().min(1).default("127.0.0.1")],
   port: ["R1JUDGE_PORT", "--port", int(0, 65535).default(8080)],
   apiKeys: ["R1JUDGE_API_KEYS", null, apiKeys.default([])],
@@ -84,10 +85,11 @@ const KEYS = {
       .string()
       .trim()
       .toLowerCase()
-      .regex(/^(cpu|cuda(:\d+)?)$/, 'expected "cpu", "cuda" or "cuda:N"')
+      .regex(/^(cpu|webgpu|cuda(:\d+)?)$/, 'expected "cpu", "webgpu", "cuda" or "cuda:N"')
       .default("cpu"),
   ],
   allowCpuFallback: ["R1JUDGE_ALLOW_CPU_FALLBACK", "--allow-cpu-fallback", bool.default(false)],
+  kvOnDevice: ["R1JUDGE_KV_ON_DEVICE", "--kv-on-device", bool.default(true)],
   threads: ["R1JUDGE_THREADS", "--threads", int(1, 1024).optional()],
   logLevel: [
     "R1JUDGE_LOG_LEVEL",
@@ -265,6 +267,7 @@ export function engineOptions(config: Config): EngineOptions {
     maxDecodePixels: config.maxDecodePixels,
     maxPromptTokens: config.maxPromptTokens,
     prefillChunkTokens: config.prefillChunkTokens,
+    kvOnDevice: config.kvOnDevice,
   };
 }
 

@@ -15,7 +15,9 @@ export const KNOWN_PROMPT_TEMPLATES = ["r1-reward-v1"] as const;
 const REQUIRED_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json"];
 
 export type GraphName = (typeof GRAPH_NAMES)[number];
-export type Variant = "fp32" | "fp16";
+/** Graph variants: float types, and weight-only quantized decoders (int4/int8: fp32 in and out). */
+export const VARIANTS = ["fp32", "fp16", "int4", "int8"] as const;
+export type Variant = (typeof VARIANTS)[number];
 export type HashCheck = "sha256" | "size";
 
 export class CheckpointError extends EngineError {
@@ -239,8 +241,12 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
   if (Object.keys(variants).length === 0)
     throw new CheckpointError(MANIFEST_NAME, "variants", "no variant listed");
   for (const variant of Object.keys(variants)) {
-    if (variant !== "fp32" && variant !== "fp16") {
-      throw new CheckpointError(MANIFEST_NAME, `variants.${variant}`, "unknown variant (known: fp16, fp32)");
+    if (!(VARIANTS as readonly string[]).includes(variant)) {
+      throw new CheckpointError(
+        MANIFEST_NAME,
+        `variants.${variant}`,
+        `unknown variant (known: ${VARIANTS.join(", ")})`,
+      );
     }
     const entry: Partial<Record<GraphName, string>> = {};
     for (const graph of ["embed_tokens", "decoder_model_merged"] as const)
@@ -258,7 +264,7 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
       }
       entry[graph as GraphName] = path.join(root, rel);
     }
-    graphs[variant] = entry;
+    graphs[variant as Variant] = entry;
   }
   const eosTokenIds = intList(manifest, "tokens.eos_token_ids");
   const padTokenId = int(manifest, "tokens.pad_token_id");

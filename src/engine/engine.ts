@@ -6,8 +6,7 @@
 // steps stop the loop (run() rejects: the engine is broken and its worker must be replaced).
 
 import { EngineError } from "./errors.js";
-import type { KvShape } from "./kv.js";
-import { KvBatch, SPARE_COLUMNS } from "./kv.js";
+import { type KvCache, type KvLocation, type KvShape, kvBytesPerToken, SPARE_COLUMNS } from "./kv.js";
 import type { PromptTensors, StepResult } from "./model.js";
 import { PrefixCache, prefixKeys } from "./prefix-cache.js";
 import { Prng } from "./sampling/prng.js";
@@ -72,8 +71,13 @@ export interface GenerationModel {
   /** Distinguishes prefix-cache entries of different models and dtypes. */
   readonly cacheNamespace: string;
   readonly imagePadTokenId: number;
-  prefill(prompt: PromptTensors, past: KvBatch | undefined, start: number): Promise<StepResult>;
-  step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult>;
+  /** Where the model keeps the KV cache (device memory on WebGPU). */
+  readonly kvLocation: KvLocation;
+  emptyKv(rows: number): KvCache;
+  prefill(prompt: PromptTensors, past: KvCache | undefined, start: number): Promise<StepResult>;
+  step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvCache): Promise<StepResult>;
+  /** Bytes moved between host and device memory so far (absent or zero on CPU). */
+  transfers?(): { toDevice: number; toHost: number };
 }
 
 export interface EngineSettings extends Limits {
@@ -84,6 +88,8 @@ export interface EngineStats {
   waiting: number;
   runningRequests: number;
   runningRows: number;
+  /** Where the KV cache and prefix cache live: their bytes are host or device memory. */
+  kvLocation: KvLocation;
   kvBytes: number;
   prefixCacheBytes: number;
   prefixHits: number;
@@ -91,6 +97,9 @@ export interface EngineStats {
   prefixMisses: number;
   tokensGenerated: number;
   steps: number;
+  /** Bytes the model moved host → device and device → host (0 on CPU). */
+  bytesToDevice: number;
+  bytesToHost: number;
 }
 
 interface Row {
@@ -117,7 +126,8 @@ export const MAX_FAILED_STEPS = 3;
 export class Engine {
   private readonly waiting: Active[] = [];
   private rows: Row[] = [];
-  private kv: KvBatch;
+  /** The running batch's cache; held (retained) until replaced. */
+  private kv: KvCache;
   private readonly prefixCache: PrefixCache;
   private wake: (() => void) | undefined;
   private stopped = false;
@@ -131,7 +141,7 @@ export class Engine {
     private readonly settings: EngineSettings,
     private readonly stopRule: StopRule,
   ) {
-    this.kv = KvBatch.empty(model.kvShape, 0);
+    this.kv = model.emptyKv(0);
     this.prefixCache = new PrefixCache(settings.prefixCacheBytes);
   }
 
@@ -160,10 +170,12 @@ export class Engine {
   }
 
   stats(): EngineStats {
+    const transfers = this.model.transfers?.();
     return {
       waiting: this.waiting.length,
       runningRequests: new Set(this.rows.map((r) => r.request)).size,
       runningRows: this.rows.length,
+      kvLocation: this.model.kvLocation,
       kvBytes: this.kv.bytes(),
       prefixCacheBytes: this.prefixCache.bytes,
       prefixHits: this.prefixCache.hits,
@@ -171,7 +183,16 @@ export class Engine {
       prefixMisses: this.prefixCache.misses,
       tokensGenerated: this.tokensGenerated,
       steps: this.steps,
+      bytesToDevice: transfers?.toDevice ?? 0,
+      bytesToHost: transfers?.toHost ?? 0,
     };
+  }
+
+  /** Makes `next` the running batch's cache: holds it, then lets go of the one it replaces. */
+  private setKv(next: KvCache): void {
+    next.retain();
+    this.kv.release();
+    this.kv = next;
   }
 
   /**
@@ -250,7 +271,7 @@ export class Engine {
   private failBatch(cause: unknown): void {
     const running = new Set(this.rows.map((r) => r.request));
     this.rows = [];
-    this.kv = KvBatch.empty(this.model.kvShape, 0);
+    this.setKv(this.model.emptyKv(0));
     for (const active of running) this.fail(active, engineFailed(cause));
   }
 
@@ -310,7 +331,7 @@ export class Engine {
       runningDemand,
       this.waiting.map((a) => this.demand(a)),
       this.settings,
-      KvBatch.bytesPerToken(this.model.kvShape),
+      kvBytesPerToken(this.model.kvShape),
     );
     for (const { id, reason } of plan.reject) {
       const index = this.waiting.findIndex((a) => a.request.id === id);
@@ -328,7 +349,7 @@ export class Engine {
     const { request } = active;
     if (request.deadline !== undefined && Date.now() > request.deadline)
       return this.finishUnstarted(active, "deadline");
-    let prompt: { logits: Float32Array; kv: KvBatch; cached: number };
+    let prompt: { logits: Float32Array; kv: KvCache; cached: number };
     try {
       prompt = await this.prefill(request);
     } catch (err) {
@@ -336,6 +357,17 @@ export class Engine {
       this.fail(active, err instanceof Error ? err : new Error(String(err)));
       return;
     }
+    // Held while its rows are set up: when every row ends at its first token it is let go here.
+    prompt.kv.retain();
+    try {
+      this.startRows(active, prompt);
+    } finally {
+      prompt.kv.release();
+    }
+  }
+
+  private startRows(active: Active, prompt: { logits: Float32Array; kv: KvCache; cached: number }): void {
+    const { request } = active;
     const stats = { promptTokens: request.prompt.inputIds.length, cachedPromptTokens: prompt.cached };
     if (!this.notify(active, (l) => l.onStart?.(stats))) return;
     const vocab = this.model.vocabSize;
@@ -346,13 +378,13 @@ export class Engine {
       if (active.failed) return;
     }
     if (fresh.length === 0) return;
-    this.kv = KvBatch.concat(this.kv, prompt.kv.select(fresh.map(() => 0)));
+    this.setKv(this.kv.concat(prompt.kv.select(fresh.map(() => 0))));
     this.rows.push(...fresh);
   }
 
   private async prefill(
     request: GenerateRequest,
-  ): Promise<{ logits: Float32Array; kv: KvBatch; cached: number }> {
+  ): Promise<{ logits: Float32Array; kv: KvCache; cached: number }> {
     const ids = request.prompt.inputIds;
     const keys = prefixKeys(this.model.cacheNamespace, ids, this.model.imagePadTokenId, request.imageDigests);
     const hit = this.prefixCache.lookup(keys, ids.length);
@@ -366,7 +398,7 @@ export class Engine {
     const last = this.rows.map((r) => r.tokens[r.tokens.length - 1] as number);
     const deltas = this.rows.map((r) => r.request.request.prompt.ropeDelta);
     const { logits, kv } = await this.model.step(last, deltas, this.kv);
-    this.kv = kv;
+    this.setKv(kv);
     this.steps++;
     const vocab = this.model.vocabSize;
     const finished = new Set<Row>();
@@ -427,7 +459,7 @@ export class Engine {
     });
     if (kept.length === this.rows.length) return;
     this.rows = kept;
-    this.kv = this.kv.select(keep).trim();
+    this.setKv(this.kv.select(keep).trim());
   }
 
   private report(row: Row, finishReason: FinishReason, error?: string): void {

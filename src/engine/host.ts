@@ -52,7 +52,7 @@ export class EngineHost {
         ...(options.optimizationLevel ? { optimizationLevel: options.optimizationLevel } : {}),
       },
       log,
-      options.prefillChunkTokens,
+      { prefillChunk: options.prefillChunkTokens, kvOnDevice: options.kvOnDevice },
     );
     const preprocessor = await readPreprocessor(checkpoint.root, model.hasVision).catch(async (err) => {
       await model.release();

@@ -1,6 +1,8 @@
 // A batch's KV cache: per layer, key and value tensors [B, kv_heads, P, head_dim] shared by every row,
 // each row left-padded to the common length P. Row i's first pad[i] slots are padding (masked out).
 // Rows join (left-padded to the longest), leave, and are broadcast (K samples of one prompt).
+// KvCache is what the engine sees; KvBatch keeps the tensors in host memory (CPU, and CUDA, which
+// copies them each step), DeviceKvBatch (device-kv.ts) in the GPU's memory (WebGPU).
 
 import { type FloatData, type FloatDType, floats } from "./runtime/tensor.js";
 
@@ -25,7 +27,54 @@ export interface KvShape {
   dtype: FloatDType;
 }
 
-export class KvBatch {
+export type KvLocation = "host" | "device";
+
+export interface KvCache {
+  readonly shape: KvShape;
+  readonly rows: number;
+  readonly length: number;
+  /** Padding slots at the left of each row. */
+  readonly pad: readonly number[];
+  readonly location: KvLocation;
+  /** Real (non-padding) tokens of row i: the past length its positions count from. */
+  realLength(row: number): number;
+  /** The attention mask for a step adding `newTokens` per row: [rows, length + newTokens] of 0/1. */
+  mask(newTokens: number): BigInt64Array;
+  /** Memory held where the cache lives (`location`). */
+  bytes(): number;
+  /** Rows `indices` of this batch, in that order (repeats allowed: broadcasting a prompt to K samples). */
+  select(indices: readonly number[]): KvCache;
+  /** Drops leading columns that every row pads, so steps stop attending over dead slots. */
+  trim(): KvCache;
+  /** Both batches' rows (this one's first), left-padded to a common length. */
+  concat(other: KvCache): KvCache;
+  /** The first `tokens` real columns of row 0 (a prompt's prefix), unpadded: for the prefix cache. */
+  prefix(tokens: number): KvCache;
+  /**
+   * Device memory is freed when the last holder releases it (the engine's running batch, prefix
+   * cache entries); a batch nobody retained is freed by the model after use. No-ops on the host.
+   */
+  retain(): void;
+  release(): void;
+}
+
+export function kvBytesPerToken(shape: KvShape): number {
+  return 2 * shape.layers * shape.heads * shape.headDim * (shape.dtype === "float16" ? 2 : 4);
+}
+
+/** The attention mask of a left-padded batch: [rows, length + newTokens] of 0/1. */
+export function paddedMask(pad: readonly number[], length: number, newTokens: number): BigInt64Array {
+  const width = length + newTokens;
+  const mask = new BigInt64Array(pad.length * width);
+  pad.forEach((p, r) => {
+    mask.fill(1n, r * width + p, (r + 1) * width);
+  });
+  return mask;
+}
+
+export class KvBatch implements KvCache {
+  readonly location = "host";
+
   constructor(
     readonly shape: KvShape,
     /** 2 · layers tensors: key 0, value 0, key 1, … each [B, heads, length, headDim]. */
@@ -46,7 +95,6 @@ export class KvBatch {
     );
   }
 
-  /** Real (non-padding) tokens of row i: the past length its positions count from. */
   realLength(row: number): number {
     return this.length - (this.pad[row] as number);
   }
@@ -57,16 +105,16 @@ export class KvBatch {
   }
 
   static bytesPerToken(shape: KvShape): number {
-    return 2 * shape.layers * shape.heads * shape.headDim * (shape.dtype === "float16" ? 2 : 4);
+    return kvBytesPerToken(shape);
   }
 
-  /** The attention mask for a step adding `newTokens` per row: [rows, length + newTokens] of 0/1. */
   mask(newTokens: number): BigInt64Array {
-    const width = this.length + newTokens;
-    const mask = new BigInt64Array(this.rows * width);
-    for (let r = 0; r < this.rows; r++) mask.fill(1n, r * width + (this.pad[r] as number), (r + 1) * width);
-    return mask;
+    return paddedMask(this.pad, this.length, newTokens);
   }
+
+  retain(): void {}
+
+  release(): void {}
 
   /** The cache after a step: the decoder's present tensors (length + newTokens). */
   advance(present: FloatData[], newTokens: number): KvBatch {
@@ -103,7 +151,6 @@ export class KvBatch {
     return new KvBatch(this.shape, tensors, this.rows, length, this.pad);
   }
 
-  /** Rows `indices` of this batch, in that order (repeats allowed: broadcasting a prompt to K samples). */
   select(indices: readonly number[]): KvBatch {
     const { heads, headDim } = this.shape;
     const rowSize = heads * this.length * headDim;
@@ -123,11 +170,15 @@ export class KvBatch {
     );
   }
 
-  /** Drops leading columns that every row pads, so steps stop attending over dead slots. */
   trim(): KvBatch {
     const cut = this.rows ? Math.min(...this.pad) : this.length;
     if (cut === 0) return this;
     return this.resize(this.length - cut);
+  }
+
+  concat(other: KvCache): KvBatch {
+    if (!(other instanceof KvBatch)) throw new Error("cannot join a device KV cache to a host one");
+    return KvBatch.concat(this, other);
   }
 
   /** Both batches' rows, left-padded to a common length. */
@@ -172,7 +223,6 @@ export class KvBatch {
     );
   }
 
-  /** The first `tokens` real columns of row 0 (a prompt's prefix), unpadded: for the prefix cache. */
   prefix(tokens: number): KvBatch {
     if (this.rows !== 1 || this.pad[0] !== 0) throw new Error("prefix() needs one unpadded row");
     const { heads, headDim } = this.shape;

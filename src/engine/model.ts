@@ -1,11 +1,24 @@
 // The judge model as three ONNX graphs (vision_encoder, embed_tokens, decoder_model_merged):
-// prefill a prompt into a KV cache, and advance a batch of rows by one token each.
+// prefill a prompt into a KV cache, and advance a batch of rows by one token each. On WebGPU the
+// cache stays in device memory (DeviceKvBatch) and only embeddings, masks and positions go up and
+// logits come down; elsewhere it lives on the host (KvBatch), which CUDA copies up and down each step.
 
 import type { Checkpoint, Variant } from "./checkpoint.js";
-import { KvBatch, type KvShape } from "./kv.js";
+import { DeviceKvBatch } from "./device-kv.js";
+import { KvBatch, type KvCache, type KvShape } from "./kv.js";
+import { KvGraphs } from "./kv-graphs.js";
 import type { GridThw } from "./positions.js";
-import { type Graph, openGraph, type SessionLog, type SessionSettings } from "./runtime/onnx.js";
 import {
+  deviceName,
+  type Graph,
+  openGraph,
+  type SessionLog,
+  type SessionSettings,
+  type Transfers,
+} from "./runtime/onnx.js";
+import {
+  type AnyTensor,
+  type DeviceTensor,
   type FloatData,
   type FloatDType,
   floats,
@@ -27,7 +40,14 @@ export interface PromptTensors {
 export interface StepResult {
   /** [rows, vocab] float32 logits of each row's last position. */
   logits: Float32Array;
-  kv: KvBatch;
+  kv: KvCache;
+}
+
+export interface ModelOptions {
+  /** Prompt tokens a prefill runs at once (R1JUDGE_PREFILL_CHUNK_TOKENS). */
+  prefillChunk?: number;
+  /** Keep the KV cache in device memory when the decoder runs on WebGPU (default true). */
+  kvOnDevice?: boolean;
 }
 
 /**
@@ -67,10 +87,11 @@ export class JudgeModel {
     private readonly vision: Graph | undefined,
     /** Prompt tokens a prefill runs at once (see prefill). */
     private readonly prefillChunk: number,
+    /** Present when the KV cache lives on the device. */
+    private readonly kvGraphs: KvGraphs | undefined,
   ) {
     const d = checkpoint.decoder;
-    const dtype: FloatDType = decoder.inputType("inputs_embeds") === "float16" ? "float16" : "float32";
-    this.kvShape = { layers: d.numLayers, heads: d.numKeyValueHeads, headDim: d.headDim, dtype };
+    this.kvShape = JudgeModel.shapeOf(checkpoint, decoder);
     this.vocabSize = d.vocabSize;
     this.pastNames = kvNames("past_key_values", d.numLayers);
     this.presentNames = kvNames("present", d.numLayers);
@@ -83,7 +104,7 @@ export class JudgeModel {
     variant: Variant,
     settings: SessionSettings,
     log: SessionLog,
-    prefillChunk = DEFAULT_PREFILL_CHUNK,
+    options: ModelOptions = {},
   ): Promise<JudgeModel> {
     const files = checkpoint.graphs[variant];
     if (!files?.embed_tokens || !files.decoder_model_merged) {
@@ -98,12 +119,13 @@ export class JudgeModel {
       { inputs: ["input_ids"], outputs: ["inputs_embeds"] },
       log,
     );
+    const presentNames = kvNames("present", layers);
     const decoder = await openGraph(
       files.decoder_model_merged,
-      settings,
+      { ...settings, ...(options.kvOnDevice === false ? {} : { deviceOutputs: presentNames }) },
       {
         inputs: ["inputs_embeds", "attention_mask", "position_ids", ...kvNames("past_key_values", layers)],
-        outputs: ["logits", ...kvNames("present", layers)],
+        outputs: ["logits", ...presentNames],
       },
       log,
     );
@@ -115,7 +137,51 @@ export class JudgeModel {
           log,
         )
       : undefined;
-    return new JudgeModel(checkpoint, variant, embed, decoder, vision, prefillChunk);
+    const kvOnDevice = decoder.device.kind === "webgpu" && options.kvOnDevice !== false;
+    const kvGraphs = kvOnDevice
+      ? await KvGraphs.open(
+          JudgeModel.shapeOf(checkpoint, decoder),
+          { ...settings, device: decoder.device },
+          log,
+        )
+      : undefined;
+    const chunk = options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+    return new JudgeModel(checkpoint, variant, embed, decoder, vision, chunk, kvGraphs);
+  }
+
+  private static shapeOf(checkpoint: Checkpoint, decoder: Graph): KvShape {
+    const d = checkpoint.decoder;
+    const dtype: FloatDType = decoder.inputType("inputs_embeds") === "float16" ? "float16" : "float32";
+    return { layers: d.numLayers, heads: d.numKeyValueHeads, headDim: d.headDim, dtype };
+  }
+
+  /** Where the KV cache lives while decoding. */
+  get kvLocation(): KvCache["location"] {
+    return this.kvGraphs ? "device" : "host";
+  }
+
+  /** An empty cache of `rows` rows where this model keeps its cache. */
+  emptyKv(rows: number): KvCache {
+    return this.kvGraphs
+      ? DeviceKvBatch.empty(this.kvShape, this.kvGraphs, rows)
+      : KvBatch.empty(this.kvShape, rows);
+  }
+
+  /** Bytes moved between host and device memory so far (all zero on CPU). */
+  transfers(): Transfers {
+    const total: Transfers = { toDevice: 0, toHost: 0 };
+    const parts = [
+      this.embed.transfers,
+      this.decoder.transfers,
+      this.vision?.transfers,
+      this.kvGraphs?.transfers(),
+    ];
+    for (const t of parts) {
+      if (!t) continue;
+      total.toDevice += t.toDevice;
+      total.toHost += t.toHost;
+    }
+    return total;
   }
 
   get cacheNamespace(): string {
@@ -131,12 +197,16 @@ export class JudgeModel {
   }
 
   get device(): string {
-    const d = this.decoder.device;
-    return d.kind === "cpu" ? "cpu" : `cuda:${d.deviceId}`;
+    return deviceName(this.decoder.device);
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.embed.release(), this.decoder.release(), this.vision?.release()]);
+    await Promise.all([
+      this.embed.release(),
+      this.decoder.release(),
+      this.vision?.release(),
+      this.kvGraphs?.release(),
+    ]);
   }
 
   private async embedTokens(ids: readonly number[], rows: number): Promise<HostTensor> {
@@ -185,7 +255,7 @@ export class JudgeModel {
    * Long prompts run in chunks of `prefillChunk` tokens, each attending to the cache of the ones
    * before it: attention memory grows with chunk × prompt instead of prompt².
    */
-  async prefill(prompt: PromptTensors, past: KvBatch | undefined, start = 0): Promise<StepResult> {
+  async prefill(prompt: PromptTensors, past: KvCache | undefined, start = 0): Promise<StepResult> {
     const imagePad = this.checkpoint.imagePadTokenId;
     // Images wholly inside a cached prefix are already in `past`: their features are not needed.
     const features =
@@ -195,11 +265,19 @@ export class JudgeModel {
     // Feature rows before `start` belong to images already in `past`.
     let image = prompt.inputIds.slice(0, start).filter((id) => id === imagePad).length;
     // `past` may be the prefix cache's own entry: never rewrite it in place (run's reuse is false).
-    let result: StepResult = { logits: new Float32Array(0), kv: past ?? KvBatch.empty(this.kvShape, 1) };
-    for (let from = start; from < prompt.inputIds.length; from += this.prefillChunk) {
-      const to = Math.min(prompt.inputIds.length, from + this.prefillChunk);
-      result = await this.runPrefillChunk(prompt, result.kv, from, to, features, image);
-      for (let i = from; i < to; i++) if (prompt.inputIds[i] === imagePad) image++;
+    let result: StepResult = { logits: new Float32Array(0), kv: past ?? this.emptyKv(1) };
+    try {
+      for (let from = start; from < prompt.inputIds.length; from += this.prefillChunk) {
+        const to = Math.min(prompt.inputIds.length, from + this.prefillChunk);
+        const before = result.kv;
+        result = await this.runPrefillChunk(prompt, before, from, to, features, image);
+        // A chunk's cache is the next chunk's past only: free it (never `past`, which others hold).
+        if (before !== past) freeIfUnheld(before);
+        for (let i = from; i < to; i++) if (prompt.inputIds[i] === imagePad) image++;
+      }
+    } catch (err) {
+      if (result.kv !== past) freeIfUnheld(result.kv);
+      throw err;
     }
     if (features && image * this.checkpoint.decoder.hiddenSize !== features.length)
       throw new Error(
@@ -211,7 +289,7 @@ export class JudgeModel {
   /** Prompt tokens [from, to) on top of `kv`; image pads take feature rows from `firstImageRow` on. */
   private async runPrefillChunk(
     prompt: PromptTensors,
-    kv: KvBatch,
+    kv: KvCache,
     from: number,
     to: number,
     features: FloatData | undefined,
@@ -243,7 +321,7 @@ export class JudgeModel {
    * One decode step: row r feeds `tokens[r]` at position realLength(r) + ropeDeltas[r] on every axis.
    * `kv` is consumed: its buffers may be reused for the result, so the caller must drop it.
    */
-  async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult> {
+  async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvCache): Promise<StepResult> {
     const rows = tokens.length;
     const embeds = await this.embedTokens(tokens, rows);
     const positions = new BigInt64Array(3 * rows);
@@ -256,11 +334,13 @@ export class JudgeModel {
 
   private async run(
     embeds: HostTensor,
-    kv: KvBatch,
+    kv: KvCache,
     newTokens: number,
     positions: HostTensor,
     reuseKv: boolean,
   ): Promise<StepResult> {
+    if (kv instanceof DeviceKvBatch) return this.runOnDevice(embeds, kv, newTokens, positions);
+    if (!(kv instanceof KvBatch)) throw new Error("a device KV cache given to a host-cache model");
     const { heads, headDim, dtype } = this.kvShape;
     const feeds: Record<string, HostTensor> = {
       inputs_embeds: embeds,
@@ -279,6 +359,42 @@ export class JudgeModel {
     const present = this.presentNames.map((name) => (out[name] as HostTensor).data as FloatData);
     return { logits, kv: kv.advance(present, newTokens) };
   }
+
+  /** A run whose past is fed from device memory and whose present stays there. */
+  private async runOnDevice(
+    embeds: HostTensor,
+    kv: DeviceKvBatch,
+    newTokens: number,
+    positions: HostTensor,
+  ): Promise<StepResult> {
+    const kvGraphs = this.kvGraphs;
+    if (!kvGraphs) throw new Error("a host KV cache model given a device KV cache");
+    const feeds: Record<string, AnyTensor> = {
+      inputs_embeds: embeds,
+      attention_mask: { dtype: "int64", data: kv.mask(newTokens), dims: [kv.rows, kv.length + newTokens] },
+      position_ids: positions,
+    };
+    const past = await kv.materialize();
+    let out: Record<string, AnyTensor>;
+    try {
+      this.pastNames.forEach((name, i) => {
+        feeds[name] = past.tensors[i] as AnyTensor;
+      });
+      out = await this.decoder.run(feeds, ["logits", ...this.presentNames]);
+    } finally {
+      for (const t of past.temporary) t.dispose();
+    }
+    const present = this.presentNames.map((name) => out[name] as DeviceTensor);
+    const logits = lastPositionLogits(out.logits as HostTensor, this.vocabSize);
+    return {
+      logits,
+      kv: DeviceKvBatch.fromTensors(this.kvShape, kvGraphs, present, kv.pad, kv.length + newTokens),
+    };
+  }
+}
+
+function freeIfUnheld(kv: KvCache): void {
+  if (kv instanceof DeviceKvBatch) kv.freeIfUnheld();
 }
 
 /** [B, S', V] logits (S' = 1 or S) → [B, V] float32 of the last position. */

@@ -4,20 +4,20 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import type { KvBatch } from "./kv.js";
+import type { KvCache } from "./kv.js";
 
 /** Prefixes are cached at multiples of this many tokens (and at the full prompt). */
 export const PREFIX_BLOCK = 16;
 
 interface Entry {
-  kv: KvBatch; // one unpadded row holding the whole prompt
+  kv: KvCache; // one unpadded row holding the whole prompt
   tokens: number;
   logits: Float32Array; // the last position's logits: an exact full-prompt hit skips prefill entirely
 }
 
 export interface PrefixHit {
   /** KV of the first `tokens` prompt tokens (all of them on an exact hit). */
-  kv: KvBatch;
+  kv: KvCache;
   tokens: number;
   /** Present only when the whole prompt was cached. */
   logits?: Float32Array;
@@ -72,6 +72,8 @@ export class PrefixCache {
     this.entries = new LRUCache<string, Entry>({
       maxSize: Math.max(1, maxBytes),
       sizeCalculation: (entry) => Math.max(1, entry.kv.bytes()),
+      // Evicted or replaced: device memory goes back when nobody else holds it.
+      dispose: (entry) => entry.kv.release(),
     });
   }
 
@@ -105,11 +107,14 @@ export class PrefixCache {
     return undefined;
   }
 
-  store(keys: PrefixKeys, kv: KvBatch, logits: Float32Array): void {
+  store(keys: PrefixKeys, kv: KvCache, logits: Float32Array): void {
     const full = keys.keys[keys.keys.length - 1];
     const tokens = keys.boundaries[keys.boundaries.length - 1];
     if (full === undefined || tokens === undefined || kv.rows !== 1) return;
     this.entries.set(full, { kv, tokens, logits });
+    // Larger than the whole cache: refused (without a dispose call), so not held either.
+    if (this.entries.peek(full)?.kv !== kv) return;
+    kv.retain();
     keys.keys.forEach((key, i) => {
       this.blocks.set(key, { entry: full, tokens: keys.boundaries[i] as number });
     });

@@ -10,9 +10,11 @@ import type { ChatMessage } from "./tokenizer.js";
 export interface EngineOptions {
   checkpoint: string;
   variant: Variant;
-  /** "cpu", "cuda" or "cuda:N". */
+  /** "cpu", "webgpu", "cuda" or "cuda:N". */
   device: string;
   allowCpuFallback: boolean;
+  /** Keep the KV cache in GPU memory on WebGPU (default true; false copies it each step, as CUDA does). */
+  kvOnDevice?: boolean;
   intraOpThreads?: number;
   interOpThreads?: number;
   optimizationLevel?: OptimizationLevel;

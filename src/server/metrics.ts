@@ -12,13 +12,13 @@ type PointInTime =
   | "waiting"
   | "runningRequests"
   | "runningRows"
-  | "kvBytes"
-  | "prefixCacheBytes"
   | "imageSets"
   | "decodePixels"
   | "decodeWaiting";
+/** Bytes held where the cache lives: gauges labelled by `location` (host or device memory). */
+type Held = "kvBytes" | "prefixCacheBytes";
 /** Counts since the engine started: exported as counters fed by their increase. */
-type Cumulative = Exclude<keyof WorkerStats, PointInTime>;
+type Cumulative = Exclude<keyof WorkerStats, PointInTime | Held | "kvLocation">;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -31,6 +31,7 @@ export class Metrics {
   readonly engineUp: Gauge;
   readonly engineRestarts: Counter;
   private readonly engineGauges: Record<PointInTime, Gauge>;
+  private readonly heldGauges: Record<Held, Gauge<"location">>;
   private readonly engineCounters: Record<Cumulative, Counter>;
   /** The engine's cumulative counts at the previous update (all 0 before the first). */
   private readonly engineSeen: Record<Cumulative, number>;
@@ -82,11 +83,21 @@ export class Metrics {
       waiting: gauge("r1judge_engine_requests_waiting", "Generation requests waiting for batch room"),
       runningRequests: gauge("r1judge_num_requests_running", "Generation requests in the running batch"),
       runningRows: gauge("r1judge_batch_size", "Sequences (samples) decoded together"),
-      kvBytes: gauge("r1judge_kv_cache_bytes", "KV cache bytes held by the running batch"),
-      prefixCacheBytes: gauge("r1judge_prefix_cache_bytes", "Bytes held by the prefix KV cache"),
       imageSets: gauge("r1judge_image_sets", "Requests whose images the engine holds"),
       decodePixels: gauge("r1judge_image_decode_pixels", "Full-resolution image pixels being decoded"),
       decodeWaiting: gauge("r1judge_image_decodes_waiting", "Image decodes waiting for the pixel budget"),
+    };
+    const held = (name: string, help: string) =>
+      new Gauge({ name, help, labelNames: ["location"], registers: [this.registry] });
+    this.heldGauges = {
+      kvBytes: held(
+        "r1judge_kv_cache_bytes",
+        "KV cache bytes held by the running batch, by memory (host, device)",
+      ),
+      prefixCacheBytes: held(
+        "r1judge_prefix_cache_bytes",
+        "Bytes held by the prefix KV cache, by memory (host, device)",
+      ),
     };
     this.engineCounters = {
       prefixHits: counter("r1judge_prefix_cache_hits_total", "Prompts served whole from the prefix cache"),
@@ -97,13 +108,34 @@ export class Metrics {
       prefixMisses: counter("r1judge_prefix_cache_misses_total", "Prompts prefilled from scratch"),
       tokensGenerated: counter("r1judge_generation_tokens_total", "Tokens generated"),
       steps: counter("r1judge_decode_steps_total", "Decode steps of the running batch"),
+      bytesToDevice: counter(
+        "r1judge_host_to_device_bytes_total",
+        "Bytes the model copied from host to GPU memory",
+      ),
+      bytesToHost: counter(
+        "r1judge_device_to_host_bytes_total",
+        "Bytes the model copied from GPU to host memory",
+      ),
     };
-    this.engineSeen = { prefixHits: 0, prefixPartialHits: 0, prefixMisses: 0, tokensGenerated: 0, steps: 0 };
+    this.engineSeen = {
+      prefixHits: 0,
+      prefixPartialHits: 0,
+      prefixMisses: 0,
+      tokensGenerated: 0,
+      steps: 0,
+      bytesToDevice: 0,
+      bytesToHost: 0,
+    };
   }
 
   /** Takes a snapshot of the engine's stats (before each scrape): gauges set, counters increased. */
   updateEngine(stats: WorkerStats): void {
     for (const key of Object.keys(this.engineGauges) as PointInTime[]) this.engineGauges[key].set(stats[key]);
+    const other = stats.kvLocation === "device" ? "host" : "device";
+    for (const key of Object.keys(this.heldGauges) as Held[]) {
+      this.heldGauges[key].set({ location: stats.kvLocation }, stats[key]);
+      this.heldGauges[key].set({ location: other }, 0);
+    }
     for (const key of Object.keys(this.engineCounters) as Cumulative[]) {
       const now = stats[key];
       const before = this.engineSeen[key];

@@ -221,12 +221,13 @@ test("JudgeModel.open: a variant the checkpoint does not list is refused by name
   await assert.rejects(JudgeModel.open(ckpt, "fp16", CPU, quiet), /no 'fp16' variant/);
 });
 
-test("parseDevice accepts cpu, cuda and cuda:N only", () => {
+test("parseDevice accepts cpu, webgpu, cuda and cuda:N only", () => {
   assert.deepEqual(parseDevice("cpu"), { kind: "cpu" });
+  assert.deepEqual(parseDevice("webgpu"), { kind: "webgpu" });
   assert.deepEqual(parseDevice("cuda"), { kind: "cuda", deviceId: 0 });
   assert.deepEqual(parseDevice("cuda:1"), { kind: "cuda", deviceId: 1 });
-  for (const bad of ["gpu", "cuda:", "cuda:x", "CPU", "cuda:1:2", ""])
-    assert.throws(() => parseDevice(bad), /expected 'cpu', 'cuda' or 'cuda:N'/, bad);
+  for (const bad of ["gpu", "cuda:", "cuda:x", "CPU", "cuda:1:2", "webgpu:0", ""])
+    assert.throws(() => parseDevice(bad), /expected 'cpu', 'webgpu', 'cuda' or 'cuda:N'/, bad);
 });
 
 test("CUDA without its libraries: an error unless CPU fallback is allowed, then a warning", async (t) => {

@@ -17,7 +17,7 @@ import {
   type SampleOutput,
 } from "../../src/engine/engine.js";
 import { EngineError } from "../../src/engine/errors.js";
-import { KvBatch, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
+import { KvBatch, type KvCache, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
 import type { PromptTensors, StepResult } from "../../src/engine/model.js";
 import type { SamplingParams } from "../../src/engine/sampling/sampler.js";
 
@@ -35,6 +35,7 @@ class FakeModel implements GenerationModel {
   readonly vocabSize = V;
   readonly cacheNamespace = "fake";
   readonly imagePadTokenId = 999;
+  readonly kvLocation = "host";
   readonly prefills: { start: number; pastLength: number | undefined; promptTokens: number }[] = [];
   /** Rows of each step call. */
   readonly stepRows: number[] = [];
@@ -47,7 +48,12 @@ class FakeModel implements GenerationModel {
   /** Steps (1-based) that throw, as a broken session would. */
   readonly failSteps = new Set<number>();
 
-  async prefill(prompt: PromptTensors, past: KvBatch | undefined, start: number): Promise<StepResult> {
+  emptyKv(rows: number): KvBatch {
+    return KvBatch.empty(SHAPE, rows);
+  }
+
+  async prefill(prompt: PromptTensors, cached: KvCache | undefined, start: number): Promise<StepResult> {
+    const past = cached as KvBatch | undefined;
     if (this.failPrefillOf.has(prompt.inputIds[0] as number))
       throw new Error("the session failed on this prompt");
     this.prefills.push({ start, pastLength: past?.length, promptTokens: prompt.inputIds.length });
@@ -71,7 +77,8 @@ class FakeModel implements GenerationModel {
     return { logits: rowLogits(kv, 0), kv };
   }
 
-  async step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvBatch): Promise<StepResult> {
+  async step(tokens: readonly number[], ropeDeltas: readonly number[], cache: KvCache): Promise<StepResult> {
+    const kv = cache as KvBatch;
     this.stepRows.push(tokens.length);
     const stepNumber = this.stepRows.length;
     if (this.failSteps.has(stepNumber)) throw new Error(`step ${stepNumber} failed`);

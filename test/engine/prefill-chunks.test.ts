@@ -30,8 +30,8 @@ before(async () => {
   const checkpoint = await loadCheckpoint(CHECKPOINT);
   codec = await TextCodec.load(CHECKPOINT);
   const settings = { device: { kind: "cpu" as const }, allowCpuFallback: false };
-  whole = await JudgeModel.open(checkpoint, "fp32", settings, log, 1_000_000);
-  chunked = await JudgeModel.open(checkpoint, "fp32", settings, log, 29);
+  whole = await JudgeModel.open(checkpoint, "fp32", settings, log, { prefillChunk: 1_000_000 });
+  chunked = await JudgeModel.open(checkpoint, "fp32", settings, log, { prefillChunk: 29 });
 });
 
 after(async () => {

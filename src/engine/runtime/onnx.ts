@@ -1,12 +1,22 @@
-// The only file that imports onnxruntime-node: sessions on CPU or CUDA, and tensor conversion.
-// CUDA never falls back by itself (session creation throws without its libraries); we catch that,
-// fall back to CPU only when the config allows it, and say so in the log.
+// The only file that imports onnxruntime-node: sessions on CPU, CUDA or WebGPU, and tensor conversion.
+// A GPU session never falls back by itself (creation throws without CUDA's libraries or a Vulkan
+// adapter); we catch that, fall back to CPU only when the config allows it, and say so in the log.
+// Only WebGPU can keep outputs on the device (`gpu-buffer` tensors): onnxruntime-node has no IO
+// binding, so CUDA sessions take every input from and return every output to host memory.
 
 import * as ort from "onnxruntime-node";
 import { EngineError } from "../errors.js";
-import type { DType, HostTensor } from "./tensor.js";
+import {
+  type AnyTensor,
+  bytesPerElement,
+  type DeviceTensor,
+  type DType,
+  elementCount,
+  type HostTensor,
+  isDeviceTensor,
+} from "./tensor.js";
 
-export type Device = { kind: "cpu" } | { kind: "cuda"; deviceId: number };
+export type Device = { kind: "cpu" } | { kind: "cuda"; deviceId: number } | { kind: "webgpu" };
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
 export interface SessionSettings {
@@ -20,6 +30,10 @@ export interface SessionSettings {
    * graph whose runs vary widely in size (the vision encoder), so its memory goes back after a run.
    */
   cpuMemArena?: boolean;
+  /** Outputs returned as DeviceTensor (WebGPU only; elsewhere they come back to the host). */
+  deviceOutputs?: readonly string[];
+  /** Log only errors (the engine's own small graphs, whose CPU-placed shape ops always warn). */
+  quiet?: boolean;
 }
 
 export interface SessionLog {
@@ -38,13 +52,20 @@ export class SessionLoadError extends EngineError {
 
 export function parseDevice(text: string): Device {
   if (text === "cpu") return { kind: "cpu" };
+  if (text === "webgpu") return { kind: "webgpu" };
   const match = /^cuda(?::(\d+))?$/.exec(text);
-  if (!match) throw new Error(`device '${text}': expected 'cpu', 'cuda' or 'cuda:N'`);
+  if (!match) throw new Error(`device '${text}': expected 'cpu', 'webgpu', 'cuda' or 'cuda:N'`);
   return { kind: "cuda", deviceId: Number(match[1] ?? 0) };
 }
 
 export function deviceName(device: Device): string {
-  return device.kind === "cpu" ? "cpu" : `cuda:${device.deviceId}`;
+  return device.kind === "cuda" ? `cuda:${device.deviceId}` : device.kind;
+}
+
+/** Bytes a graph's runs moved between host and device memory (0 on CPU), counted as they happen. */
+export interface Transfers {
+  toDevice: number;
+  toHost: number;
 }
 
 export interface Graph {
@@ -52,25 +73,74 @@ export interface Graph {
   readonly device: Device;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  readonly transfers: Readonly<Transfers>;
   inputType(name: string): DType | undefined;
-  run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>>;
+  /** Runs the graph; outputs named in `deviceOutputs` (WebGPU) come back as DeviceTensor. */
+  run(feeds: Record<string, AnyTensor>, outputs?: readonly string[]): Promise<Record<string, AnyTensor>>;
   release(): Promise<void>;
 }
 
+function provider(device: Device): ort.InferenceSession.ExecutionProviderConfig {
+  if (device.kind === "cuda") return { name: "cuda", deviceId: device.deviceId };
+  return device.kind;
+}
+
 function options(settings: SessionSettings, device: Device): ort.InferenceSession.SessionOptions {
+  const onDevice = device.kind === "webgpu" ? (settings.deviceOutputs ?? []) : [];
   return {
-    executionProviders: device.kind === "cpu" ? ["cpu"] : [{ name: "cuda", deviceId: device.deviceId }],
+    executionProviders: [provider(device)],
     graphOptimizationLevel: settings.optimizationLevel ?? "all",
     ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
     ...(settings.interOpThreads ? { interOpNumThreads: settings.interOpThreads } : {}),
     enableCpuMemArena: settings.cpuMemArena ?? true,
+    ...(onDevice.length
+      ? { preferredOutputLocation: Object.fromEntries(onDevice.map((name) => [name, "gpu-buffer" as const])) }
+      : {}),
+    ...(settings.quiet ? { logSeverityLevel: 3 as const } : {}),
   };
+}
+
+let liveDeviceTensors = 0;
+
+/** Device tensors handed out and not yet disposed (a leak shows as a count that keeps growing). */
+export function deviceTensorsAlive(): number {
+  return liveDeviceTensors;
+}
+
+/** A `gpu-buffer` tensor behind the engine's opaque handle. */
+class OrtDeviceTensor implements DeviceTensor {
+  readonly location = "device";
+  private disposed = false;
+
+  constructor(readonly tensor: ort.Tensor) {
+    liveDeviceTensors++;
+  }
+
+  get dtype(): DType {
+    return this.tensor.type as DType;
+  }
+
+  get dims(): readonly number[] {
+    return this.tensor.dims;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    liveDeviceTensors--;
+    this.tensor.dispose();
+  }
+}
+
+function hostBytes(t: HostTensor): number {
+  return elementCount(t.dims) * bytesPerElement(t.dtype);
 }
 
 const ORT_TYPES: Record<string, DType> = { float: "float32", float16: "float16", int64: "int64" };
 
 class OrtGraph implements Graph {
   private readonly types = new Map<string, DType>();
+  readonly transfers: Transfers = { toDevice: 0, toHost: 0 };
 
   constructor(
     readonly file: string,
@@ -96,17 +166,36 @@ class OrtGraph implements Graph {
   }
 
   async run(
-    feeds: Record<string, HostTensor>,
+    feeds: Record<string, AnyTensor>,
     outputs?: readonly string[],
-  ): Promise<Record<string, HostTensor>> {
+  ): Promise<Record<string, AnyTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    const copies = this.device.kind !== "cpu";
+    for (const [name, t] of Object.entries(feeds)) {
+      if (isDeviceTensor(t)) {
+        if (!(t instanceof OrtDeviceTensor)) throw new Error(`input '${name}': not a tensor of this runtime`);
+        ortFeeds[name] = t.tensor;
+      } else {
+        ortFeeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+        if (copies) this.transfers.toDevice += hostBytes(t);
+      }
+    }
     const result = outputs
       ? await this.session.run(ortFeeds, outputs as string[])
       : await this.session.run(ortFeeds);
-    const out: Record<string, HostTensor> = {};
+    const out: Record<string, AnyTensor> = {};
     for (const [name, t] of Object.entries(result)) {
-      out[name] = { dtype: t.type as DType, data: t.data as HostTensor["data"], dims: [...t.dims] };
+      if (t.location === "gpu-buffer") {
+        out[name] = new OrtDeviceTensor(t);
+        continue;
+      }
+      const host: HostTensor = {
+        dtype: t.type as DType,
+        data: t.data as HostTensor["data"],
+        dims: [...t.dims],
+      };
+      if (copies) this.transfers.toHost += hostBytes(host);
+      out[name] = host;
     }
     return out;
   }
@@ -116,17 +205,27 @@ class OrtGraph implements Graph {
   }
 }
 
-/** Opens `file`, checks it has the `expected` input and output names, and returns the graph. */
+/** An ONNX file, or a graph built in memory (named for errors and logs). */
+export type GraphSource = string | { name: string; bytes: Uint8Array };
+
+function create(source: GraphSource, opts: ort.InferenceSession.SessionOptions) {
+  return typeof source === "string"
+    ? ort.InferenceSession.create(source, opts)
+    : ort.InferenceSession.create(source.bytes, opts);
+}
+
+/** Opens `source`, checks it has the `expected` input and output names, and returns the graph. */
 export async function openGraph(
-  file: string,
+  source: GraphSource,
   settings: SessionSettings,
   expected: { inputs: readonly string[]; outputs: readonly string[] },
   log: SessionLog,
 ): Promise<Graph> {
+  const file = typeof source === "string" ? source : source.name;
   let device = settings.device;
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, options(settings, device));
+    session = await create(source, options(settings, device));
   } catch (err) {
     const message = (err as Error).message;
     if (device.kind === "cpu" || !settings.allowCpuFallback) {
@@ -136,13 +235,10 @@ export async function openGraph(
         `onnxruntime could not load it on ${deviceName(device)}: ${message}`,
       );
     }
-    log.warn(
-      { file, device: deviceName(device), error: message },
-      "CUDA session failed; falling back to CPU",
-    );
+    log.warn({ file, device: deviceName(device), error: message }, "GPU session failed; falling back to CPU");
     device = { kind: "cpu" };
     try {
-      session = await ort.InferenceSession.create(file, options(settings, device));
+      session = await create(source, options(settings, device));
     } catch (cpuErr) {
       throw new SessionLoadError(
         file,

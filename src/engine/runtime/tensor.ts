@@ -1,4 +1,5 @@
-// Plain host tensors: what crosses between the engine and runtime/onnx.ts (the only onnxruntime user).
+// What crosses between the engine and runtime/onnx.ts (the only onnxruntime user): plain host tensors,
+// and opaque handles to tensors that stay in a GPU session's memory (WebGPU buffers).
 
 export type FloatDType = "float32" | "float16";
 export type DType = FloatDType | "int64";
@@ -10,6 +11,27 @@ export interface HostTensor {
   dtype: DType;
   data: Float32Array | Uint16Array | BigInt64Array;
   dims: number[];
+}
+
+/**
+ * A tensor in device memory, produced by a graph opened with it among `deviceOutputs`. Feed it to
+ * graphs on the same device; its memory is freed only by `dispose()`.
+ */
+export interface DeviceTensor {
+  readonly location: "device";
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+  dispose(): void;
+}
+
+export type AnyTensor = HostTensor | DeviceTensor;
+
+export function isDeviceTensor(t: AnyTensor): t is DeviceTensor {
+  return (t as DeviceTensor).location === "device";
+}
+
+export function bytesPerElement(dtype: DType): number {
+  return dtype === "float16" ? 2 : dtype === "float32" ? 4 : 8;
 }
 
 export function int64(values: ArrayLike<number>, dims: number[]): HostTensor {

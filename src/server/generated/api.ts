@@ -346,7 +346,7 @@ export type components = {
       id: string;
       /** @enum {string} */
       variant: "fp32" | "fp16";
-      /** @description Execution device actually used: `cpu`, `cuda` or `cuda:N`. */
+      /** @description Execution device actually used: `cpu`, `webgpu`, `cuda` or `cuda:N`. */
       device: string;
       /** @enum {string} */
       dtype: "float32" | "float16";
