@@ -7,8 +7,12 @@
 // transformers.js generating from the same ONNX files. Progress goes to stderr; stdout gets the tables
 // and, last, one JSON line with every number.
 //
+// Then (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device per decode step, the int8 and
+// int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1.
+//
 //   npm run bench -- [--model PATH] [--demo PATH] [--skip-large] [--skip-tjs] [--new-tokens N]
 //                    [--runs N] [--large-runs N] [--loop-seconds S] [--no-tjs-batched] [--bandwidth-mib M]
+//                    [--skip-webgpu] [--skip-variants]
 
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -22,6 +26,14 @@ import { preparePrompt } from "../src/engine/prompt-inputs.js";
 import { TextCodec } from "../src/engine/tokenizer.js";
 import { judgeMessages } from "../src/judge/prompt.js";
 import { type BandwidthResult, measureBandwidth } from "./bandwidth.js";
+import {
+  benchHostCost,
+  benchVariants,
+  benchWebgpu,
+  type HostCostRow,
+  type VariantRow,
+  type WebgpuOutcome,
+} from "./gpu-path.js";
 import { type LoopDelayResult, workerLoopDelay } from "./loop-delay.js";
 import { type KResult, measureK, runOnce } from "./ours.js";
 import { type DelayStats, fmt, round, table } from "./stats.js";
@@ -45,6 +57,8 @@ const { values: args } = parseArgs({
     "large-runs": { type: "string", default: "2" },
     "loop-seconds": { type: "string", default: "8" },
     "bandwidth-mib": { type: "string", default: "1024" },
+    "skip-webgpu": { type: "boolean", default: false },
+    "skip-variants": { type: "boolean", default: false },
   },
 });
 
@@ -443,7 +457,120 @@ async function main(): Promise<void> {
     models.push(m);
   }
   report(machine, bandwidth, models);
-  process.stdout.write(`${JSON.stringify(summary(machine, bandwidth, models))}\n`);
+  const gpuPath = await benchGpuPath(newTokens);
+  reportGpuPath(gpuPath);
+  process.stdout.write(`${JSON.stringify({ ...summary(machine, bandwidth, models), gpuPath })}\n`);
+}
+
+interface GpuPathReport {
+  hostCost: HostCostRow[];
+  webgpu: WebgpuOutcome;
+  variants: { checkpoint: string; rows: VariantRow[] } | { skipped: string };
+}
+
+async function promptFor(dir: string) {
+  const codec = await TextCodec.load(dir);
+  const preprocessor = parsePreprocessorConfig(
+    JSON.parse(readFileSync(path.join(dir, "preprocessor_config.json"), "utf8")),
+  );
+  return (await preparePrompt(codec, MESSAGES, undefined, preprocessor.mergeSize, { maxPromptTokens: 1e6 }))
+    .tensors;
+}
+
+async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
+  const demo = demoPath();
+  const demoCheckpoint = await loadCheckpoint(demo, { hashCheck: "size" });
+  const demoPrompt = await promptFor(demo);
+  progress("host cost per sample: decode steps at K = 1 and 8, onnxruntime's runs vs the rest");
+  const hostCost = await benchHostCost(demoCheckpoint, demoPrompt, newTokens, Number(args.runs));
+  let webgpu: WebgpuOutcome = { ok: false, reason: "skipped (--skip-webgpu)" };
+  if (!args["skip-webgpu"]) {
+    progress("webgpu: K = 4 on the demo model, KV on the device and copied, against CPU");
+    webgpu = await benchWebgpu(demoCheckpoint, demoPrompt, Math.min(newTokens, 32));
+  }
+  let variants: GpuPathReport["variants"] = { skipped: "--skip-variants or --skip-large" };
+  if (!args["skip-variants"] && !args["skip-large"]) {
+    const { dir } = await ensureLargeModel();
+    let checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
+    if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) {
+      progress(`quantizing ${dir} (int8, int4) ...`);
+      await promisify(execFile)(path.join(PYTHON_BIN, "r1judge-train"), ["quantize", dir], {
+        cwd: path.join(ROOT, "training"),
+        maxBuffer: 64 << 20,
+      });
+      checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
+    }
+    progress("variants: fp32, int8, int4 decoders, batch-1 decode on the CPU");
+    const rows = await benchVariants(
+      checkpoint,
+      await promptFor(dir),
+      Math.min(newTokens, 32),
+      Number(args["large-runs"]),
+      async (file) => (await weightBytes(dir, file)).decoderFileBytes,
+    );
+    variants = { checkpoint: display(dir), rows };
+  }
+  return { hostCost, webgpu, variants };
+}
+
+function reportGpuPath(r: GpuPathReport): void {
+  const out: string[] = [""];
+  const one = r.hostCost.find((h) => h.samples === 1);
+  const eight = r.hostCost.find((h) => h.samples === 8);
+  out.push("== host cost per sample (demo model, CPU; per decode step, median of --runs)");
+  out.push(
+    table(
+      ["K", "step ms", "onnxruntime ms", "host ms", "step × K=1", "host × K=1"],
+      r.hostCost.map((h) => [
+        h.samples,
+        fmt(h.msPerStep, 2),
+        fmt(h.ortMsPerStep, 2),
+        fmt(h.hostMsPerStep, 2),
+        fmt(h.msPerStep / (one?.msPerStep ?? Number.NaN), 2),
+        fmt(h.hostMsPerStep / (one?.hostMsPerStep ?? Number.NaN), 2),
+      ]),
+    ),
+  );
+  if (one && eight)
+    out.push(
+      `host cost per extra row per step: ${fmt(((eight.hostMsPerStep - one.hostMsPerStep) / 7) * 1000, 0)} µs ` +
+        `(onnxruntime per extra row: ${fmt(((eight.ortMsPerStep - one.ortMsPerStep) / 7) * 1000, 0)} µs)`,
+    );
+  out.push("");
+  out.push("== webgpu (demo model, K = 4, fp32; under SwiftShader the times are not GPU speed)");
+  if (r.webgpu.ok)
+    out.push(
+      table(
+        ["mode", "steps", "bytes host↔device / step", "ms / step", "tokens = CPU's"],
+        r.webgpu.rows.map((w) => [
+          w.mode,
+          w.steps,
+          fmt(w.bytesPerStep, 0),
+          fmt(w.msPerStep, 1),
+          w.tokensEqualCpu ? "yes" : "NO",
+        ]),
+      ),
+    );
+  else out.push(`not measured: ${r.webgpu.reason}`);
+  out.push("");
+  if ("rows" in r.variants) {
+    const base = r.variants.rows.find((v) => v.variant === "fp32");
+    out.push(`== quantized decoders (${r.variants.checkpoint}, CPU, batch 1)`);
+    out.push(
+      table(
+        ["variant", "decoder GB", "prefill tok/s", "decode tok/s", "decode × fp32", "greedy = fp32's for"],
+        r.variants.rows.map((v) => [
+          v.variant,
+          fmt(gb(v.decoderBytes), 3),
+          fmt(v.prefillTokPerSec),
+          fmt(v.decodeTokPerSec, 2),
+          fmt(v.decodeTokPerSec / (base?.decodeTokPerSec ?? Number.NaN), 2),
+          `${v.greedyAgreement} tokens`,
+        ]),
+      ),
+    );
+  } else out.push(`quantized decoders: not measured (${r.variants.skipped})`);
+  process.stdout.write(`${out.join("\n")}\n`);
 }
 
 await main();

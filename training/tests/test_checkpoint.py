@@ -317,3 +317,65 @@ def test_files_table_missing_or_not_an_object(ckpt: pathlib.Path, files: Any) ->
     edit_manifest(ckpt, lambda m: m.pop("files") if files is None else m.update(files=files))
     err = load_error(ckpt)
     assert err.file == MANIFEST_NAME and err.field == "files"
+
+
+# --- quantized variants ---------------------------------------------------------------------------
+
+
+def _decoder_logits(root: pathlib.Path, variant: str) -> Any:
+    """The decoder's last-position logits for a fixed 6-token prompt of random embeddings."""
+    import numpy as np
+    import onnxruntime as ort
+
+    checkpoint = load_checkpoint(root)
+    session = ort.InferenceSession(str(checkpoint.graph_path("decoder_model_merged", variant)))
+    rng = np.random.default_rng(0)
+    tokens = 6
+    feeds: dict[str, Any] = {
+        "inputs_embeds": rng.standard_normal((1, tokens, TEXT.hidden_size)).astype(np.float32),
+        "attention_mask": np.ones((1, tokens), dtype=np.int64),
+        "position_ids": np.tile(np.arange(tokens, dtype=np.int64), (3, 1, 1)),
+    }
+    head_dim = TEXT.hidden_size // TEXT.num_attention_heads
+    for layer in range(TEXT.num_hidden_layers):
+        for kind in ("key", "value"):
+            feeds[f"past_key_values.{layer}.{kind}"] = np.zeros(
+                (1, TEXT.num_key_value_heads, 0, head_dim), dtype=np.float32
+            )
+    logits = session.run(["logits"], feeds)[0]
+    return logits[0, -1]
+
+
+def test_quantized_variants_are_listed_and_close_to_fp32(ckpt: pathlib.Path) -> None:
+    import numpy as np
+
+    from r1judge_train.export.quantize import add_quantized_variants
+
+    checkpoint = add_quantized_variants(ckpt, ("int4", "int8"))
+    manifest = read(ckpt, MANIFEST_NAME)
+    fp32 = _decoder_logits(ckpt, "fp32")
+    for variant, bits in (("int4", 4), ("int8", 8)):
+        rel = f"onnx/decoder_model_merged_{variant}.onnx"
+        assert manifest["variants"][variant]["decoder_model_merged"] == rel
+        # The embedding table and the vision encoder stay fp32: the same files as the fp32 variant.
+        assert manifest["variants"][variant]["embed_tokens"] == manifest["variants"]["fp32"]["embed_tokens"]
+        assert manifest["variants"][variant]["vision_encoder"] == manifest["variants"]["fp32"]["vision_encoder"]
+        assert manifest["files"][rel]["sha256"] == sha256_file(ckpt / rel)
+        assert manifest["quantization"][variant]["bits"] == bits
+        graph = onnx.load(str(ckpt / rel))
+        assert any(n.op_type == "MatMulNBits" for n in graph.graph.node)
+        assert (ckpt / rel).stat().st_size < (ckpt / "onnx/decoder_model_merged.onnx").stat().st_size
+        logits = _decoder_logits(ckpt, variant)
+        assert np.isfinite(logits).all()
+        # Same argmax and small drift: 8 bits barely moves the logits, 4 bits more.
+        drift = float(np.abs(logits - fp32).max())
+        assert drift < (0.05 if bits == 8 else 0.5) * float(np.abs(fp32).max()), (variant, drift)
+    assert checkpoint.root == ckpt
+
+
+def test_quantizing_needs_the_fp32_variant(ckpt: pathlib.Path) -> None:
+    from r1judge_train.export.quantize import add_quantized_variants
+
+    edit_manifest(ckpt, lambda m: m["variants"].update(fp16=m["variants"].pop("fp32")))
+    with pytest.raises(ValueError, match="variants.fp32"):
+        add_quantized_variants(ckpt, ("int4",))

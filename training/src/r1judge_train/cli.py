@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from .checkpoint.manifest import DTYPES  # noqa: E402 (light: no torch)
+
+VARIANT_CHOICES = sorted(DTYPES)
+
 # DemoRecipe fields the `demo` command can change; their defaults live in DemoRecipe only.
 RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
     "seed": (int, "seed of the data, the initial weights and the data order"),
@@ -136,6 +140,13 @@ def _select_hard(args: argparse.Namespace) -> None:
     print(f"{len(ids)} of {len(items)} items wrong in at least one of {args.votes} samples -> {args.out}")
 
 
+def _quantize(args: argparse.Namespace) -> None:
+    from .export.quantize import add_quantized_variants
+
+    checkpoint = add_quantized_variants(args.checkpoint, tuple(args.variants), args.block_size)
+    print(f"{', '.join(args.variants)} decoder variants -> {checkpoint.root}")
+
+
 def _random(args: argparse.Namespace) -> None:
     from .random_model import build_random_checkpoint
 
@@ -160,13 +171,19 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("out", type=Path)
     export.add_argument("--tokenizer", type=Path, help="directory with tokenizer.json (default: the model's)")
     export.add_argument("--model-id", default="r1judge-model")
-    export.add_argument("--variants", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"])
+    export.add_argument("--variants", nargs="+", default=["fp32", "fp16"], choices=VARIANT_CHOICES)
     export.set_defaults(run=_export)
+
+    quant = sub.add_parser("quantize", help="add int4/int8 weight-only quantized decoder variants to a checkpoint")
+    quant.add_argument("checkpoint", type=Path)
+    quant.add_argument("--variants", nargs="+", default=["int4", "int8"], choices=["int4", "int8"])
+    quant.add_argument("--block-size", type=int, default=32, help="input rows sharing one scale (default 32)")
+    quant.set_defaults(run=_quantize)
 
     ev = sub.add_parser("eval", help="held-out accuracy of a checkpoint on a demo-task JSONL file")
     ev.add_argument("checkpoint", type=Path)
     ev.add_argument("data", type=Path)
-    ev.add_argument("--variant", default="fp32", choices=["fp32", "fp16"])
+    ev.add_argument("--variant", default="fp32", choices=VARIANT_CHOICES)
     ev.add_argument("--votes", type=int, default=8)
     ev.add_argument("--temperature", type=float, default=1.0)
     ev.add_argument("--limit", type=int, default=0)
@@ -220,7 +237,7 @@ def parser() -> argparse.ArgumentParser:
     rnd.add_argument("--shape", default="qwen2.5-0.5b", choices=["qwen2.5-0.5b"])
     rnd.add_argument("--tokenizer", type=Path, required=True, help="directory with a Qwen tokenizer.json")
     rnd.add_argument("--seed", type=int, default=0)
-    rnd.add_argument("--variants", nargs="+", default=["fp32"], choices=["fp32", "fp16"])
+    rnd.add_argument("--variants", nargs="+", default=["fp32"], choices=VARIANT_CHOICES)
     rnd.set_defaults(run=_random)
 
     fx = sub.add_parser("fixtures", help="golden fixtures for the TypeScript engine from a checkpoint")

@@ -45,7 +45,7 @@ class DemoRecipe:
     # Images below this many pixels are upscaled (the checkpoint's preprocessor_config.json min_pixels).
     image_min_pixels: int = MIN_PIXELS
     eval_votes: int = 8
-    variants: tuple[str, ...] = ("fp32", "fp16")
+    variants: tuple[str, ...] = ("fp32", "fp16", "int4", "int8")
 
     def __post_init__(self) -> None:
         preprocessor_config(min_pixels=self.image_min_pixels)  # bad bounds fail before hours of training

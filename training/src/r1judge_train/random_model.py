@@ -23,14 +23,20 @@ SHAPES: dict[str, TextShape] = {"qwen2.5-0.5b": QWEN25_05B_TEXT}
 QWEN25_VOCAB = 151936
 
 
-def build_random_checkpoint(
-    shape: str, tokenizer_dir: Path, out_dir: Path, seed: int = 0, variants: tuple[str, ...] = ("fp32",)
-) -> Path:
+def build_random_model(shape: str, tokenizer_dir: Path, seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
+    """The random model of `shape`: the same weights for the same seed (benchmarks rebuild it in PyTorch)."""
     tok = load_tokenizer(tokenizer_dir)
     vocab = max(QWEN25_VOCAB, tok.tokenizer.get_vocab_size())
     torch.manual_seed(seed)
     config = build_config(vocab, tok.ids, SHAPES[shape], DEMO_VISION)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    return Qwen2_5_VLForConditionalGeneration(config).eval()
+
+
+def build_random_checkpoint(
+    shape: str, tokenizer_dir: Path, out_dir: Path, seed: int = 0, variants: tuple[str, ...] = ("fp32",)
+) -> Path:
+    model = build_random_model(shape, tokenizer_dir, seed)
+    config = model.config
     provenance = {"made_by": "r1judge-train random", "shape": shape, "seed": seed, "trained": False}
     with tempfile.TemporaryDirectory() as staging:
         # The judge prompt is rendered with the Qwen2-VL chat template whatever the tokenizer came with.

@@ -17,7 +17,8 @@ FORMAT_NAME = "r1judge-checkpoint"
 FORMAT_VERSION = 1
 
 GRAPH_NAMES = ("vision_encoder", "embed_tokens", "decoder_model_merged")
-DTYPES = {"fp32": "float32", "fp16": "float16"}
+# Variant -> the float type of its graphs' inputs and outputs (int4/int8 quantize weights only).
+DTYPES = {"fp32": "float32", "fp16": "float16", "int4": "float32", "int8": "float32"}
 
 
 def graph_file(graph: str, variant: str) -> str:

@@ -21,6 +21,7 @@ from ..models.inputs import check_preprocessor, preprocessor_config
 from ..tokenizer.qwen import load_tokenizer
 from .decoder import export_decoder, export_embed_tokens
 from .fp16 import convert_to_fp16
+from .quantize import QUANTIZED_BITS, add_quantized_variants
 from .vision import export_vision_encoder
 
 
@@ -62,6 +63,10 @@ def export_checkpoint(
 
     `preprocessor`: the image preprocessing the model was trained with (default: R1-Reward's bounds)."""
     preprocessor = check_preprocessor(preprocessor) if preprocessor is not None else preprocessor_config()
+    quantized = tuple(v for v in variants if v in QUANTIZED_BITS)
+    if quantized and "fp32" not in variants:
+        raise ValueError(f"variants {quantized} are quantized from fp32: list fp32 too")
+    variants = tuple(v for v in variants if v not in QUANTIZED_BITS)
     model = model.eval().float()
     tok = load_tokenizer(tokenizer_dir)
     if out_dir.exists():
@@ -95,6 +100,8 @@ def export_checkpoint(
     provenance = {**provenance, "tools": tool_versions()}
     manifest = build_manifest(out_dir, model_id, tok.ids, model.config.text_config, table, provenance)
     _write_json(out_dir / MANIFEST_NAME, manifest)
+    if quantized:
+        return add_quantized_variants(out_dir, quantized)
     return load_checkpoint(out_dir)
 
 

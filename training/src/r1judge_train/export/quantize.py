@@ -1,0 +1,65 @@
+"""Weight-only quantized variants of an exported checkpoint's decoder (int4, int8).
+
+A decode step reads every decoder weight once, so bytes per token set its speed. The decoder's MatMul
+weights become onnxruntime's MatMulNBits (block-wise, symmetric, one fp32 scale per block of
+`block_size` input rows), which the CPU and WebGPU providers both run; activations, the KV cache and
+the graph's inputs and outputs stay fp32, so the server feeds a quantized variant exactly as fp32.
+The embedding table (a Gather) and the vision encoder are small next to the decoder's matmuls and
+stay fp32: a quantized variant lists their fp32 files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import onnx
+from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+from ..checkpoint.manifest import MANIFEST_NAME, graph_file, sha256_file
+from ..checkpoint.validate import Checkpoint, load_checkpoint
+
+QUANTIZED_BITS = {"int4": 4, "int8": 8}
+DEFAULT_BLOCK_SIZE = 32
+
+
+def quantize_graph(src: Path, dst: Path, bits: int, block_size: int = DEFAULT_BLOCK_SIZE) -> int:
+    """Write `src` with its constant-weight MatMuls as MatMulNBits to `dst`; returns how many it converted."""
+    model = onnx.load(str(src))
+    # It logs every node it looks at (thousands of lines) at INFO.
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+    quantizer = MatMulNBitsQuantizer(model, bits=bits, block_size=block_size, is_symmetric=True)
+    quantizer.process()
+    quantized = quantizer.model.model
+    converted = sum(1 for node in quantized.graph.node if node.op_type == "MatMulNBits")
+    if converted == 0:
+        raise ValueError(f"{src}: no MatMul with a constant weight to quantize")
+    onnx.save(quantized, str(dst))
+    return converted
+
+
+def add_quantized_variants(
+    root: Path, variants: tuple[str, ...], block_size: int = DEFAULT_BLOCK_SIZE
+) -> Checkpoint:
+    """Quantize the fp32 decoder of the checkpoint at `root` into each of `variants` and list them in its manifest."""
+    manifest_path = root / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    fp32 = manifest["variants"].get("fp32")
+    if fp32 is None:
+        raise ValueError(f"{manifest_path}: field 'variants.fp32': quantizing needs the fp32 graphs")
+    for variant in variants:
+        if variant not in QUANTIZED_BITS:
+            raise ValueError(f"unknown quantized variant {variant!r}; known: {sorted(QUANTIZED_BITS)}")
+        rel = graph_file("decoder_model_merged", variant)
+        quantize_graph(root / fp32["decoder_model_merged"], root / rel, QUANTIZED_BITS[variant], block_size)
+        manifest["files"][rel] = {"sha256": sha256_file(root / rel), "bytes": (root / rel).stat().st_size}
+        manifest["variants"][variant] = {**fp32, "decoder_model_merged": rel}
+        manifest.setdefault("quantization", {})[variant] = {
+            "method": "MatMulNBits, weight-only, symmetric",
+            "bits": QUANTIZED_BITS[variant],
+            "block_size": block_size,
+            "graphs": ["decoder_model_merged"],
+        }
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return load_checkpoint(root)
