@@ -79,7 +79,8 @@ test("errors name the variable or flag at fault, all at once", () => {
   assert.ok(lines.some((l) => l.startsWith("R1JUDGE_DEVICE:")));
   assert.ok(lines.some((l) => l.startsWith("--max-queue:")));
   assert.match(problems(["--port", "70000"])[0] ?? "", /^--port:/);
-  assert.match(problems([], { R1JUDGE_VARIANT: "int8" })[0] ?? "", /^R1JUDGE_VARIANT:/);
+  assert.match(problems([], { R1JUDGE_VARIANT: "bf16" })[0] ?? "", /^R1JUDGE_VARIANT:/);
+  assert.equal(loadConfig([], { R1JUDGE_VARIANT: "int4" }).variant, "int4");
 });
 
 test("unknown flags, missing values and stray arguments are errors", () => {

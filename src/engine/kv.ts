@@ -7,18 +7,10 @@
 import { type FloatData, type FloatDType, floats } from "./runtime/tensor.js";
 
 /**
- * Columns of room left after each batch built by `append`, so the next decode steps can append in place
- * instead of allocating (and later garbage-collecting) a whole new cache every step.
+ * Columns of room left after each batch built by `append`, so the next decode steps write their
+ * columns in place instead of allocating (and later garbage-collecting) a whole new cache every step.
  */
 export const SPARE_COLUMNS = 64;
-
-/** The first `length` elements of `data`'s buffer, if it has room for them; else undefined. */
-function grownView(data: FloatData, length: number): FloatData | undefined {
-  if (data.byteOffset !== 0 || data.buffer.byteLength < length * data.BYTES_PER_ELEMENT) return undefined;
-  return data instanceof Uint16Array
-    ? new Uint16Array(data.buffer, 0, length)
-    : new Float32Array(data.buffer, 0, length);
-}
 
 export interface KvShape {
   layers: number;
@@ -62,12 +54,21 @@ export function kvBytesPerToken(shape: KvShape): number {
   return 2 * shape.layers * shape.heads * shape.headDim * (shape.dtype === "float16" ? 2 : 4);
 }
 
-/** The attention mask of a left-padded batch: [rows, length + newTokens] of 0/1. */
-export function paddedMask(pad: readonly number[], length: number, newTokens: number): BigInt64Array {
-  const width = length + newTokens;
+/**
+ * The attention mask of a left-padded batch: [rows, capacity + newTokens] of 0/1. Columns from
+ * `length` to `capacity` are room not yet written (masked like padding); the new tokens come last.
+ */
+export function paddedMask(
+  pad: readonly number[],
+  length: number,
+  newTokens: number,
+  capacity = length,
+): BigInt64Array {
+  const width = capacity + newTokens;
   const mask = new BigInt64Array(pad.length * width);
   pad.forEach((p, r) => {
-    mask.fill(1n, r * width + p, (r + 1) * width);
+    mask.fill(1n, r * width + p, r * width + length);
+    mask.fill(1n, r * width + capacity, (r + 1) * width);
   });
   return mask;
 }
@@ -77,12 +78,20 @@ export class KvBatch implements KvCache {
 
   constructor(
     readonly shape: KvShape,
-    /** 2 · layers tensors: key 0, value 0, key 1, … each [B, heads, length, headDim]. */
+    /**
+     * 2 · layers tensors: key 0, value 0, key 1, … each [B, heads, capacity, headDim], of which the
+     * first `length` columns of each block are the cache and the rest room for later steps.
+     */
     readonly tensors: FloatData[],
     readonly rows: number,
     readonly length: number,
     /** Padding slots at the left of each row. */
     readonly pad: number[],
+    /**
+     * Columns each (row, head) block has room for. A decode step feeds all of them (the unwritten
+     * ones masked) and writes its new column in place: no block moves while there is room.
+     */
+    readonly capacity = length,
   ) {}
 
   static empty(shape: KvShape, rows: number): KvBatch {
@@ -109,7 +118,7 @@ export class KvBatch implements KvCache {
   }
 
   mask(newTokens: number): BigInt64Array {
-    return paddedMask(this.pad, this.length, newTokens);
+    return paddedMask(this.pad, this.length, newTokens, this.capacity);
   }
 
   retain(): void {}
@@ -118,46 +127,53 @@ export class KvBatch implements KvCache {
 
   /** The cache after a step: the decoder's present tensors (length + newTokens). */
   advance(present: FloatData[], newTokens: number): KvBatch {
+    // present is past and the new columns side by side: room inside past would sit between them.
+    if (this.capacity !== this.length) throw new Error("advance() needs a cache without room");
     return new KvBatch(this.shape, present, this.rows, this.length + newTokens, this.pad);
   }
 
   /**
    * The cache after a step, from only the step's new columns (`columns[t]`: [rows, heads, newTokens,
-   * headDim], the decoder's `new_key_values.*`). With `reuse` (decode steps), this batch's buffers
-   * are rewritten in place when they have room, so this batch must not be used afterwards, and new
-   * buffers get SPARE_COLUMNS of room for the next steps. Without it (a prefill, whose past may be the
-   * prefix cache's own entry) the result gets exact-size new buffers.
+   * headDim], the decoder's `new_key_values.*`). With `reuse` (decode steps) the columns are written
+   * into this batch's room when it has enough, so this batch must not be used afterwards; else new
+   * buffers with SPARE_COLUMNS of room are made (one copy of the cache per SPARE_COLUMNS steps).
+   * Without it (a prefill, whose past may be the prefix cache's own entry) the result gets new
+   * buffers of exactly its length.
    */
   append(columns: readonly FloatData[], newTokens: number, reuse: boolean): KvBatch {
     const { heads, headDim, dtype } = this.shape;
     const blocks = this.rows * heads;
-    const oldBlock = this.length * headDim;
     const length = this.length + newTokens;
-    const newBlock = length * headDim;
     const tail = newTokens * headDim;
+    const inPlace = reuse && this.capacity >= length;
+    const capacity = inPlace ? this.capacity : length + (reuse ? SPARE_COLUMNS : 0);
     const tensors = this.tensors.map((past, t) => {
-      const inPlace = reuse ? grownView(past, blocks * newBlock) : undefined;
-      const room = reuse ? SPARE_COLUMNS : 0;
-      const out = inPlace ?? floats(dtype, blocks * newBlock, blocks * (length + room) * headDim);
+      const out = inPlace ? past : floats(dtype, blocks * capacity * headDim);
       const fresh = columns[t] as FloatData;
-      // Last block first: in place, every block moves right, so no block is overwritten before it moves.
-      for (let b = blocks - 1; b >= 0; b--) {
-        if (inPlace) out.copyWithin(b * newBlock, b * oldBlock, (b + 1) * oldBlock);
-        else out.set(past.subarray(b * oldBlock, (b + 1) * oldBlock), b * newBlock);
-        out.set(fresh.subarray(b * tail, (b + 1) * tail), b * newBlock + oldBlock);
+      for (let b = 0; b < blocks; b++) {
+        const at = b * capacity * headDim;
+        if (!inPlace) {
+          const from = b * this.capacity * headDim;
+          out.set(past.subarray(from, from + this.length * headDim), at);
+        }
+        out.set(fresh.subarray(b * tail, (b + 1) * tail), at + this.length * headDim);
       }
       return out;
     });
-    return new KvBatch(this.shape, tensors, this.rows, length, this.pad);
+    return new KvBatch(this.shape, tensors, this.rows, length, this.pad, capacity);
   }
 
   select(indices: readonly number[]): KvBatch {
     const { heads, headDim } = this.shape;
-    const rowSize = heads * this.length * headDim;
+    const block = this.length * headDim;
+    const stride = this.capacity * headDim;
     const tensors = this.tensors.map((t) => {
-      const out = floats(this.shape.dtype, indices.length * rowSize);
+      const out = floats(this.shape.dtype, indices.length * heads * block);
       indices.forEach((src, dst) => {
-        out.set(t.subarray(src * rowSize, (src + 1) * rowSize), dst * rowSize);
+        for (let h = 0; h < heads; h++) {
+          const from = (src * heads + h) * stride;
+          out.set(t.subarray(from, from + block), (dst * heads + h) * block);
+        }
       });
       return out;
     });
@@ -176,6 +192,11 @@ export class KvBatch implements KvCache {
     return this.resize(this.length - cut);
   }
 
+  /** This batch with no room: what ops that lay rows side by side work on. */
+  compact(): KvBatch {
+    return this.capacity === this.length ? this : this.resize(this.length);
+  }
+
   concat(other: KvCache): KvBatch {
     if (!(other instanceof KvBatch)) throw new Error("cannot join a device KV cache to a host one");
     return KvBatch.concat(this, other);
@@ -186,8 +207,8 @@ export class KvBatch implements KvCache {
     if (a.rows === 0) return b;
     if (b.rows === 0) return a;
     const length = Math.max(a.length, b.length);
-    const left = a.resize(length);
-    const right = b.resize(length);
+    const left = a.resize(length).compact();
+    const right = b.resize(length).compact();
     const tensors = left.tensors.map((t, i) => {
       const out = floats(a.shape.dtype, t.length + (right.tensors[i] as FloatData).length);
       out.set(t, 0);
@@ -199,7 +220,7 @@ export class KvBatch implements KvCache {
 
   /** The same rows at `length` columns: grows by left padding, shrinks by dropping leading columns. */
   resize(length: number): KvBatch {
-    if (length === this.length) return this;
+    if (length === this.length && this.capacity === length) return this;
     const delta = length - this.length;
     if (delta < 0 && this.pad.some((p) => p < -delta)) throw new Error("cannot drop real KV columns");
     const { heads, headDim } = this.shape;
@@ -207,7 +228,7 @@ export class KvBatch implements KvCache {
     const tensors = this.tensors.map((t) => {
       const out = floats(this.shape.dtype, rowsByHeads * length * headDim);
       for (let rh = 0; rh < rowsByHeads; rh++) {
-        const src = rh * this.length * headDim;
+        const src = rh * this.capacity * headDim;
         const dst = rh * length * headDim;
         if (delta >= 0) out.set(t.subarray(src, src + this.length * headDim), dst + delta * headDim);
         else out.set(t.subarray(src - delta * headDim, src + this.length * headDim), dst);
@@ -230,7 +251,7 @@ export class KvBatch implements KvCache {
       const out = floats(this.shape.dtype, heads * tokens * headDim);
       for (let h = 0; h < heads; h++) {
         out.set(
-          t.subarray(h * this.length * headDim, (h * this.length + tokens) * headDim),
+          t.subarray(h * this.capacity * headDim, (h * this.capacity + tokens) * headDim),
           h * tokens * headDim,
         );
       }

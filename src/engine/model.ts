@@ -344,11 +344,11 @@ export class JudgeModel {
     const { heads, headDim, dtype } = this.kvShape;
     const feeds: Record<string, HostTensor> = {
       inputs_embeds: embeds,
-      attention_mask: { dtype: "int64", data: kv.mask(newTokens), dims: [kv.rows, kv.length + newTokens] },
+      attention_mask: { dtype: "int64", data: kv.mask(newTokens), dims: [kv.rows, kv.capacity + newTokens] },
       position_ids: positions,
     };
     this.pastNames.forEach((name, i) => {
-      feeds[name] = { dtype, data: kv.tensors[i] as FloatData, dims: [kv.rows, heads, kv.length, headDim] };
+      feeds[name] = { dtype, data: kv.tensors[i] as FloatData, dims: [kv.rows, heads, kv.capacity, headDim] };
     });
     const out = await this.decoder.run(feeds, this.newKvNames && ["logits", ...this.newKvNames]);
     const logits = lastPositionLogits(out.logits as HostTensor, this.vocabSize);

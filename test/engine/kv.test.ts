@@ -113,12 +113,27 @@ for (const dtype of ["float32", "float16"] as const) {
       "a decode step's has room",
     );
     const third = second.append(columns(7, 1), 1, true);
-    assert.equal(third.tensors[0]?.buffer, second.tensors[0]?.buffer, "the room is used in place");
+    assert.equal(third.tensors[0], second.tensors[0], "the room is used in place: no block moves");
     assert.equal(third.length, 8);
+    assert.equal(third.capacity, 7 + SPARE_COLUMNS);
     assert.deepEqual(third.pad, [1, 0]);
+    // A step feeds every column it has room for; the unwritten ones are masked like padding.
+    const width = third.capacity + 1;
+    const mask = Array.from(third.mask(1), Number);
+    for (let r = 0; r < 2; r++)
+      for (let c = 0; c < width; c++)
+        assert.equal(
+          mask[r * width + c],
+          (c >= (third.pad[r] as number) && c < 8) || c === width - 1 ? 1 : 0,
+        );
     for (const t of third.tensors) assert.ok(t instanceof expectedArray);
-    assertRow(third, 0, 0, 7);
-    assertRow(third, 1, 1, 8);
+    const compact = third.compact();
+    assert.equal(compact.capacity, 8);
+    assertRow(compact, 0, 0, 7);
+    assertRow(compact, 1, 1, 8);
+    // Batch operations read through the room.
+    assertRow(third.select([1]), 0, 1, 8);
+    assertRow(KvBatch.concat(third, makeBatch(dtype, [0], 2, [5])), 1, 1, 8);
   });
 
   test(`${dtype}: concat left-pads the shorter batch and keeps every value`, () => {
