@@ -47,6 +47,11 @@ export interface Checkpoint {
   padTokenId: number;
   imagePadTokenId: number;
   stopStrings: string[];
+  /**
+   * Where a sample states its verdict: the text before the answer (the answer pattern's literal
+   * prefix, `<answer>`) and the choices (`1`, `2`); absent when the pattern has no literal prefix.
+   */
+  verdict?: { after: string; choices: string[] };
   decoder: DecoderShape;
   /** variant → graph → absolute path; vision_encoder is absent for text-only checkpoints. */
   graphs: Partial<Record<Variant, Partial<Record<GraphName, string>>>>;
@@ -272,6 +277,15 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
   const stop = (manifest.verdict as Json | undefined)?.stop_strings;
   const stopStrings =
     Array.isArray(stop) && stop.every((s) => typeof s === "string") ? (stop as string[]) : ["</answer>"];
+  const verdictSpec = manifest.verdict as Json | undefined;
+  const pattern =
+    typeof verdictSpec?.answer_pattern === "string" ? verdictSpec.answer_pattern : "<answer>(.*?)</answer>";
+  const after = literalPrefix(pattern);
+  const choiceList = verdictSpec?.choices;
+  const choices =
+    Array.isArray(choiceList) && choiceList.every((c) => typeof c === "string")
+      ? (choiceList as string[])
+      : ["1", "2"];
   await checkFiles(root, files, options.hashCheck ?? "sha256");
   const spatialMergeSize = checkConfig(await readJson(root, "config.json"), decoder);
   return {
@@ -282,9 +296,26 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
     padTokenId,
     imagePadTokenId,
     stopStrings,
+    ...(after ? { verdict: { after, choices } } : {}),
     decoder,
     graphs,
     spatialMergeSize,
     manifest,
   };
+}
+
+/** The text every match of `pattern` starts with: `<answer>` of `<answer>(.*?)</answer>`. */
+function literalPrefix(pattern: string): string {
+  let out = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === "\\") {
+      const next = pattern[i + 1];
+      if (next === undefined || /[A-Za-z0-9]/.test(next)) break;
+      out += next;
+      i++;
+    } else if ("()[]{}.*+?|^$".includes(c)) break;
+    else out += c;
+  }
+  return out;
 }

@@ -28,11 +28,22 @@ export interface SampleSpec {
   deadline?: number;
 }
 
+/**
+ * Where a sample commits to one of a few choices (a verdict): once its text ends with `after`, the
+ * next step's distribution gives each choice token's probability (temperature 1, the whole
+ * vocabulary), reported with the sample.
+ */
+export interface ChoiceProbe {
+  after: string;
+  tokenIds: readonly number[];
+}
+
 export interface GenerateRequest extends SampleSpec {
   id: string;
   prompt: PromptTensors;
   /** One digest per image, in prompt order: the prefix cache tells images apart by them. */
   imageDigests: string[];
+  probe?: ChoiceProbe;
 }
 
 export interface SampleOutput {
@@ -41,6 +52,8 @@ export interface SampleOutput {
   tokens: number[];
   finishReason: FinishReason;
   error?: string;
+  /** The probe's choice probabilities at the sample's first commitment point, when it reached one. */
+  choiceProbabilities?: number[];
 }
 
 export interface RequestStats {
@@ -107,6 +120,9 @@ interface Row {
   index: number;
   prng: Prng;
   tokens: number[];
+  /** The text so far ends with the probe's `after`: the next token is the choice. */
+  atChoice?: boolean;
+  choiceProbabilities?: number[];
 }
 
 interface Active {
@@ -417,6 +433,11 @@ export class Engine {
    */
   private appendToken(row: Row, logits: Float32Array): boolean {
     const { request } = row.request;
+    if (row.atChoice && request.probe) {
+      const p = probabilities(logits, request.probe.tokenIds);
+      if (p.every(Number.isFinite)) row.choiceProbabilities = p;
+      row.atChoice = false;
+    }
     let token: number;
     try {
       token = sampleToken(logits, request.sampling, row.prng);
@@ -427,7 +448,13 @@ export class Engine {
     }
     row.tokens.push(token);
     this.tokensGenerated++;
-    if (this.stopRule.eosIds.has(token) || this.hitStopString(row.tokens)) {
+    const probe = request.probe && !row.choiceProbabilities ? request.probe : undefined;
+    const tail =
+      this.stopRule.stopStrings.length || probe
+        ? this.stopRule.decodeTail(row.tokens.slice(-STOP_TAIL_TOKENS))
+        : "";
+    if (probe && tail.endsWith(probe.after)) row.atChoice = true;
+    if (this.stopRule.eosIds.has(token) || this.stopRule.stopStrings.some((s) => tail.includes(s))) {
       this.report(row, "stop");
       return false;
     }
@@ -436,12 +463,6 @@ export class Engine {
       return false;
     }
     return true;
-  }
-
-  private hitStopString(tokens: readonly number[]): boolean {
-    if (this.stopRule.stopStrings.length === 0) return false;
-    const tail = this.stopRule.decodeTail(tokens.slice(-STOP_TAIL_TOKENS));
-    return this.stopRule.stopStrings.some((s) => tail.includes(s));
   }
 
   /** Removes rows for which `reason` returns something; reports those not already reported. */
@@ -470,6 +491,7 @@ export class Engine {
       tokens: row.tokens,
       finishReason,
       ...(error ? { error } : {}),
+      ...(row.choiceProbabilities ? { choiceProbabilities: row.choiceProbabilities } : {}),
     };
     if (!this.notify(active, (l) => l.onSample(sample))) return;
     if (--active.remaining === 0) this.notify(active, (l) => l.onDone());
@@ -495,6 +517,15 @@ export class Engine {
     };
     this.finishUnstarted(active, "cancelled");
   }
+}
+
+/** Softmax probabilities (temperature 1) of `ids` in one row of logits. */
+function probabilities(logits: Float32Array, ids: readonly number[]): number[] {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < logits.length; i++) if ((logits[i] as number) > max) max = logits[i] as number;
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) total += Math.exp((logits[i] as number) - max);
+  return ids.map((id) => Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - max) / total);
 }
 
 function engineFailed(cause: unknown): EngineError {

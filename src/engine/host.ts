@@ -5,7 +5,7 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { loadCheckpoint, readJson } from "./checkpoint.js";
-import { Engine, type RequestListener } from "./engine.js";
+import { type ChoiceProbe, Engine, type RequestListener } from "./engine.js";
 import { EngineError } from "./errors.js";
 import {
   PREPROCESSOR_CONFIG_NAME,
@@ -26,6 +26,8 @@ export class EngineHost {
   /** Requests still being prepared (images decoding): a cancel marks them, and they never start. */
   private readonly preparing = new Map<string, { cancelled: boolean }>();
   private readonly inPreparation = new Set<Promise<void>>();
+  /** The checkpoint's verdict choices as single tokens; absent when a choice is several tokens. */
+  private readonly verdictProbe: ChoiceProbe | undefined;
 
   private constructor(
     readonly info: ModelInfo,
@@ -36,6 +38,12 @@ export class EngineHost {
     private readonly options: EngineOptions,
   ) {
     this.decodeBudget = new PixelBudget(options.maxDecodePixels);
+    const verdict = model.checkpoint.verdict;
+    const ids = verdict?.choices.map((c) => codec.encode(c));
+    this.verdictProbe =
+      verdict && ids?.every((t) => t.length === 1)
+        ? { after: verdict.after, tokenIds: ids.map((t) => t[0] as number) }
+        : undefined;
   }
 
   static async load(options: EngineOptions, log: SessionLog): Promise<EngineHost> {
@@ -132,6 +140,7 @@ export class EngineHost {
           sampling: message.sampling,
           maxNewTokens: message.maxNewTokens,
           ...(message.deadline !== undefined ? { deadline: message.deadline } : {}),
+          ...(message.choiceProbabilities && this.verdictProbe ? { probe: this.verdictProbe } : {}),
         },
         listener,
       );

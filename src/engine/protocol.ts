@@ -39,6 +39,8 @@ export interface GenerateMessage extends SampleSpec {
   messages: ChatMessage[];
   /** The image set (see ImagesMessage) whose images the messages' image entries stand for. */
   images?: string;
+  /** Report each sample's probabilities of the checkpoint's verdict choices where it states one. */
+  choiceProbabilities?: boolean;
 }
 
 /** A generation as the main thread asks for it (the worker adds the message type and id). */
@@ -89,6 +91,8 @@ export interface SampleMessage {
   text: string;
   finishReason: FinishReason;
   error?: string;
+  /** Probabilities of the verdict choices (`1`, `2`) where the sample stated its verdict. */
+  choiceProbabilities?: number[];
 }
 
 export type FromWorker =

@@ -42,6 +42,7 @@ function generate(message: Extract<ToWorker, { type: "generate" }>): void {
           text: host.codec.decode(sample.tokens, true),
           finishReason: sample.finishReason,
           ...(sample.error ? { error: sample.error } : {}),
+          ...(sample.choiceProbabilities ? { choiceProbabilities: sample.choiceProbabilities } : {}),
         };
         post({ type: "sample", id, sample: wire });
       },

@@ -34,6 +34,7 @@ export class JudgementCache {
       // Greedy answers do not depend on the seed: any seed hits the same entry.
       seed: input.temperature > 0 ? input.seed : 0,
       order: input.order,
+      aggregation: input.aggregation ?? "majority",
       earlyStop: input.earlyStop,
       returnReasoning: input.returnReasoning,
     };

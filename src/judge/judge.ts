@@ -8,7 +8,18 @@ import type { GenerationHandlers, ImageSetRef } from "../engine/client.js";
 import type { GenerationRequest } from "../engine/protocol.js";
 import { judgeMessages } from "./prompt.js";
 import { parseVerdict, reasoningOf, type Verdict } from "./verdict.js";
-import { addVote, decided, emptyTally, type Order, outcome, type Tally, unswap } from "./voting.js";
+import {
+  type Aggregation,
+  addVote,
+  decided,
+  emptyTally,
+  type Order,
+  outcome,
+  sampleWeights,
+  type Tally,
+  unswap,
+  type Weights,
+} from "./voting.js";
 
 /** What judging needs of the engine: EngineClient in production, a fake in unit tests. */
 export interface GenerationPort {
@@ -31,6 +42,8 @@ export interface JudgeInput {
   maxNewTokens: number;
   seed: number;
   order: Order;
+  /** How the samples' verdicts become the winner (majority by default). */
+  aggregation?: Aggregation;
   earlyStop: boolean;
   returnReasoning: boolean;
   /** Epoch milliseconds. */
@@ -44,6 +57,11 @@ export interface JudgedSample {
   seed: number;
   order: "original" | "swapped";
   verdict: Verdict | null;
+  /**
+   * [p(1), p(2)] in the request's order, normalized over the two: the model's probabilities at the
+   * answer token. Absent when the sample stated no verdict where the checkpoint's pattern says.
+   */
+  probabilities?: [number, number];
   finishReason: string;
   tokens: number;
   reasoning?: string;
@@ -53,6 +71,8 @@ export interface Judgement {
   winner: Verdict | null;
   preference: [number, number];
   votes: Tally;
+  /** Summed sample probabilities for 1 and 2 (what "confidence" aggregation compares). */
+  weights: Weights;
   samples: JudgedSample[];
   usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
   earlyStopped: number;
@@ -62,6 +82,8 @@ export interface Judgement {
 export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judgement> {
   return new Promise((resolve, rejectWith) => {
     const tally = emptyTally();
+    const weights: Weights = { 1: 0, 2: 0 };
+    const byConfidence = input.aggregation === "confidence";
     const samples: JudgedSample[] = [];
     const usage = { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 };
     const alternate = input.order === "alternate" && input.samples > 1;
@@ -101,9 +123,9 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
     const finish = () => {
       settle();
       samples.sort((a, b) => a.index - b.index);
-      const { winner, preference } = outcome(tally);
+      const { winner, preference } = outcome(tally, byConfidence ? weights : undefined);
       const earlyStopped = samples.filter((s) => s.finishReason === "cancelled").length;
-      resolve({ winner, preference, votes: tally, samples, usage, earlyStopped });
+      resolve({ winner, preference, votes: tally, weights, samples, usage, earlyStopped });
     };
 
     for (const half of halves) {
@@ -118,6 +140,7 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
           sampling: { temperature: input.temperature, topK: input.topK, topP: input.topP },
           maxNewTokens: input.maxNewTokens,
           ...(input.deadline !== undefined ? { deadline: input.deadline } : {}),
+          choiceProbabilities: true,
         },
         {
           onStarted: (info) => {
@@ -135,17 +158,26 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
               sample.finishReason === "length" ||
               sample.finishReason === "invalid";
             const verdict = counted ? unswap(parseVerdict(sample.text), half.swapped) : null;
-            if (counted) addVote(tally, verdict);
+            const probabilities =
+              verdict === null ? undefined : choiceShares(sample.choiceProbabilities, half.swapped);
+            if (counted) {
+              addVote(tally, verdict);
+              const w = sampleWeights(verdict, probabilities);
+              weights[1] += w[1];
+              weights[2] += w[2];
+            }
             samples.push({
               index,
               seed: sample.seed,
               order: half.swapped ? "swapped" : "original",
               verdict,
+              ...(probabilities ? { probabilities } : {}),
               finishReason: sample.finishReason,
               tokens: sample.tokens,
               ...(input.returnReasoning ? { reasoning: reasoningOf(sample.text) } : {}),
             });
-            if (input.earlyStop && !stopped && outstanding > 0 && decided(tally, outstanding)) {
+            const side = byConfidence ? weights : tally;
+            if (input.earlyStop && !stopped && outstanding > 0 && decided(side, outstanding)) {
               stopped = true;
               for (const other of ids) port.cancel(other);
             }
@@ -161,6 +193,14 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
     if (input.signal?.aborted) onAbort();
     else input.signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** A sample's [p(1), p(2)] in the request's order, normalized over the two; undefined if unusable. */
+function choiceShares(raw: readonly number[] | undefined, swapped: boolean): [number, number] | undefined {
+  const [a, b] = raw ?? [];
+  if (a === undefined || b === undefined || !(a + b > 0)) return undefined;
+  const shares: [number, number] = [a / (a + b), b / (a + b)];
+  return swapped ? [shares[1], shares[0]] : shares;
 }
 
 export class JudgeAbortedError extends Error {

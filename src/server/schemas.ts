@@ -80,6 +80,7 @@ const topK = z.number().int().min(0).max(1_000_000);
 const maxNewTokens = z.number().int().min(1).max(LIMITS.maxNewTokens);
 const seed = z.number().int().min(0).max(LIMITS.seed);
 const order = z.enum(["alternate", "fixed"]);
+const aggregation = z.enum(["majority", "confidence"]);
 const timeoutMs = z.number().int().min(1).max(LIMITS.timeoutMs);
 
 export type Order = z.infer<typeof order>;
@@ -126,6 +127,7 @@ const judgeShape = z.strictObject({
   images: images.optional(),
   ...samplingFields,
   order: order.optional(),
+  aggregation: aggregation.optional(),
   return_reasoning: z.boolean().optional(),
 });
 
@@ -136,6 +138,7 @@ export const judgeRequestSchema = judgeShape.transform((body) => {
     ...sampling,
     images: body.images ?? [],
     order: orderDefault(sampling.samples, body.order),
+    aggregation: body.aggregation ?? "majority",
     return_reasoning: body.return_reasoning ?? false,
   };
 });

@@ -316,6 +316,32 @@ test("a stop string found by decodeTail ends a row with 'stop'", async () => {
   assert.ok((spanning?.tokens.length ?? 99) <= at + 1);
 });
 
+test("a choice probe reports the choice tokens' probabilities at the step after its marker text", async () => {
+  const [free] = await alone({ maxNewTokens: 10, sampling: GREEDY });
+  const tokens = free?.tokens ?? [];
+  // The marker is the text of a token not seen before it: the next token is "the choice".
+  const at = tokens.findIndex((t, i) => i >= 2 && i < 9 && !tokens.slice(0, i).includes(t));
+  assert.ok(at >= 2, `no fresh token in ${tokens}`);
+  const chosen = tokens[at + 1] as number;
+  const ids = [chosen, (chosen + 1) % V];
+  const [probed] = await alone({
+    maxNewTokens: 10,
+    sampling: GREEDY,
+    probe: { after: `<${tokens[at]}>`, tokenIds: ids },
+  });
+  assert.deepEqual(probed?.tokens, tokens, "probing changes no token");
+  const [p1, p2] = probed?.choiceProbabilities ?? [];
+  assert.ok(p1 !== undefined && p2 !== undefined && p1 > 0 && p1 < 1);
+  // Greedy picked the peak; the fake's logits fall off 0.6 per id: the neighbour is e^-0.6 as likely.
+  assert.ok(Math.abs(p1 / p2 - Math.exp(0.6)) < 1e-5, `${p1} / ${p2}`); // float32 logits
+  const [unprobed] = await alone({
+    maxNewTokens: 10,
+    sampling: GREEDY,
+    probe: { after: "never", tokenIds: ids },
+  });
+  assert.equal(unprobed?.choiceProbabilities, undefined, "no marker, no probabilities");
+});
+
 test("NaN logits make only that sample 'invalid'; the rest finish and the engine keeps serving", async () => {
   const model = new FakeModel();
   model.nanAt.add("2:1");

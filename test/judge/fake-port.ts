@@ -4,7 +4,11 @@
 import type { ImageSetRef } from "../../src/engine/client.js";
 import type { GenerationPort } from "../../src/judge/judge.js";
 
-export type Responder = (prompt: string, seed: number) => string;
+/** A sample's text, or its text with the engine's verdict-choice probabilities (in the shown order). */
+export type Responder = (
+  prompt: string,
+  seed: number,
+) => string | { text: string; choiceProbabilities?: number[] };
 
 export class FakePort implements GenerationPort {
   readonly requests: { id: string; prompt: string; seed: number; stride: number; samples: number }[] = [];
@@ -33,8 +37,16 @@ export class FakePort implements GenerationPort {
           handlers.onSample({ index: i, seed, tokens: 0, text: "", finishReason: "cancelled" });
           continue;
         }
-        const text = this.respond(prompt, seed);
-        handlers.onSample({ index: i, seed, tokens: text.length, text, finishReason: "stop" });
+        const answer = this.respond(prompt, seed);
+        const { text, choiceProbabilities } = typeof answer === "string" ? { text: answer } : answer;
+        handlers.onSample({
+          index: i,
+          seed,
+          tokens: text.length,
+          text,
+          finishReason: "stop",
+          ...(choiceProbabilities ? { choiceProbabilities } : {}),
+        });
       }
       handlers.onDone();
     })();

@@ -79,6 +79,66 @@ test("unparseable samples are invalid votes, never votes for a side", async () =
   assert.equal(j.samples.filter((s) => s.verdict === null).length, 2);
 });
 
+test("confidence aggregation sums the samples' probabilities in the request's order and settles a 2-2 tie", async () => {
+  // Position-biased and unsure when "12" is first (votes 1 at 0.6), sure when it is second (votes
+  // for the first shown, "13", at 0.95): majority ties 2-2; the probabilities favour "13".
+  const respond = (prompt: string) =>
+    firstResponse(prompt) === "12"
+      ? { text: "<answer>1</answer>", choiceProbabilities: [0.6, 0.4] }
+      : { text: "<answer>1</answer>", choiceProbabilities: [0.95, 0.05] };
+  const majority = await judgePair(new FakePort(respond), input({ samples: 4 }));
+  assert.equal(majority.winner, null);
+  assert.deepEqual(majority.votes, { 1: 2, 2: 2, invalid: 0 });
+  const confident = await judgePair(new FakePort(respond), input({ samples: 4, aggregation: "confidence" }));
+  assert.equal(confident.winner, 2);
+  assert.deepEqual(confident.votes, majority.votes, "the vote counts are the same");
+  assert.deepEqual(
+    confident.samples.map((s) => s.probabilities?.map((p) => Number(p.toFixed(2)))),
+    [
+      [0.6, 0.4],
+      [0.05, 0.95],
+      [0.6, 0.4],
+      [0.05, 0.95],
+    ],
+  );
+  assert.deepEqual(
+    confident.preference.map((p) => Number(p.toFixed(3))),
+    [0.325, 0.675],
+  );
+});
+
+test("confidence aggregation counts a sample without probabilities as a hard vote, an invalid one not at all", async () => {
+  let n = 0;
+  const respond = () => {
+    n++;
+    if (n === 1) return { text: "<answer>2</answer>", choiceProbabilities: [0.45, 0.55] };
+    if (n === 2) return "<answer>1</answer>";
+    return "no verdict";
+  };
+  const j = await judgePair(
+    new FakePort(respond),
+    input({ samples: 3, order: "fixed", aggregation: "confidence" }),
+  );
+  assert.deepEqual(j.votes, { 1: 1, 2: 1, invalid: 1 });
+  assert.equal(j.winner, 1, "1.45 against 0.55");
+  assert.equal(j.samples[1]?.probabilities, undefined);
+});
+
+test("early stop under confidence aggregation waits until the summed probabilities are out of reach", async () => {
+  const respond = () => ({ text: "<answer>1</answer>", choiceProbabilities: [0.55, 0.45] });
+  const j = await judgePair(
+    new FakePort(respond),
+    input({ samples: 8, order: "fixed", aggregation: "confidence", earlyStop: true }),
+  );
+  // After k samples the margin is 0.1·k; the rest (8 − k) could add 8 − k: decided only at k = 8.
+  assert.equal(j.earlyStopped, 0);
+  const sure = await judgePair(
+    new FakePort(() => ({ text: "<answer>1</answer>", choiceProbabilities: [1, 0] })),
+    input({ samples: 8, order: "fixed", aggregation: "confidence", earlyStop: true }),
+  );
+  assert.ok(sure.earlyStopped > 0);
+});
+
 test("early stop: sampling stops once the majority cannot change; counts add up to K minus the stopped", async () => {
   const j = await judgePair(new FakePort(prefers12), input({ samples: 9, earlyStop: true }));
   const counted = j.votes[1] + j.votes[2] + j.votes.invalid;

@@ -97,6 +97,31 @@ test("voting: alternate order, seeds seed+i, counts add up, same seeded request 
   assert.deepEqual({ ...second.json, cached: false }, first.json);
 });
 
+test("every valid sample carries its verdict probabilities; aggregation confidence weighs them", async () => {
+  const body = { ...pair, samples: 6, seed: 90, early_stop: false };
+  const majority = await call("POST", "/judge", body);
+  assert.equal(majority.status, 200, majority.text);
+  type Sample = { verdict: 1 | 2 | null; probabilities?: [number, number] };
+  const samples: Sample[] = majority.json.samples;
+  for (const s of samples) {
+    if (s.verdict === null) continue;
+    const [p1, p2] = s.probabilities ?? [];
+    assert.ok(p1 !== undefined && p2 !== undefined && Math.abs(p1 + p2 - 1) < 1e-9);
+    // The probabilities are the model's at the very token it sampled: the verdict is the likelier
+    // side unless a sample at temperature 1 took the less likely one.
+    assert.ok((s.verdict === 1 ? p1 : p2) > 0);
+  }
+  const confident = await call("POST", "/judge", { ...body, aggregation: "confidence" });
+  assert.equal(confident.status, 200, confident.text);
+  assert.deepEqual(confident.json.votes, majority.json.votes, "the same samples");
+  const sums = [0, 1].map((i) =>
+    samples.reduce((sum, s) => sum + (s.probabilities?.[i] ?? (s.verdict === i + 1 ? 1 : 0)), 0),
+  );
+  const share = (sums[0] as number) / ((sums[0] as number) + (sums[1] as number));
+  assert.ok(Math.abs(confident.json.preference[0] - share) < 1e-9);
+  assert.equal(confident.json.winner, share > 0.5 ? 1 : share < 0.5 ? 2 : null);
+});
+
 test("early stop: votes + stopped samples = K", async () => {
   const res = await call("POST", "/judge", { ...pair, samples: 15, seed: 5 });
   assert.equal(res.status, 200, res.text);

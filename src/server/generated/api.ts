@@ -153,6 +153,16 @@ export type components = {
      */
     Order: "alternate" | "fixed";
     /**
+     * @description How the samples become the winner. `majority`: count the verdicts (a tie is `null`).
+     * `confidence`: sum each sample's probabilities of 1 and 2 at its answer token (`probabilities`
+     * in `samples`; a sample without them counts as a hard vote) and take the larger side; it
+     * settles the ties an even number of votes leaves. Early stop follows the same rule.
+     *
+     * @default majority
+     * @enum {string}
+     */
+    Aggregation: "majority" | "confidence";
+    /**
      * @description Stop sampling once the remaining samples cannot change the winner.
      * @default true
      */
@@ -179,6 +189,7 @@ export type components = {
       max_new_tokens?: components["schemas"]["MaxNewTokens"];
       seed?: components["schemas"]["Seed"];
       order?: components["schemas"]["Order"];
+      aggregation?: components["schemas"]["Aggregation"];
       early_stop?: components["schemas"]["EarlyStop"];
       return_reasoning?: components["schemas"]["ReturnReasoning"];
       timeout_ms?: components["schemas"]["TimeoutMs"];
@@ -270,6 +281,11 @@ export type components = {
       /** @description The verdict mapped back to the request's order; null for an invalid vote. */
       verdict: components["schemas"]["Verdict"];
       /**
+       * @description [p(1), p(2)] in the request's order, normalized over the two: the model's probabilities of
+       * the two verdicts at the sample's answer token (temperature 1). Absent for an invalid vote.
+       */
+      probabilities?: [number, number];
+      /**
        * @description `stop`: end of sequence; `length`: hit max_new_tokens (usually an invalid vote);
        * `invalid`: the model produced unusable logits; `cancelled`/`deadline`: cut short.
        *
@@ -282,9 +298,9 @@ export type components = {
       reasoning?: string;
     };
     Judgement: {
-      /** @description 1 or 2 by majority of valid votes; null for a tie or when no vote is valid. */
+      /** @description 1 or 2 by the request's aggregation (majority of valid votes by default); null for a tie or when no vote is valid. */
       winner: components["schemas"]["Verdict"];
-      /** @description [share for 1, share for 2] of the valid votes; [0, 0] when no vote is valid. */
+      /** @description [share for 1, share for 2] of the valid votes (with `aggregation: confidence`, of the summed probabilities); [0, 0] when no vote is valid. */
       preference: [number, number];
       votes: components["schemas"]["Votes"];
       /** @description The samples drawn, by index (fewer than requested after an early stop). */
