@@ -11,7 +11,8 @@ import { parseArgs } from "node:util";
 import pino from "pino";
 import { ConfigError, ENV_VARS, engineOptions, FLAGS, loadConfig } from "./config.js";
 import { EngineClient } from "./engine/client.js";
-import { readItems } from "./evaluation/items.js";
+import { LAYOUTS, type Layout, readItems } from "./evaluation/items.js";
+import { plotPng } from "./evaluation/plot.js";
 import { report } from "./evaluation/report.js";
 import { evaluate } from "./evaluation/run.js";
 import { score } from "./evaluation/scores.js";
@@ -31,13 +32,19 @@ const EVAL_HELP = `usage: r1judge eval --data FILE.jsonl [--url URL | --model DI
 
 Judges every item through /judge, as a client of the server would: a greedy verdict with the responses
 in both orders, and one request of K samples (temperature 1, alternating order, seeded per item).
-Reports greedy accuracy, Voting@K and Any@K for K = 1, 3, 5, 8, 15 (up to --k), and how often the greedy
-verdict survives swapping the responses, overall and per category. Results go to OUT/results.jsonl as
-items finish (a run resumes from it), the report to OUT/report.md and OUT/scores.json.
+Reports greedy accuracy, Voting@K under majority and confidence aggregation and Any@K for every K up
+to --k, macro accuracy over categories, Acc+ where pairs share a prompt, accuracy by the better
+response's position and how often the greedy verdict survives swapping the responses, overall and
+per category. Results go to OUT/results.jsonl as items finish (a run resumes from it), the report to
+OUT/report.md, OUT/scores.json and the plot of accuracy against K to OUT/accuracy-vs-k.png.
+Rows that cannot be judged (a missing image, a video, an empty response, an unknown category) are
+counted and skipped.
 
 options:
-  --data FILE           JSONL: records with question, responses [2], label 1|2 (the demo task), or
-                        question, chosen, rejected (the generic layout); images as paths relative to the file
+  --data FILE           JSONL in a layout of docs/evaluation.md: demo (question, responses, label),
+                        generic (question, chosen, rejected, images, category), vl-rewardbench,
+                        mmrb (Multimodal RewardBench), mm-rlhf; images relative to the file
+  --layout NAME         the layout of every row, when detection from each row's fields is not wanted
   --url URL             a running server (default: start one in-process on --model)
   --model DIR           the checkpoint to serve in-process (default models/demo)
   --api-key KEY         for a server with keys
@@ -202,6 +209,7 @@ async function evalCommand(argv: string[]): Promise<void> {
     args: argv,
     options: {
       data: { type: "string" },
+      layout: { type: "string" },
       url: { type: "string" },
       model: { type: "string" },
       "api-key": { type: "string" },
@@ -226,7 +234,9 @@ async function evalCommand(argv: string[]): Promise<void> {
   const concurrency = wholeNumber("concurrency", values.concurrency, 4, 1, 256);
   const maxNewTokens =
     values["max-new-tokens"] && wholeNumber("max-new-tokens", values["max-new-tokens"], 0, 1, 32_768);
-  const { items, skipped } = await readItems(values.data);
+  if (values.layout !== undefined && !(LAYOUTS as readonly string[]).includes(values.layout))
+    throw new UsageError(`--layout: expected one of ${LAYOUTS.join(", ")}, got '${values.layout}'`);
+  const { items, skipped, layouts } = await readItems(values.data, values.layout as Layout | undefined);
   const chosen = limit ? items.slice(0, limit) : items;
   await mkdir(values.out, { recursive: true });
   let url = values.url;
@@ -258,15 +268,19 @@ async function evalCommand(argv: string[]): Promise<void> {
       onItem: progress,
     });
     if (process.stderr.isTTY) process.stderr.write("\n");
-    const ks = [1, 3, 5, 8, 15].filter((x) => x <= k);
+    const ks = Array.from({ length: k }, (_, i) => i + 1);
     const scores = score(judged, ks);
     const notes = [
-      `Data: \`${values.data}\` (${chosen.length} items). Server: ${values.url ?? `in-process, ${values.model ?? "models/demo"}`}.`,
+      `Data: \`${values.data}\` (layout ${layouts.join(", ") || "none"}, ${chosen.length} items judged, ${skipped.length} rows skipped). Server: ${values.url ?? `in-process, ${values.model ?? "models/demo"}`}.`,
       `Per item: greedy with the responses as given and swapped, and ${k} samples at the server's default temperature (1.0) in alternating order, seed ${seed} + hash(id). ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     ];
     await writeFile(
       path.join(values.out, "report.md"),
       report(values.title ?? "Evaluation", judged, ks, skipped, notes),
+    );
+    await writeFile(
+      path.join(values.out, "accuracy-vs-k.png"),
+      await plotPng(`${values.title ?? "Evaluation"}: accuracy against K`, scores, ks),
     );
     await writeFile(
       path.join(values.out, "scores.json"),

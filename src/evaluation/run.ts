@@ -21,7 +21,7 @@ export interface EvalOptions {
 }
 
 interface JudgeAnswer {
-  samples: { verdict: Verdict }[];
+  samples: { verdict: Verdict; probabilities?: [number, number] }[];
   winner: Verdict;
   usage: { completion_tokens: number };
 }
@@ -61,6 +61,7 @@ async function images(item: EvalItem): Promise<string[]> {
 }
 
 export async function judgeItem(item: EvalItem, options: EvalOptions): Promise<JudgedItem> {
+  const started = performance.now();
   const common = {
     question: item.question,
     images: await images(item),
@@ -81,12 +82,15 @@ export async function judgeItem(item: EvalItem, options: EvalOptions): Promise<J
   return {
     id: item.id,
     category: item.category,
+    group: item.group,
     label: item.label,
     greedy: given.winner,
     greedySwapped: swap(swapped.winner),
     votes: sampled.samples.map((s) => s.verdict),
+    probabilities: sampled.samples.map((s) => s.probabilities ?? null),
     completionTokens:
       given.usage.completion_tokens + swapped.usage.completion_tokens + sampled.usage.completion_tokens,
+    ms: Math.round(performance.now() - started),
   };
 }
 
