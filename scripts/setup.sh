@@ -11,12 +11,14 @@ fi
 
 venv=training/.venv
 stamp=$venv/.installed
-if [ ! -f "$stamp" ] || [ training/requirements-cpu.txt -nt "$stamp" ] || [ training/pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ training/requirements-cpu.txt -nt "$stamp" ] || [ training/pyproject.toml -nt "$stamp" ] \
+  || [ clients/python/pyproject.toml -nt "$stamp" ]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   # The public index is unreachable here: no retries, so pip falls through to the local wheel store at once.
   export PIP_RETRIES=0 PIP_DISABLE_PIP_VERSION_CHECK=1
   "$venv/bin/pip" install -q -r training/requirements-cpu.txt 2> >(grep -v "is ignored: it is neither" >&2)
   "$venv/bin/pip" install -q --no-deps -e training 2> >(grep -v "is ignored: it is neither" >&2)
+  "$venv/bin/pip" install -q --no-deps -e clients/python 2> >(grep -v "is ignored: it is neither" >&2)
   touch "$stamp"
 fi
 

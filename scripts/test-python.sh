@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../training"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-.venv/bin/ruff check src tests gpu
-.venv/bin/ruff format --check src tests gpu
+.venv/bin/ruff check src tests gpu ../clients/python ../bench/gpu
+.venv/bin/ruff format --check src tests gpu ../clients/python ../bench/gpu
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -18,12 +18,23 @@ import torch
 from r1judge_train.random_model import build_random_model
 
 
-def timed(fn, device: torch.device) -> float:
-    torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+def measure(model: torch.nn.Module, ids: torch.Tensor, new_tokens: int) -> tuple[float, float]:
+    """Seconds for the prompt's forward, and for new_tokens - 1 greedy one-token steps with the cache."""
+    device = ids.device
+    with torch.inference_mode():
+        model(input_ids=ids, use_cache=True)  # warm-up
+        torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        out = model(input_ids=ids, use_cache=True)
+        torch.cuda.synchronize(device)
+        prefill = time.perf_counter() - start
+        past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        start = time.perf_counter()
+        for _ in range(new_tokens - 1):
+            step = model(input_ids=token, past_key_values=past, use_cache=True)
+            past, token = step.past_key_values, step.logits[:, -1:].argmax(-1)
+        torch.cuda.synchronize(device)
+        return prefill, time.perf_counter() - start
 
 
 def main() -> None:
@@ -38,24 +49,7 @@ def main() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         model = build_random_model(args.shape, args.tokenizer, args.seed).to(device=device, dtype=dtype).eval()
         ids = torch.randint(0, 1000, (1, args.prompt_tokens), device=device)
-        with torch.inference_mode():
-            model(input_ids=ids, use_cache=True)  # warm-up
-            out = {}
-
-            def prefill() -> None:
-                out["r"] = model(input_ids=ids, use_cache=True)
-
-            prefill_s = timed(prefill, device)
-            past = out["r"].past_key_values
-            token = out["r"].logits[:, -1:].argmax(-1)
-
-            def decode() -> None:
-                nonlocal past, token
-                for _ in range(args.new_tokens - 1):
-                    step = model(input_ids=token, past_key_values=past, use_cache=True)
-                    past, token = step.past_key_values, step.logits[:, -1:].argmax(-1)
-
-            decode_s = timed(decode, device)
+        prefill_s, decode_s = measure(model, ids, args.new_tokens)
         print(
             json.dumps(
                 {

@@ -377,5 +377,5 @@ def test_quantizing_needs_the_fp32_variant(ckpt: pathlib.Path) -> None:
     from r1judge_train.export.quantize import add_quantized_variants
 
     edit_manifest(ckpt, lambda m: m["variants"].update(fp16=m["variants"].pop("fp32")))
-    with pytest.raises(ValueError, match="variants.fp32"):
+    with pytest.raises(ValueError, match=r"variants\.fp32"):
         add_quantized_variants(ckpt, ("int4",))

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from .checkpoint.manifest import DTYPES  # noqa: E402 (light: no torch)
+from .checkpoint.manifest import DTYPES
 
 VARIANT_CHOICES = sorted(DTYPES)
 

@@ -39,9 +39,7 @@ def quantize_graph(src: Path, dst: Path, bits: int, block_size: int = DEFAULT_BL
     return converted
 
 
-def add_quantized_variants(
-    root: Path, variants: tuple[str, ...], block_size: int = DEFAULT_BLOCK_SIZE
-) -> Checkpoint:
+def add_quantized_variants(root: Path, variants: tuple[str, ...], block_size: int = DEFAULT_BLOCK_SIZE) -> Checkpoint:
     """Quantize the fp32 decoder of the checkpoint at `root` into each of `variants` and list them in its manifest."""
     manifest_path = root / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
