@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates src/server/generated/api.ts from openapi.yaml with openapi-typescript.
+# Generates src/api/api.ts from openapi.yaml with openapi-typescript.
 #   scripts/gen-types.sh           write the generated file
 #   scripts/gen-types.sh --check   regenerate to a temp file and diff; exit 1 when the committed file is stale
 # openapi-typescript is pinned to 6.7.6: 7.x needs TypeScript 5's compiler API as a peer, and this
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 spec=openapi.yaml
-target=src/server/generated/api.ts
+target=src/api/api.ts
 
 generate() {
   local out=$1 raw

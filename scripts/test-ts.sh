@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc --noEmit -p .
-npm run check:types  # src/server/generated/api.ts must match openapi.yaml
+npm run check:types  # src/api/api.ts must match openapi.yaml
 npx biome ci .
 # The WebGPU tests run on SwiftShader (Vulkan on the CPU) where setup could fetch it.
 source scripts/swiftshader-env.sh

@@ -1,8 +1,9 @@
-// Judges evaluation items through a running server's /judge, as any client would: a greedy verdict in
-// both orders and one request of K samples per item. Results append to a JSONL file as items finish,
-// so an interrupted run resumes where it stopped. 429 and 503 are retried after Retry-After.
+// Judges evaluation items through a running server's /judge with the typed client (src/client), as
+// any user would: a greedy verdict in both orders and one request of K samples per item. Results
+// append to a JSONL file as items finish, so an interrupted run resumes where it stopped.
 
 import { appendFile, readFile } from "node:fs/promises";
+import { type JudgeRequest, R1JudgeClient } from "../client/client.js";
 import type { EvalItem } from "./items.js";
 import type { JudgedItem, Verdict } from "./scores.js";
 
@@ -35,25 +36,9 @@ function itemSeed(base: number, id: string): number {
 
 const swap = (v: Verdict): Verdict => (v === null ? null : v === 1 ? 2 : 1);
 
-async function post(options: EvalOptions, body: unknown): Promise<JudgeAnswer> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await fetch(`${options.url}/judge`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-      },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (res.ok) return JSON.parse(text) as JudgeAnswer;
-    if ((res.status === 429 || res.status === 503) && attempt < 30) {
-      const wait = Number(res.headers.get("retry-after") ?? 1);
-      await new Promise((r) => setTimeout(r, Math.min(30, Math.max(1, wait)) * 1000));
-      continue;
-    }
-    throw new Error(`/judge answered ${res.status}: ${text.slice(0, 300)}`);
-  }
+/** /judge through the typed client (retries 429/503 after Retry-After, like any client should). */
+async function post(client: R1JudgeClient, body: JudgeRequest): Promise<JudgeAnswer> {
+  return (await client.judge(body)) as JudgeAnswer;
 }
 
 async function images(item: EvalItem): Promise<string[]> {
@@ -62,6 +47,10 @@ async function images(item: EvalItem): Promise<string[]> {
 
 export async function judgeItem(item: EvalItem, options: EvalOptions): Promise<JudgedItem> {
   const started = performance.now();
+  const client = new R1JudgeClient(options.url, {
+    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+    attempts: 30,
+  });
   const common = {
     question: item.question,
     images: await images(item),
@@ -69,9 +58,9 @@ export async function judgeItem(item: EvalItem, options: EvalOptions): Promise<J
     ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}),
   };
   const [given, swapped, sampled] = await Promise.all([
-    post(options, { ...common, responses: item.responses }),
-    post(options, { ...common, responses: [item.responses[1], item.responses[0]] }),
-    post(options, {
+    post(client, { ...common, responses: item.responses }),
+    post(client, { ...common, responses: [item.responses[1], item.responses[0]] }),
+    post(client, {
       ...common,
       responses: item.responses,
       samples: options.k,

@@ -11,7 +11,7 @@ import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from 
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { Admission, type Slots } from "./admission.js";
-import type { components } from "./generated/api.js";
+import type { components } from "../api/api.js";
 import type { Metrics } from "./metrics.js";
 import { toApiError } from "./problem.js";
 import {

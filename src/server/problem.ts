@@ -8,7 +8,7 @@ import { z } from "zod";
 import { EngineError, type EngineErrorCode } from "../engine/errors.js";
 import { ApiError, type ErrorCode } from "../errors.js";
 import { JudgeAbortedError, JudgeDeadlineError } from "../judge/judge.js";
-import type { components } from "./generated/api.js";
+import type { components } from "../api/api.js";
 import { invalidRequest, zodFieldErrors } from "./schemas.js";
 
 export type Problem = components["schemas"]["Problem"];

@@ -8,7 +8,7 @@
 
 import { z } from "zod";
 import { ApiError, type FieldError, joinField } from "../errors.js";
-import type { components } from "./generated/api.js";
+import type { components } from "../api/api.js";
 
 type Api = components["schemas"];
 
