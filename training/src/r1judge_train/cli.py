@@ -60,15 +60,21 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from .checkpoint.validate import load_checkpoint
-    from .data.records import read_dataset
-    from .eval.accuracy import evaluate
-    from .export.ort_model import OnnxJudgeModel
+    """The judge's accuracy as served: `r1judge eval` (repository root) through /judge, one definition."""
+    import shutil
+    import subprocess
 
-    model = OnnxJudgeModel(load_checkpoint(args.checkpoint), variant=args.variant)
-    items = read_dataset(args.data)[: args.limit or None]
-    report = evaluate(model, items, args.data.parent, k=args.votes, temperature=args.temperature, seed=args.seed)
-    print(json.dumps(report.summary(), indent=2))
+    repo = Path(__file__).resolve().parents[3]
+    node = shutil.which("node")
+    if node is None or not (repo / "node_modules").is_dir():
+        raise SystemExit("r1judge-train eval runs `r1judge eval` (the server's procedure): it needs node and npm ci")
+    command = [node, "--import", "tsx", "src/cli.ts", "eval", "--data", str(args.data.resolve())]
+    command += ["--model", str(args.checkpoint.resolve()), "--k", str(args.votes), "--seed", str(args.seed)]
+    command += ["--out", str(args.out.resolve())]
+    if args.limit:
+        command += ["--limit", str(args.limit)]
+    env = {**os.environ, "R1JUDGE_VARIANT": args.variant}
+    raise SystemExit(subprocess.call(command, cwd=repo, env=env))
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -180,14 +186,16 @@ def parser() -> argparse.ArgumentParser:
     quant.add_argument("--block-size", type=int, default=32, help="input rows sharing one scale (default 32)")
     quant.set_defaults(run=_quantize)
 
-    ev = sub.add_parser("eval", help="held-out accuracy of a checkpoint on a demo-task JSONL file")
+    ev = sub.add_parser(
+        "eval", help="accuracy of a checkpoint as served: runs `r1judge eval` (Voting@K through /judge)"
+    )
     ev.add_argument("checkpoint", type=Path)
     ev.add_argument("data", type=Path)
     ev.add_argument("--variant", default="fp32", choices=VARIANT_CHOICES)
-    ev.add_argument("--votes", type=int, default=8)
-    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--votes", type=int, default=15, help="samples per item (Voting@K for every K up to it)")
     ev.add_argument("--limit", type=int, default=0)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=1)
+    ev.add_argument("--out", type=Path, default=Path("eval-out"))
     ev.set_defaults(run=_eval)
 
     data = sub.add_parser("data", help="write the demo judging dataset (JSONL + PNG)")
