@@ -195,6 +195,7 @@ async function judge(argv: string[]): Promise<void> {
       maxNewTokens,
       seed,
       order: samples > 1 ? "alternate" : "fixed",
+      aggregation: "confidence",
       earlyStop: false,
       returnReasoning: values.reasoning,
     });

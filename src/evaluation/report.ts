@@ -9,7 +9,7 @@ const pct = (x: number | null | undefined) =>
   x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)} %`;
 
 function row(name: string, s: Scores, ks: readonly number[]): string {
-  const voting = ks.map((k) => pct(s.votingAt[k])).join(" | ");
+  const voting = ks.map((k) => pct(s.confidenceAt[k])).join(" | ");
   const last = ks[ks.length - 1] as number;
   return `| ${name} | ${s.items} | ${pct(s.greedy)} | ${voting} | ${pct(s.anyAt[last])} | ${pct(s.orderAgreement)} |`;
 }
@@ -30,6 +30,8 @@ export function report(
     "",
     ...notes,
     ...(notes.length ? [""] : []),
+    "Voting@K as `/judge` answers by default (`aggregation: confidence`); both aggregations below.",
+    "",
     `| items | n | greedy | ${headline.map((k) => `Voting@${k}`).join(" | ")} | Any@${last} | same greedy verdict in both orders |`,
     `|---|---|---|${headline.map(() => "---").join("|")}|---|---|`,
     row("all", overall, headline),
@@ -47,9 +49,9 @@ export function report(
       : []),
     "",
     `Macro (mean over ${categories.length} categories): greedy ${pct(overall.macroGreedy)}, ` +
-      `Voting@${last} ${pct(overall.macroVotingAt[last])}.` +
+      `Voting@${last} (majority) ${pct(overall.macroVotingAt[last])}.` +
       (overall.accPlusGreedy !== null
-        ? ` Acc+ (groups whose pairs are all right): greedy ${pct(overall.accPlusGreedy)}, Voting@${last} ${pct(overall.accPlusVotingAt?.[last])}.`
+        ? ` Acc+ (groups whose pairs are all right): greedy ${pct(overall.accPlusGreedy)}, Voting@${last} (majority) ${pct(overall.accPlusVotingAt?.[last])}.`
         : ""),
     "",
     "Voting@K from the same samples under each aggregation `/judge` offers (`aggregation: majority` counts",

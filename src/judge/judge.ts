@@ -42,7 +42,10 @@ export interface JudgeInput {
   maxNewTokens: number;
   seed: number;
   order: Order;
-  /** How the samples' verdicts become the winner (majority by default). */
+  /**
+   * How the samples' verdicts become the winner: /judge's default is "confidence"; /rank and
+   * /get_reward count votes (their scores are vote shares), which is what absent means.
+   */
   aggregation?: Aggregation;
   earlyStop: boolean;
   returnReasoning: boolean;

@@ -138,7 +138,7 @@ export const judgeRequestSchema = judgeShape.transform((body) => {
     ...sampling,
     images: body.images ?? [],
     order: orderDefault(sampling.samples, body.order),
-    aggregation: body.aggregation ?? "majority",
+    aggregation: body.aggregation ?? "confidence",
     return_reasoning: body.return_reasoning ?? false,
   };
 });

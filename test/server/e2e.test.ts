@@ -97,8 +97,8 @@ test("voting: alternate order, seeds seed+i, counts add up, same seeded request 
   assert.deepEqual({ ...second.json, cached: false }, first.json);
 });
 
-test("every valid sample carries its verdict probabilities; aggregation confidence weighs them", async () => {
-  const body = { ...pair, samples: 6, seed: 90, early_stop: false };
+test("every valid sample carries its verdict probabilities; aggregation confidence (the default) weighs them", async () => {
+  const body = { ...pair, samples: 6, seed: 90, early_stop: false, aggregation: "majority" };
   const majority = await call("POST", "/judge", body);
   assert.equal(majority.status, 200, majority.text);
   type Sample = { verdict: 1 | 2 | null; probabilities?: [number, number] };
@@ -120,6 +120,9 @@ test("every valid sample carries its verdict probabilities; aggregation confiden
   const share = (sums[0] as number) / ((sums[0] as number) + (sums[1] as number));
   assert.ok(Math.abs(confident.json.preference[0] - share) < 1e-9);
   assert.equal(confident.json.winner, share > 0.5 ? 1 : share < 0.5 ? 2 : null);
+  const { aggregation: _, ...byDefault } = body;
+  const fallback = await call("POST", "/judge", byDefault);
+  assert.deepEqual(fallback.json.preference, confident.json.preference, "confidence is the default");
 });
 
 test("early stop: votes + stopped samples = K", async () => {
