@@ -43,7 +43,7 @@ export function plotSvg(title: string, scores: Scores, ks: readonly number[]): s
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${M.left}" y="26" font-size="15">${escape(title)}</text>`,
+    `<text x="${M.left}" y="26" font-size="15">${escapeXml(title)}</text>`,
   ];
   for (let v = low; v <= high + 1e-9; v += 0.05) {
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`);
@@ -65,14 +65,14 @@ export function plotSvg(title: string, scores: Scores, ks: readonly number[]): s
     const ly = M.top + 10 + i * 22;
     out.push(
       `<line x1="${W - M.right + 14}" x2="${W - M.right + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`,
-      `<text x="${W - M.right + 46}" y="${ly + 4}">${escape(s.name)}</text>`,
+      `<text x="${W - M.right + 46}" y="${ly + 4}">${escapeXml(s.name)}</text>`,
     );
   });
   out.push("</svg>");
   return out.join("\n");
 }
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 

@@ -4,6 +4,7 @@
 
 import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
+import type { components } from "../api/api.js";
 import type { ImageSetRef } from "../engine/client.js";
 import { ApiError } from "../errors.js";
 import { JudgementCache } from "../judge/cache.js";
@@ -11,7 +12,6 @@ import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from 
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { Admission, type Slots } from "./admission.js";
-import type { components } from "../api/api.js";
 import type { Metrics } from "./metrics.js";
 import { toApiError } from "./problem.js";
 import {

@@ -5,10 +5,10 @@
 
 import type { ErrorRequestHandler, Response } from "express";
 import { z } from "zod";
+import type { components } from "../api/api.js";
 import { EngineError, type EngineErrorCode } from "../engine/errors.js";
 import { ApiError, type ErrorCode } from "../errors.js";
 import { JudgeAbortedError, JudgeDeadlineError } from "../judge/judge.js";
-import type { components } from "../api/api.js";
 import { invalidRequest, zodFieldErrors } from "./schemas.js";
 
 export type Problem = components["schemas"]["Problem"];

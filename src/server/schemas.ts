@@ -7,8 +7,8 @@
 // protocol whose clients may add keys).
 
 import { z } from "zod";
-import { ApiError, type FieldError, joinField } from "../errors.js";
 import type { components } from "../api/api.js";
+import { ApiError, type FieldError, joinField } from "../errors.js";
 
 type Api = components["schemas"];
 
