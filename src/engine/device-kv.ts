@@ -6,8 +6,14 @@
 // Device memory is freed explicitly: a source's tensors are disposed when the last batch holding it
 // is released (the engine's running batch, prefix-cache entries) or, if nobody ever held it, freed.
 
-import { type KvCache, type KvShape, kvBytesPerToken, paddedMask } from "./kv.js";
-import { type AnyTensor, type DeviceTensor, elementCount, floats } from "./runtime/tensor.js";
+import { type KvCache, type KvShape, paddedMask } from "./kv.js";
+import {
+  type AnyTensor,
+  bytesPerElement,
+  type DeviceTensor,
+  elementCount,
+  floats,
+} from "./runtime/tensor.js";
 
 /** The device operations a plan needs (KvGraphs in production, fakes in unit tests). */
 export interface DeviceKvOps {
@@ -33,7 +39,7 @@ export class KvSource {
   ) {}
 
   get bytes(): number {
-    return this.tensors.reduce((sum, t) => sum + elementCount(t.dims) * (t.dtype === "float16" ? 2 : 4), 0);
+    return this.tensors.reduce((sum, t) => sum + elementCount(t.dims) * bytesPerElement(t.dtype), 0);
   }
 
   get isFreed(): boolean {
@@ -108,11 +114,6 @@ export class DeviceKvBatch implements KvCache {
   /** Device memory of the tensors this batch plans over (shared ones counted once). */
   bytes(): number {
     return this.sources().reduce((sum, s) => sum + s.bytes, 0);
-  }
-
-  /** The memory the materialized batch takes. */
-  materializedBytes(): number {
-    return kvBytesPerToken(this.shape) * this.rows * this.length;
   }
 
   private sources(): KvSource[] {

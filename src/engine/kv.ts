@@ -207,8 +207,9 @@ export class KvBatch implements KvCache {
     if (a.rows === 0) return b;
     if (b.rows === 0) return a;
     const length = Math.max(a.length, b.length);
-    const left = a.resize(length).compact();
-    const right = b.resize(length).compact();
+    // resize always returns a batch without room: rows can be laid side by side.
+    const left = a.resize(length);
+    const right = b.resize(length);
     const tensors = left.tensors.map((t, i) => {
       const out = floats(a.shape.dtype, t.length + (right.tensors[i] as FloatData).length);
       out.set(t, 0);

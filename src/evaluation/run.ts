@@ -45,12 +45,8 @@ async function images(item: EvalItem): Promise<string[]> {
   return Promise.all(item.images.map(async (file) => (await readFile(file)).toString("base64")));
 }
 
-export async function judgeItem(item: EvalItem, options: EvalOptions): Promise<JudgedItem> {
+async function judgeItem(client: R1JudgeClient, item: EvalItem, options: EvalOptions): Promise<JudgedItem> {
   const started = performance.now();
-  const client = new R1JudgeClient(options.url, {
-    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-    attempts: 30,
-  });
   const common = {
     question: item.question,
     images: await images(item),
@@ -102,12 +98,16 @@ async function finished(file: string | undefined): Promise<Map<string, JudgedIte
 export async function evaluate(items: readonly EvalItem[], options: EvalOptions): Promise<JudgedItem[]> {
   const done = await finished(options.resultsFile);
   const todo = items.filter((item) => !done.has(item.id));
+  const client = new R1JudgeClient(options.url, {
+    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+    attempts: 30,
+  });
   let next = 0;
   let count = items.length - todo.length;
   const lane = async () => {
     while (next < todo.length) {
       const item = todo[next++] as EvalItem;
-      const judged = await judgeItem(item, options);
+      const judged = await judgeItem(client, item, options);
       done.set(item.id, judged);
       if (options.resultsFile) await appendFile(options.resultsFile, `${JSON.stringify(judged)}\n`);
       options.onItem?.(++count, items.length);
