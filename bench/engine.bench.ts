@@ -8,7 +8,8 @@
 // and, last, one JSON line with every number.
 //
 // Then (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device per decode step, the int8 and
-// int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1.
+// int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1;
+// (sampler.ts) one draw from a 151,936-token row in each sampling mode.
 //
 //   npm run bench -- [--model PATH] [--demo PATH] [--skip-large] [--skip-tjs] [--new-tokens N]
 //                    [--runs N] [--large-runs N] [--loop-seconds S] [--no-tjs-batched] [--bandwidth-mib M]
@@ -36,6 +37,7 @@ import {
 } from "./gpu-path.js";
 import { type LoopDelayResult, workerLoopDelay } from "./loop-delay.js";
 import { type KResult, measureK, runOnce } from "./ours.js";
+import { benchSampler, QWEN_VOCAB, type SamplerRow } from "./sampler.js";
 import { type DelayStats, fmt, round, table } from "./stats.js";
 import { benchTjs, type TjsOutcome } from "./tjs.js";
 import { type WeightBytes, weightBytes } from "./weights.js";
@@ -463,7 +465,9 @@ async function main(): Promise<void> {
 }
 
 interface GpuPathReport {
-  hostCost: HostCostRow[];
+  /** The demo model, and the 0.5B-shaped one (a real vocabulary) unless --skip-large. */
+  hostCost: { model: string; rows: HostCostRow[] }[];
+  sampler: SamplerRow[];
   webgpu: WebgpuOutcome;
   variants: { checkpoint: string; rows: VariantRow[] } | { skipped: string };
 }
@@ -482,7 +486,23 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
   const demoCheckpoint = await loadCheckpoint(demo, { hashCheck: "size" });
   const demoPrompt = await promptFor(demo);
   progress("host cost per sample: decode steps at K = 1 and 8, onnxruntime's runs vs the rest");
-  const hostCost = await benchHostCost(demoCheckpoint, demoPrompt, newTokens, Number(args.runs));
+  const hostCost = [
+    { model: "demo", rows: await benchHostCost(demoCheckpoint, demoPrompt, newTokens, Number(args.runs)) },
+  ];
+  if (!args["skip-large"]) {
+    const { dir } = await ensureLargeModel();
+    progress("host cost per sample on the 0.5B-shaped model (151,936-token vocabulary)");
+    const large = await loadCheckpoint(dir, { hashCheck: "size" });
+    const rows = await benchHostCost(
+      large,
+      await promptFor(dir),
+      Math.min(newTokens, 16),
+      Number(args["large-runs"]),
+    );
+    hostCost.push({ model: "qwen2.5-0.5b-random", rows });
+  }
+  progress(`sampler: one draw from a ${QWEN_VOCAB}-token row per mode`);
+  const sampler = benchSampler();
   let webgpu: WebgpuOutcome = { ok: false, reason: "skipped (--skip-webgpu)" };
   if (!args["skip-webgpu"]) {
     progress("webgpu: K = 4 on the demo model, KV on the device and copied, against CPU");
@@ -510,32 +530,44 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
     );
     variants = { checkpoint: display(dir), rows };
   }
-  return { hostCost, webgpu, variants };
+  return { hostCost, sampler, webgpu, variants };
 }
 
 function reportGpuPath(r: GpuPathReport): void {
   const out: string[] = [""];
-  const one = r.hostCost.find((h) => h.samples === 1);
-  const eight = r.hostCost.find((h) => h.samples === 8);
-  out.push("== host cost per sample (demo model, CPU; per decode step, median of --runs)");
+  for (const { model, rows } of r.hostCost) {
+    const one = rows.find((h) => h.samples === 1);
+    const eight = rows.find((h) => h.samples === 8);
+    out.push(`== host cost per sample (${model}, CPU; per decode step, median of runs)`);
+    out.push(
+      table(
+        ["K", "step ms", "onnxruntime ms", "host ms", "step × K=1", "host × K=1"],
+        rows.map((h) => [
+          h.samples,
+          fmt(h.msPerStep, 2),
+          fmt(h.ortMsPerStep, 2),
+          fmt(h.hostMsPerStep, 2),
+          fmt(h.msPerStep / (one?.msPerStep ?? Number.NaN), 2),
+          fmt(h.hostMsPerStep / (one?.hostMsPerStep ?? Number.NaN), 2),
+        ]),
+      ),
+    );
+    if (one && eight)
+      out.push(
+        `host cost per extra row per step: ${fmt(((eight.hostMsPerStep - one.hostMsPerStep) / 7) * 1000, 0)} µs ` +
+          `(onnxruntime per extra row: ${fmt(((eight.ortMsPerStep - one.ortMsPerStep) / 7) * 1000, 0)} µs)`,
+      );
+    out.push("");
+  }
+  out.push(
+    `== sampler per row per decode step (${QWEN_VOCAB}-token rows, as Qwen2.5's; host work a GPU does not hide)`,
+  );
   out.push(
     table(
-      ["K", "step ms", "onnxruntime ms", "host ms", "step × K=1", "host × K=1"],
-      r.hostCost.map((h) => [
-        h.samples,
-        fmt(h.msPerStep, 2),
-        fmt(h.ortMsPerStep, 2),
-        fmt(h.hostMsPerStep, 2),
-        fmt(h.msPerStep / (one?.msPerStep ?? Number.NaN), 2),
-        fmt(h.hostMsPerStep / (one?.hostMsPerStep ?? Number.NaN), 2),
-      ]),
+      ["mode", "ms / draw"],
+      r.sampler.map((s) => [s.mode, fmt(s.msPerDraw, 3)]),
     ),
   );
-  if (one && eight)
-    out.push(
-      `host cost per extra row per step: ${fmt(((eight.hostMsPerStep - one.hostMsPerStep) / 7) * 1000, 0)} µs ` +
-        `(onnxruntime per extra row: ${fmt(((eight.ortMsPerStep - one.ortMsPerStep) / 7) * 1000, 0)} µs)`,
-    );
   out.push("");
   out.push("== webgpu (demo model, K = 4, fp32; under SwiftShader the times are not GPU speed)");
   if (r.webgpu.ok)

@@ -169,6 +169,28 @@ test("temperature 1 with no filters matches softmax over 20k draws (fixed seed)"
   });
 });
 
+test("temperature 1 matches softmax on a vocabulary of many 64-token chunks, a short last one included", () => {
+  // Mass in several chunks, spread within them, and in the short last chunk (1,000 = 15 · 64 + 40).
+  const logits: number[] = Array.from({ length: 1000 }, (_, i) => (i % 97 === 0 ? 4 : i % 13 === 0 ? 2 : -2));
+  logits[999] = 4.5;
+  logits[970] = 4;
+  const n = 60_000;
+  const drawn = counts(logits, { temperature: 1, topK: 0, topP: 1 }, n, 11).counts;
+  const p = softmax(logits);
+  const groups = new Map<number, { observed: number; expected: number }>();
+  drawn.forEach((c, i) => {
+    const g = groups.get(logits[i] as number) ?? { observed: 0, expected: 0 };
+    g.observed += c / n;
+    g.expected += p[i] as number;
+    groups.set(logits[i] as number, g);
+  });
+  for (const [logit, g] of groups) {
+    assert.ok(Math.abs(g.observed - g.expected) < 0.01, `logit ${logit}: ${g.observed} vs ${g.expected}`);
+  }
+  const last = (drawn[999] as number) / n;
+  assert.ok(Math.abs(last - (p[999] as number)) < 0.01, `token 999: ${last} vs ${p[999]}`);
+});
+
 test("temperature flattens or sharpens the distribution", () => {
   const logits = [1, 0];
   const n = 10_000;
