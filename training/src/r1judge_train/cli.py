@@ -47,9 +47,12 @@ def _export(args: argparse.Namespace) -> None:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from .export.checkpoint import export_checkpoint
+    from .models.interpolate import RECORD
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.model)
-    provenance = {"made_by": "r1judge-train export", "source": str(args.model)}
+    provenance: dict[str, object] = {"made_by": "r1judge-train export", "source": str(args.model)}
+    if (args.model / RECORD).is_file():  # written by `r1judge-train interpolate`
+        provenance["interpolation"] = json.loads((args.model / RECORD).read_text())
     # The image settings the model was trained with travel with it (a hub model directory has them).
     saved = args.model / "preprocessor_config.json"
     preprocessor = json.loads(saved.read_text()) if saved.is_file() else None
@@ -153,6 +156,13 @@ def _quantize(args: argparse.Namespace) -> None:
     print(f"{', '.join(args.variants)} decoder variants -> {checkpoint.root}")
 
 
+def _interpolate(args: argparse.Namespace) -> None:
+    from .models.interpolate import interpolate_models
+
+    out = interpolate_models(args.base, args.tuned, args.alpha, args.out, args.preprocessor)
+    print(f"(1 - {args.alpha}) * {args.base} + {args.alpha} * {args.tuned} -> {out}")
+
+
 def _random(args: argparse.Namespace) -> None:
     from .random_model import build_random_checkpoint
 
@@ -179,6 +189,16 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--model-id", default="r1judge-model")
     export.add_argument("--variants", nargs="+", default=["fp32", "fp16"], choices=VARIANT_CHOICES)
     export.set_defaults(run=_export)
+
+    interp = sub.add_parser(
+        "interpolate", help="weights (1 - alpha) * BASE + alpha * TUNED: an RL policy pulled back toward its SFT start"
+    )
+    interp.add_argument("base", type=Path, help="save_pretrained directory of the starting model (e.g. the SFT policy)")
+    interp.add_argument("tuned", type=Path, help="save_pretrained directory of its fine-tuned descendant (e.g. RL)")
+    interp.add_argument("out", type=Path)
+    interp.add_argument("--alpha", type=float, required=True, help="weight of TUNED, in [0, 1]; choose it on val")
+    interp.add_argument("--preprocessor", type=Path, help="preprocessor_config.json to carry (export reads it)")
+    interp.set_defaults(run=_interpolate)
 
     quant = sub.add_parser("quantize", help="add int4/int8 weight-only quantized decoder variants to a checkpoint")
     quant.add_argument("checkpoint", type=Path)
