@@ -7,8 +7,9 @@
 import { type FloatData, type FloatDType, floats } from "./runtime/tensor.js";
 
 /**
- * Columns of room left after each batch built by `append`, so the next decode steps write their
- * columns in place instead of allocating (and later garbage-collecting) a whole new cache every step.
+ * Columns of room left after each running batch built by `append`, `select`, `concat` or `trim`, so the
+ * next decode steps write their columns in place instead of allocating (and later garbage-collecting)
+ * a whole new cache: once per SPARE_COLUMNS steps, and not again right after the batch changed.
  */
 export const SPARE_COLUMNS = 64;
 
@@ -163,16 +164,18 @@ export class KvBatch implements KvCache {
     return new KvBatch(this.shape, tensors, this.rows, length, this.pad, capacity);
   }
 
+  /** With SPARE_COLUMNS of room: the result is the running batch, whose next step then writes in place. */
   select(indices: readonly number[]): KvBatch {
     const { heads, headDim } = this.shape;
     const block = this.length * headDim;
     const stride = this.capacity * headDim;
+    const capacity = this.length + SPARE_COLUMNS;
     const tensors = this.tensors.map((t) => {
-      const out = floats(this.shape.dtype, indices.length * heads * block);
+      const out = floats(this.shape.dtype, indices.length * heads * capacity * headDim);
       indices.forEach((src, dst) => {
         for (let h = 0; h < heads; h++) {
           const from = (src * heads + h) * stride;
-          out.set(t.subarray(from, from + block), (dst * heads + h) * block);
+          out.set(t.subarray(from, from + block), (dst * heads + h) * capacity * headDim);
         }
       });
       return out;
@@ -183,16 +186,18 @@ export class KvBatch implements KvCache {
       indices.length,
       this.length,
       indices.map((i) => this.pad[i] as number),
+      capacity,
     );
   }
 
+  /** With SPARE_COLUMNS of room when it moves the cache, as select. */
   trim(): KvBatch {
     const cut = this.rows ? Math.min(...this.pad) : this.length;
     if (cut === 0) return this;
-    return this.resize(this.length - cut);
+    return this.resize(this.length - cut, SPARE_COLUMNS);
   }
 
-  /** This batch with no room: what ops that lay rows side by side work on. */
+  /** This batch with no room: what a decoder without `new_key_values` outputs is fed (see advance). */
   compact(): KvBatch {
     return this.capacity === this.length ? this : this.resize(this.length);
   }
@@ -202,35 +207,49 @@ export class KvBatch implements KvCache {
     return KvBatch.concat(this, other);
   }
 
-  /** Both batches' rows, left-padded to a common length. */
+  /**
+   * Both batches' rows, left-padded to a common length, written once into buffers with SPARE_COLUMNS
+   * of room (the result is the running batch: its next step writes in place).
+   */
   static concat(a: KvBatch, b: KvBatch): KvBatch {
     if (a.rows === 0) return b;
     if (b.rows === 0) return a;
     const length = Math.max(a.length, b.length);
-    // resize always returns a batch without room: rows can be laid side by side.
-    const left = a.resize(length);
-    const right = b.resize(length);
-    const tensors = left.tensors.map((t, i) => {
-      const out = floats(a.shape.dtype, t.length + (right.tensors[i] as FloatData).length);
-      out.set(t, 0);
-      out.set(right.tensors[i] as FloatData, t.length);
+    const capacity = length + SPARE_COLUMNS;
+    const { heads, headDim, dtype } = a.shape;
+    const tensors = a.tensors.map((_, i) => {
+      const out = floats(dtype, (a.rows + b.rows) * heads * capacity * headDim);
+      let block = 0;
+      for (const batch of [a, b]) {
+        const t = batch.tensors[i] as FloatData;
+        const shift = (length - batch.length) * headDim;
+        for (let rh = 0; rh < batch.rows * heads; rh++, block++) {
+          const from = rh * batch.capacity * headDim;
+          out.set(t.subarray(from, from + batch.length * headDim), block * capacity * headDim + shift);
+        }
+      }
       return out;
     });
-    return new KvBatch(a.shape, tensors, a.rows + b.rows, length, [...left.pad, ...right.pad]);
+    const pad = [...a.pad.map((p) => p + length - a.length), ...b.pad.map((p) => p + length - b.length)];
+    return new KvBatch(a.shape, tensors, a.rows + b.rows, length, pad, capacity);
   }
 
-  /** The same rows at `length` columns: grows by left padding, shrinks by dropping leading columns. */
-  resize(length: number): KvBatch {
-    if (length === this.length && this.capacity === length) return this;
+  /**
+   * The same rows at `length` columns (grows by left padding, shrinks by dropping leading columns),
+   * with `room` columns of room after them.
+   */
+  resize(length: number, room = 0): KvBatch {
+    if (length === this.length && this.capacity === length + room) return this;
     const delta = length - this.length;
     if (delta < 0 && this.pad.some((p) => p < -delta)) throw new Error("cannot drop real KV columns");
     const { heads, headDim } = this.shape;
     const rowsByHeads = this.rows * heads;
+    const capacity = length + room;
     const tensors = this.tensors.map((t) => {
-      const out = floats(this.shape.dtype, rowsByHeads * length * headDim);
+      const out = floats(this.shape.dtype, rowsByHeads * capacity * headDim);
       for (let rh = 0; rh < rowsByHeads; rh++) {
         const src = rh * this.capacity * headDim;
-        const dst = rh * length * headDim;
+        const dst = rh * capacity * headDim;
         if (delta >= 0) out.set(t.subarray(src, src + this.length * headDim), dst + delta * headDim);
         else out.set(t.subarray(src - delta * headDim, src + this.length * headDim), dst);
       }
@@ -242,6 +261,7 @@ export class KvBatch implements KvCache {
       this.rows,
       length,
       this.pad.map((p) => p + delta),
+      capacity,
     );
   }
 

@@ -341,23 +341,33 @@ export class JudgeModel {
   ): Promise<StepResult> {
     if (kv instanceof DeviceKvBatch) return this.runOnDevice(embeds, kv, newTokens, positions);
     if (!(kv instanceof KvBatch)) throw new Error("a device KV cache given to a host-cache model");
+    // Without new_key_values the present cache is what comes back: its columns must be past's, no room.
+    const batch = this.newKvNames ? kv : kv.compact();
     const { heads, headDim, dtype } = this.kvShape;
     const feeds: Record<string, HostTensor> = {
       inputs_embeds: embeds,
-      attention_mask: { dtype: "int64", data: kv.mask(newTokens), dims: [kv.rows, kv.capacity + newTokens] },
+      attention_mask: {
+        dtype: "int64",
+        data: batch.mask(newTokens),
+        dims: [batch.rows, batch.capacity + newTokens],
+      },
       position_ids: positions,
     };
     this.pastNames.forEach((name, i) => {
-      feeds[name] = { dtype, data: kv.tensors[i] as FloatData, dims: [kv.rows, heads, kv.capacity, headDim] };
+      feeds[name] = {
+        dtype,
+        data: batch.tensors[i] as FloatData,
+        dims: [batch.rows, heads, batch.capacity, headDim],
+      };
     });
     const out = await this.decoder.run(feeds, this.newKvNames && ["logits", ...this.newKvNames]);
     const logits = lastPositionLogits(out.logits as HostTensor, this.vocabSize);
     if (this.newKvNames) {
       const fresh = this.newKvNames.map((name) => (out[name] as HostTensor).data as FloatData);
-      return { logits, kv: kv.append(fresh, newTokens, reuseKv) };
+      return { logits, kv: batch.append(fresh, newTokens, reuseKv) };
     }
     const present = this.presentNames.map((name) => (out[name] as HostTensor).data as FloatData);
-    return { logits, kv: kv.advance(present, newTokens) };
+    return { logits, kv: batch.advance(present, newTokens) };
   }
 
   /** A run whose past is fed from device memory and whose present stays there. */

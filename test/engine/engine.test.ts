@@ -78,7 +78,8 @@ class FakeModel implements GenerationModel {
   }
 
   async step(tokens: readonly number[], ropeDeltas: readonly number[], cache: KvCache): Promise<StepResult> {
-    const kv = cache as KvBatch;
+    // As JudgeModel feeds a decoder without new_key_values: the cache compacted (no room columns).
+    const kv = (cache as KvBatch).compact();
     this.stepRows.push(tokens.length);
     const stepNumber = this.stepRows.length;
     if (this.failSteps.has(stepNumber)) throw new Error(`step ${stepNumber} failed`);

@@ -38,7 +38,7 @@ function makeBatch(dtype: FloatDType, pad: number[], length: number, rowIds = pa
 
 const at = (kv: KvBatch, t: number, row: number, head: number, col: number, d: number) =>
   (kv.tensors[t] as FloatData)[
-    ((row * kv.shape.heads + head) * kv.length + col) * kv.shape.headDim + d
+    ((row * kv.shape.heads + head) * kv.capacity + col) * kv.shape.headDim + d
   ] as number;
 
 /** Row `row` of `kv` holds exactly the real values of source row `srcRow` after kv.pad[row] zeros. */
@@ -134,6 +134,30 @@ for (const dtype of ["float32", "float16"] as const) {
     // Batch operations read through the room.
     assertRow(third.select([1]), 0, 1, 8);
     assertRow(KvBatch.concat(third, makeBatch(dtype, [0], 2, [5])), 1, 1, 8);
+  });
+
+  test(`${dtype}: select, concat and trim leave room, so the step after a batch change writes in place`, () => {
+    const kv = makeBatch(dtype, [1, 0], 3);
+    const built = {
+      select: kv.select([1, 0]),
+      concat: KvBatch.concat(makeBatch(dtype, [0], 2, [0]), makeBatch(dtype, [0], 3, [1])),
+      trim: makeBatch(dtype, [2, 1], 4).trim(),
+    };
+    for (const [op, batch] of Object.entries(built)) {
+      assert.equal(batch.capacity, batch.length + SPARE_COLUMNS, `${op} leaves room`);
+      const fresh = batch.tensors.map(() =>
+        dtype === "float16" ? new Uint16Array(2 * 2 * 3) : new Float32Array(2 * 2 * 3),
+      );
+      const next = batch.append(fresh, 1, true);
+      assert.equal(next.tensors[0], batch.tensors[0], `${op}: the next step moves no block`);
+      assert.equal(next.length, batch.length + 1);
+    }
+    assertRow(built.select, 0, 1, 3);
+    assertRow(built.select, 1, 0, 2);
+    assertRow(built.concat, 0, 0, 2);
+    assertRow(built.concat, 1, 1, 3);
+    assertRow(built.trim, 0, 0, 2);
+    assertRow(built.trim, 1, 1, 3);
   });
 
   test(`${dtype}: concat left-pads the shorter batch and keeps every value`, () => {
