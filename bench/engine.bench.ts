@@ -20,9 +20,9 @@ import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { loadCheckpoint } from "../src/engine/checkpoint.js";
+import { type Checkpoint, loadCheckpoint } from "../src/engine/checkpoint.js";
 import { parsePreprocessorConfig } from "../src/engine/images/config.js";
-import { JudgeModel } from "../src/engine/model.js";
+import { JudgeModel, type PromptTensors } from "../src/engine/model.js";
 import { preparePrompt } from "../src/engine/prompt-inputs.js";
 import { TextCodec } from "../src/engine/tokenizer.js";
 import { judgeMessages } from "../src/judge/prompt.js";
@@ -489,13 +489,19 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
   const hostCost = [
     { model: "demo", rows: await benchHostCost(demoCheckpoint, demoPrompt, newTokens, Number(args.runs)) },
   ];
+  // The 0.5B-shaped model's checkpoint and prompt, shared by its host-cost and variant rows.
+  let large: { dir: string; checkpoint: Checkpoint; prompt: PromptTensors } | undefined;
   if (!args["skip-large"]) {
     const { dir } = await ensureLargeModel();
+    large = {
+      dir,
+      checkpoint: await loadCheckpoint(dir, { hashCheck: "size" }),
+      prompt: await promptFor(dir),
+    };
     progress("host cost per sample on the 0.5B-shaped model (151,936-token vocabulary)");
-    const large = await loadCheckpoint(dir, { hashCheck: "size" });
     const rows = await benchHostCost(
-      large,
-      await promptFor(dir),
+      large.checkpoint,
+      large.prompt,
       Math.min(newTokens, 16),
       Number(args["large-runs"]),
     );
@@ -509,9 +515,9 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
     webgpu = await benchWebgpu(demoCheckpoint, demoPrompt, Math.min(newTokens, 32));
   }
   let variants: GpuPathReport["variants"] = { skipped: "--skip-variants or --skip-large" };
-  if (!args["skip-variants"] && !args["skip-large"]) {
-    const { dir } = await ensureLargeModel();
-    let checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
+  if (!args["skip-variants"] && large) {
+    const { dir, prompt } = large;
+    let checkpoint = large.checkpoint;
     if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) {
       progress(`quantizing ${dir} (int8, int4) ...`);
       await promisify(execFile)(path.join(PYTHON_BIN, "r1judge-train"), ["quantize", dir], {
@@ -523,7 +529,7 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
     progress("variants: fp32, int8, int4 decoders, batch-1 decode on the CPU");
     const rows = await benchVariants(
       checkpoint,
-      await promptFor(dir),
+      prompt,
       Math.min(newTokens, 32),
       Number(args["large-runs"]),
       async (file) => (await weightBytes(dir, file)).decoderFileBytes,
