@@ -12,6 +12,7 @@ import torch
 from r1judge_train.algo.advantages import (
     advantage_filter,
     discounted_returns,
+    group_baseline,
     last_token_index,
     reinforce_advantages,
     token_rewards,
@@ -124,11 +125,25 @@ def test_reinforce_advantages_end_to_end() -> None:
     assert plain.filtered_fraction == 0.0
 
 
+def test_the_group_baseline_subtracts_each_prompts_mean_score() -> None:
+    # Two prompts × 3 samples, consecutive as TRL's sampler repeats them.
+    scores = torch.tensor([2.0, 0.0, 1.0, 1.5, 1.5, 1.5])
+    assert group_baseline(scores, 3).tolist() == [1.0, -1.0, 0.0, 0.0, 0.0, 0.0]
+    assert group_baseline(scores, 1).tolist() == [0.0] * 6
+    with pytest.raises(ValueError, match="groups of 4"):
+        group_baseline(scores, 4)
+    # A prompt whose samples all scored alike gets no advantage at all once whitened.
+    out = reinforce_advantages(group_baseline(scores, 3), torch.ones(6, 2), PLAIN)
+    assert out.advantages[3:].abs().max().item() == 0.0 and out.advantages[0, 0].item() > 0
+
+
 def test_settings_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="Pre-CLIP"):
         StableReinforceSettings(ratio_min=2.0)
     with pytest.raises(ValueError, match="clip_eps"):
         StableReinforceSettings(clip_eps=1.5)
+    with pytest.raises(ValueError, match="baseline"):
+        StableReinforceSettings(baseline="critic")  # type: ignore[arg-type]
     assert PLAIN.pre_clip is False and PLAIN.advantage_filter == "none"
 
 

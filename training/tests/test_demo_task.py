@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from r1judge_train.data.demo_images import PALETTE, SHAPES, count_shapes, describe, detect_colour, detect_shape
 from r1judge_train.data.demo_task import PARTITIONED_TASKS, TASKS, JudgeItem, problem_split, solve
 from r1judge_train.data.records import build_split, iter_corpus, read_dataset, to_record, write_dataset
-from r1judge_train.data.teacher import FORMAT_PATTERN, format_ok, parse_verdict, teacher_trace
+from r1judge_train.data.teacher import FORMAT_PATTERN, format_ok, parse_verdict, swapped_trace, teacher_trace
 
 SIZES = {"train": 600, "val": 120, "test": 120}
 
@@ -266,6 +266,17 @@ def test_format_ok_needs_one_of_each_tag_and_nothing_around() -> None:
     assert not format_ok(" <think>a</think><answer>1</answer>")
     assert not format_ok("<think>a</think><think>b</think><answer>1</answer>")
     assert not format_ok("<think>a</think><answer>1</answer><answer>2</answer>")
+
+
+@pytest.mark.parametrize(
+    ("task", "answer", "claims", "operands"),
+    [("add", "12", ("12", "13"), (7, 5)), ("count", "1", ("3", "1"), ()), ("shape", "circle", ("square", "circle"), ())],
+)
+def test_the_swapped_trace_is_the_teachers_trace_for_the_swapped_item(task, answer, claims, operands) -> None:
+    trace = teacher_trace(task, answer, claims, operands)
+    assert swapped_trace(trace) == teacher_trace(task, answer, claims[::-1], operands)
+    assert parse_verdict(swapped_trace(trace)) == 3 - parse_verdict(trace)
+    assert swapped_trace("<think>free text</think><answer>1</answer>") == ""
 
 
 def test_teacher_refuses_ambiguous_claims() -> None:

@@ -20,6 +20,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from r1judge_train.data.collate import load_item_images
 from r1judge_train.data.prompt import judge_messages
 from r1judge_train.data.records import read_dataset, write_dataset
+from r1judge_train.data.teacher import parse_verdict
 from r1judge_train.data.rl import rl_dataset
 from r1judge_train.models.config import build_config
 from r1judge_train.models.inputs import encode_prompt, image_processor
@@ -123,6 +124,53 @@ def test_a_few_steps_change_the_weights_keep_numbers_finite_and_log(setup, tmp_p
     assert last_checkpoint(tmp_path) is not None
 
 
+def label_reward(prompts, completions, completion_ids, label, **_):
+    """The same score for every sample of a prompt: under a group baseline there is nothing to learn."""
+    return [float(value) for value in label]
+
+
+label_reward.__name__ = "label"
+
+
+@pytest.mark.parametrize(("baseline", "moves"), [("group", False), ("none", True)])
+def test_the_group_baseline_learns_nothing_from_prompts_whose_samples_score_alike(setup, tmp_path, baseline, moves):
+    root, items, tok = setup
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = StableReinforceTrainer(
+        model=model,
+        reward_funcs=[label_reward],
+        # beta 0: no KL in the token rewards, so the scores are all there is to learn from.
+        args=config(tmp_path, baseline=baseline, beta=0.0, max_steps=2, report_to=[]),
+        train_dataset=rl_dataset(items, root / "data"),
+        processing_class=judge_processor(tok, image_processor()),
+    )
+    trainer.train()
+    changed = any(not torch.equal(before[n], p.detach()) for n, p in model.named_parameters())
+    assert changed is moves
+
+
+def test_sft_coef_trains_on_the_teacher_traces_where_the_rl_signal_is_nothing(setup, tmp_path):
+    """With a reward every sample of a prompt shares and a group baseline the RL term is zero: what
+    moves the weights is the NLL of the items' teacher completions, and it falls."""
+    root, items, tok = setup
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
+    trainer = StableReinforceTrainer(
+        model=model,
+        reward_funcs=[label_reward],
+        args=config(tmp_path, baseline="group", beta=0.0, sft_coef=1.0, max_steps=4, steps_per_generation=1),
+        train_dataset=rl_dataset(items, root / "data"),
+        processing_class=judge_processor(tok, image_processor()),
+    )
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    nll = [r["sft_nll"] for r in rows if "sft_nll" in r]
+    assert len(nll) == 4 and all(math.isfinite(x) for x in nll)
+    assert nll[-1] < nll[0]
+    with pytest.raises(ValueError, match="sft_coef"):
+        StableReinforceConfig(output_dir=str(tmp_path), sft_coef=-1.0, use_cpu=True)
+
+
 def write_run(root: Path, out: Path, **trainer) -> Path:
     settings = {
         "max_steps": 2,
@@ -192,12 +240,15 @@ def test_run_files_name_what_is_wrong(setup, tmp_path):
         load_run(good, {"trainer.beta.x": 1})
     with pytest.raises(ValueError, match="advantage_filter"):
         StableReinforceConfig(output_dir=str(tmp_path), advantage_filter="loose", use_cpu=True)
+    with pytest.raises(ValueError, match="baseline"):
+        StableReinforceConfig(output_dir=str(tmp_path), baseline="critic", use_cpu=True)
 
 
 @pytest.mark.slow
 def test_two_cpu_processes_train_together(setup, tmp_path):
     root, _, _ = setup
-    file = write_run(root, tmp_path / "ddp", per_device_train_batch_size=2, max_steps=2)
+    # The group baseline runs on the scores gathered from both processes, before each takes its slice.
+    file = write_run(root, tmp_path / "ddp", per_device_train_batch_size=2, max_steps=2, baseline="group")
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [
@@ -247,6 +298,7 @@ def test_both_orders_adds_each_item_with_its_responses_swapped(setup, tmp_path):
     for item, other in zip(got[:3], got[3:], strict=True):
         assert other.id == f"{item.id}:swapped" and other.question == item.question
         assert other.responses == (item.responses[1], item.responses[0]) and other.label == 3 - item.label
+        assert parse_verdict(other.trace) == other.label and other.trace != item.trace
 
 
 def test_a_policy_drawn_to_image_pads_never_writes_them(setup, tmp_path):

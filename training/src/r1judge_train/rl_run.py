@@ -33,6 +33,7 @@ import yaml
 
 from .data.demo_task import JudgeItem
 from .data.records import read_dataset
+from .data.teacher import swapped_trace
 from .rewards.referee import ChatReferee, ModelReferee, Referee, RuleReferee
 
 
@@ -111,7 +112,8 @@ def swapped(item: JudgeItem) -> JudgeItem:
     """The same judgement with the responses in the other order: a policy rewarded on both learns a
     verdict that does not depend on which response it read first."""
     return dataclasses.replace(
-        item, id=f"{item.id}:swapped", responses=(item.responses[1], item.responses[0]), label=3 - item.label, trace=""
+        item, id=f"{item.id}:swapped", responses=(item.responses[1], item.responses[0]), label=3 - item.label,
+        trace=swapped_trace(item.trace),
     )
 
 

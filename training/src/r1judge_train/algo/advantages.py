@@ -3,7 +3,8 @@
 Shapes: B sequences × T completion tokens; `mask` (B, T) is 1 on real tokens. As OpenRLHF's
 REINFORCE++: each token's reward is the per-token KL penalty −β·(log π_old − log π_ref) (k1), the
 sequence's scalar score is added at its last real token, returns are reverse cumulative sums
-(γ = 1: no critic, no baseline), and the returns are whitened over every token of the global batch.
+(γ = 1: no critic; no baseline, or with `baseline: group` each score less its prompt's mean score),
+and the returns are whitened over every token of the global batch.
 The Advantage Filter then zeroes outliers (it does not drop them: the token still counts in the
 loss's token mean, with advantage 0).
 """
@@ -29,6 +30,15 @@ def last_token_index(mask: torch.Tensor) -> torch.Tensor:
     """(B,) index of each row's last real token; -1 for a row without one."""
     positions = torch.arange(mask.size(1), device=mask.device).expand_as(mask)
     return torch.where(mask.bool(), positions, torch.full_like(positions, -1)).max(dim=1).values
+
+
+def group_baseline(scores: torch.Tensor, group_size: int) -> torch.Tensor:
+    """(B,) each score minus the mean score of its group: B = prompts × group_size, each prompt's
+    samples consecutive (as TRL's sampler repeats them)."""
+    if group_size < 1 or scores.numel() % group_size:
+        raise ValueError(f"{scores.numel()} scores do not split into groups of {group_size}")
+    grouped = scores.float().view(-1, group_size)
+    return (grouped - grouped.mean(dim=1, keepdim=True)).view(-1)
 
 
 def token_rewards(

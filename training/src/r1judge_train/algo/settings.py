@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 FilterRule = Literal["paper", "released", "none"]
+Baseline = Literal["none", "group"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class StableReinforceSettings:
         those outside [m − filter_sigma, m + filter_sigma] (m: the raw mean of the returns, before
         whitening), those with |A| > filter_abs_max, and NaN/Inf; "none" keeps every token.
     whiten: subtract the mean and divide by the std over every token of the global batch.
+    baseline: "none" is R1-Reward's (one sample per prompt, no baseline); "group" subtracts from each
+        score the mean score of its prompt's samples before the KL and whitening (OpenRLHF's
+        REINFORCE++-baseline), so a prompt whose samples all score alike teaches nothing but the KL.
     """
 
     kl_coef: float = 1e-3
@@ -32,6 +36,7 @@ class StableReinforceSettings:
     filter_abs_max: float = 10.0
     whiten: bool = True
     gamma: float = 1.0
+    baseline: Baseline = "none"
 
     def __post_init__(self) -> None:
         if not (0 < self.ratio_min < 1 < self.ratio_max):
@@ -40,6 +45,8 @@ class StableReinforceSettings:
             raise ValueError(f"clip_eps must be in (0, 1), got {self.clip_eps}")
         if self.kl_coef < 0 or self.filter_sigma <= 0 or self.filter_abs_max <= 0 or not (0 < self.gamma <= 1):
             raise ValueError("kl_coef must be >= 0; filter_sigma and filter_abs_max > 0; gamma in (0, 1]")
+        if self.baseline not in ("none", "group"):
+            raise ValueError(f"baseline must be 'none' or 'group', got {self.baseline!r}")
 
     @property
     def log_ratio_bounds(self) -> tuple[float, float]:

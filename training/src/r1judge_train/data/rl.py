@@ -1,6 +1,7 @@
 """Judging items as TRL's GRPOTrainer takes them: a conversational `prompt` (the R1-Reward text in one
 user turn), an `images` column (TRL puts the images first in that turn, as R1-Reward's evaluation
-does), and the `label` (1 or 2) the reward checks, plus `id`, `kind` and `task` for the logs."""
+does), the `label` (1 or 2) the reward checks, the teacher's `reference` completion (what
+`sft_coef` trains on; "" where there is none), plus `id`, `kind` and `task` for the logs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ FEATURES = Features(
         "prompt": [{"role": Value("string"), "content": Value("string")}],
         "images": SequenceFeature(Image()),
         "label": Value("int64"),
+        "reference": Value("string"),
         "id": Value("string"),
         "kind": Value("string"),
         "task": Value("string"),
@@ -32,6 +34,7 @@ def rl_row(item: JudgeItem, root: Path) -> dict[str, Any]:
         "prompt": [{"role": "user", "content": judge_text(item.question, item.responses[0], item.responses[1])}],
         "images": load_item_images(item, root),
         "label": item.label,
+        "reference": item.trace,
         "id": item.id,
         "kind": item.kind,
         "task": item.task,

@@ -80,3 +80,20 @@ def teacher_trace(task: str, answer: str, claims: Sequence[str], operands: Seque
     )
     verdict = 1 if right[0] else 2
     return f"<think>{premise(task, answer, operands)} {judged}</think><answer>{verdict}</answer>"
+
+
+_TRACE = re.compile(
+    r"^<think>(?P<premise>.*?) (?P<first>Response 1 says .*?, which is (?:correct|wrong)\.) "
+    r"(?P<second>Response 2 says .*?, which is (?:correct|wrong)\.)</think><answer>(?P<verdict>[12])</answer>$"
+)
+
+
+def swapped_trace(trace: str) -> str:
+    """The teacher's trace for the same item with its responses in the other order; "" for a trace not
+    in the teacher's shape (there is then nothing to swap)."""
+    m = _TRACE.match(trace)
+    if m is None:
+        return ""
+    first = m["second"].replace("Response 2", "Response 1", 1)
+    second = m["first"].replace("Response 1", "Response 2", 1)
+    return f"<think>{m['premise']} {first} {second}</think><answer>{3 - int(m['verdict'])}</answer>"

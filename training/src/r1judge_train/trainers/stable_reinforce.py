@@ -4,13 +4,17 @@ What changes against GRPO (TRL 1.13 private methods, so TRL is pinned):
 - `_generate_and_score_completions`: after TRL generates and scores, the advantages are replaced by
   REINFORCE++'s per-token ones (the k1 KL against the reference folded into the token rewards,
   reverse-cumulative returns, whitening over every token of the global batch, then the Advantage
-  Filter). TRL's group baseline is not used: `num_generations` ≥ 2 only because TRL requires it —
+  Filter). TRL's group normalisation is not used: `num_generations` ≥ 2 only because TRL requires it —
   R1-Reward drew one sample per prompt with no baseline, and whitening over the whole batch (not per
   group) keeps each sample's advantage independent of its group, so a group of 2 is two such samples.
+  `baseline: group` opts into OpenRLHF's REINFORCE++-baseline instead: each score less its group's
+  mean, then the same global whitening (no per-group std).
 - `_compute_loss`: the clipped surrogate with Pre-CLIP, token mean per sequence then batch mean, and
   no KL term (it is in the rewards). The ratio is π/π_old; it differs from 1 only when TRL keeps
   `old_per_token_logps` (`steps_per_generation` > `gradient_accumulation_steps` or `num_iterations` > 1),
   which the stability experiment uses.
+- `sft_coef` > 0 adds the NLL of each prompt's teacher completion to the loss (InstructGPT's PPO-ptx
+  on the RL items themselves): off by default, and not in R1-Reward.
 - `log`: every logged step also goes to `<output_dir>/metrics.jsonl`.
 
 `beta` is the KL coefficient of the token rewards (R1-Reward's released script: 1e-3); TRL loads the
@@ -28,9 +32,9 @@ from typing import Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from ..algo.advantages import reinforce_advantages
+from ..algo.advantages import group_baseline, reinforce_advantages
 from ..algo.loss import policy_loss
-from ..algo.settings import FilterRule, StableReinforceSettings
+from ..algo.settings import Baseline, FilterRule, StableReinforceSettings
 from ..tokenizer.qwen import VISION_TOKENS
 
 
@@ -45,6 +49,17 @@ class StableReinforceConfig(GRPOConfig):
     filter_sigma: float = field(default=3.0, metadata={"help": "The Advantage Filter's σ."})
     filter_abs_max: float = field(default=10.0, metadata={"help": "The released rule's |A| bound."})
     whiten_advantages: bool = field(default=True, metadata={"help": "Whiten returns over the global batch."})
+    sft_coef: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of the NLL of each prompt's `reference` completion added to the loss "
+            "(InstructGPT's PPO-ptx, on the RL items' own teacher traces); 0: off, as in R1-Reward."
+        },
+    )
+    baseline: str = field(
+        default="none",
+        metadata={"help": "'none' (R1-Reward) or 'group': each score less its prompt's mean (REINFORCE++-baseline)."},
+    )
 
     def __post_init__(self) -> None:
         if self.ddp_find_unused_parameters is None:
@@ -54,12 +69,15 @@ class StableReinforceConfig(GRPOConfig):
         super().__post_init__()
         if self.advantage_filter not in ("paper", "released", "none"):
             raise ValueError(f"advantage_filter must be 'paper', 'released' or 'none', got {self.advantage_filter!r}")
+        if self.sft_coef < 0:
+            raise ValueError(f"sft_coef must be >= 0, got {self.sft_coef}")
         if self.epsilon_high is not None and self.epsilon_high != self.epsilon:
             raise ValueError("StableReinforce clips symmetrically: leave epsilon_high unset")
         self.algorithm()  # bad settings fail here, before a model loads
 
     def algorithm(self) -> StableReinforceSettings:
         rule: FilterRule = self.advantage_filter  # type: ignore[assignment]
+        baseline: Baseline = self.baseline  # type: ignore[assignment]
         return StableReinforceSettings(
             kl_coef=self.beta,
             clip_eps=self.epsilon,
@@ -70,6 +88,7 @@ class StableReinforceConfig(GRPOConfig):
             filter_sigma=self.filter_sigma,
             filter_abs_max=self.filter_abs_max,
             whiten=self.whiten_advantages,
+            baseline=baseline,
         )
 
 
@@ -117,7 +136,12 @@ class StableReinforceTrainer(GRPOTrainer):
         local = slice(self.accelerator.process_index * batch, (self.accelerator.process_index + 1) * batch)
         assert self._scored is not None
         weights = self.reward_weights.to(self._scored.device)
-        scores = torch.nan_to_num((self._scored * weights).nansum(dim=1), nan=0.0)[local].to(mask.device)  # (B,)
+        scores = torch.nan_to_num((self._scored * weights).nansum(dim=1), nan=0.0)  # (global B,)
+        if self.algorithm.baseline == "group":
+            # The gathered scores hold whole groups (TRL repeats each prompt num_generations times in a row).
+            group = self.num_generations if mode == "train" else self.num_generations_eval
+            scores = group_baseline(scores, group)
+        scores = scores[local].to(mask.device)  # (B,)
         old = out.get("old_per_token_logps")
         ref = out.get("ref_per_token_logps")
         if old is None and ref is not None:
@@ -126,11 +150,47 @@ class StableReinforceTrainer(GRPOTrainer):
             out["old_per_token_logps"] = old
         adv = reinforce_advantages(scores, mask, self.algorithm, old, ref, reduce=self._sum_over_processes)
         out["advantages"] = adv.advantages  # (B, T): TRL's loss takes per-token advantages as they are
+        if self.args.sft_coef > 0:
+            out["reference_ids"], out["reference_mask"] = self._reference_completions(inputs, mask.device)
         self._metrics[mode]["advantages/filtered_fraction"].append(adv.filtered_fraction)
         if ref is not None and old is not None:
             kl = ((old - ref) * mask).sum() / mask.sum().clamp(min=1.0)
             self._metrics[mode]["kl_k1"].append(self._sum_over_processes(kl).item() / self.accelerator.num_processes)
         return out
+
+    def _reference_completions(self, inputs: list[dict[str, Any]], device: torch.device) -> tuple[Any, Any]:
+        """(B, T) ids and mask of each row's `reference` completion + <|im_end|>, right-padded as TRL pads
+        completions; a row without one has an empty mask."""
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        rows = [
+            [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id] if text else []
+            for text in (row.get("reference") or "" for row in inputs)
+        ]
+        width = max(1, *map(len, rows))
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+        real = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            real[i, : len(row)] = 1
+        return ids.to(device), real.to(device)
+
+    def _reference_nll(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        """Mean NLL per token of the reference completions under the policy."""
+        ids, real = inputs["reference_ids"], inputs["reference_mask"]
+        prompt = inputs["prompt_ids"].size(1)
+        multimodal = self._multimodal(inputs)
+        for key in ("mm_token_type_ids", "token_type_ids"):
+            if key in multimodal:  # TRL stored them over prompt + sampled completion: re-extend over ours
+                types = multimodal[key][:, :prompt]
+                multimodal[key] = torch.cat([types, types.new_zeros(ids.shape)], dim=1)
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            model,
+            torch.cat([inputs["prompt_ids"], ids], dim=1),
+            torch.cat([inputs["prompt_mask"], real], dim=1),
+            ids.size(1),
+            **multimodal,
+        )
+        return -(logps * real).sum() / real.sum().clamp(min=1)
 
     def _policy_logps(self, model: Any, inputs: dict[str, Any], mask: torch.Tensor) -> torch.Tensor:
         input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
@@ -195,6 +255,10 @@ class StableReinforceTrainer(GRPOTrainer):
         m["ratio/max"].append(math.exp(min(top.item(), 700.0)))
 
         loss = result.loss
+        if self.args.sft_coef > 0 and "reference_ids" in inputs:
+            nll = self._reference_nll(model, inputs)
+            m["sft_nll"].append(self._sum_over_processes(nll.detach()).item() / self.accelerator.num_processes)
+            loss = loss + self.args.sft_coef * nll
         if mode == "train":
             loss = loss / self.current_gradient_accumulation_steps
         return loss
