@@ -270,7 +270,11 @@ def test_format_ok_needs_one_of_each_tag_and_nothing_around() -> None:
 
 @pytest.mark.parametrize(
     ("task", "answer", "claims", "operands"),
-    [("add", "12", ("12", "13"), (7, 5)), ("count", "1", ("3", "1"), ()), ("shape", "circle", ("square", "circle"), ())],
+    [
+        ("add", "12", ("12", "13"), (7, 5)),
+        ("count", "1", ("3", "1"), ()),
+        ("shape", "circle", ("square", "circle"), ()),
+    ],
 )
 def test_the_swapped_trace_is_the_teachers_trace_for_the_swapped_item(task, answer, claims, operands) -> None:
     trace = teacher_trace(task, answer, claims, operands)

@@ -20,8 +20,8 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from r1judge_train.data.collate import load_item_images
 from r1judge_train.data.prompt import judge_messages
 from r1judge_train.data.records import read_dataset, write_dataset
-from r1judge_train.data.teacher import parse_verdict
 from r1judge_train.data.rl import rl_dataset
+from r1judge_train.data.teacher import parse_verdict
 from r1judge_train.models.config import build_config
 from r1judge_train.models.inputs import encode_prompt, image_processor
 from r1judge_train.rl_run import RunConfigError, last_checkpoint, load_run, read_yaml, run_rl

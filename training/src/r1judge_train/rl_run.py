@@ -112,7 +112,10 @@ def swapped(item: JudgeItem) -> JudgeItem:
     """The same judgement with the responses in the other order: a policy rewarded on both learns a
     verdict that does not depend on which response it read first."""
     return dataclasses.replace(
-        item, id=f"{item.id}:swapped", responses=(item.responses[1], item.responses[0]), label=3 - item.label,
+        item,
+        id=f"{item.id}:swapped",
+        responses=(item.responses[1], item.responses[0]),
+        label=3 - item.label,
         trace=swapped_trace(item.trace),
     )
 
