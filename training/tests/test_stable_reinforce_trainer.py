@@ -94,19 +94,23 @@ def test_the_processor_builds_prompts_exactly_as_the_server_does(setup):
         assert list(got["input_ids"][0]) == expected.input_ids, item.kind
 
 
-def test_a_few_steps_change_the_weights_keep_numbers_finite_and_log(setup, tmp_path):
+def train(setup, out: Path, reward, **overrides) -> list[str]:
+    """Trains the tiny policy on the setup's items; the names of the parameters that changed."""
     root, items, tok = setup
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = StableReinforceTrainer(
+    StableReinforceTrainer(
         model=model,
-        reward_funcs=[varied_reward],
-        args=config(tmp_path),
+        reward_funcs=[reward],
+        args=config(out, **overrides),
         train_dataset=rl_dataset(items, root / "data"),
         processing_class=judge_processor(tok, image_processor()),
-    )
-    trainer.train()
-    changed = [n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())]
+    ).train()
+    return [n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())]
+
+
+def test_a_few_steps_change_the_weights_keep_numbers_finite_and_log(setup, tmp_path):
+    changed = train(setup, tmp_path, varied_reward)
     assert any(n.startswith("model.language_model.") for n in changed)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "policy_loss" in r]
@@ -134,35 +138,15 @@ label_reward.__name__ = "label"
 
 @pytest.mark.parametrize(("baseline", "moves"), [("group", False), ("none", True)])
 def test_the_group_baseline_learns_nothing_from_prompts_whose_samples_score_alike(setup, tmp_path, baseline, moves):
-    root, items, tok = setup
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = StableReinforceTrainer(
-        model=model,
-        reward_funcs=[label_reward],
-        # beta 0: no KL in the token rewards, so the scores are all there is to learn from.
-        args=config(tmp_path, baseline=baseline, beta=0.0, max_steps=2, report_to=[]),
-        train_dataset=rl_dataset(items, root / "data"),
-        processing_class=judge_processor(tok, image_processor()),
-    )
-    trainer.train()
-    changed = any(not torch.equal(before[n], p.detach()) for n, p in model.named_parameters())
-    assert changed is moves
+    # beta 0: no KL in the token rewards, so the scores are all there is to learn from.
+    changed = train(setup, tmp_path, label_reward, baseline=baseline, beta=0.0, max_steps=2, report_to=[])
+    assert bool(changed) is moves
 
 
 def test_sft_coef_trains_on_the_teacher_traces_where_the_rl_signal_is_nothing(setup, tmp_path):
     """With a reward every sample of a prompt shares and a group baseline the RL term is zero: what
     moves the weights is the NLL of the items' teacher completions, and it falls."""
-    root, items, tok = setup
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(root / "policy")
-    trainer = StableReinforceTrainer(
-        model=model,
-        reward_funcs=[label_reward],
-        args=config(tmp_path, baseline="group", beta=0.0, sft_coef=1.0, max_steps=4, steps_per_generation=1),
-        train_dataset=rl_dataset(items, root / "data"),
-        processing_class=judge_processor(tok, image_processor()),
-    )
-    trainer.train()
+    train(setup, tmp_path, label_reward, baseline="group", beta=0.0, sft_coef=1.0, max_steps=4, steps_per_generation=1)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     nll = [r["sft_nll"] for r in rows if "sft_nll" in r]
     assert len(nll) == 4 and all(math.isfinite(x) for x in nll)
