@@ -98,6 +98,9 @@ test("neutral empty labels: 0.5 without judging, flagged; the server's default v
     query: [`${p}A.<|im_end|>`, `${p}B.<|im_end|>`],
     prompts: [p, p],
     labels: ["", "C."],
+    // Early stopping (on by default) may end a decided vote after 3 of the 4 samples: off, every
+    // default sample is counted.
+    early_stop: false,
   });
   assert.equal(res.status, 200, res.text);
   assert.equal(res.json.rewards[0], 0.5);
