@@ -156,7 +156,7 @@ export type components = {
      * @description How the samples become the winner. `confidence` (default): sum each sample's probabilities of
      * 1 and 2 at its answer token (`probabilities` in `samples`; a sample without them counts as a
      * hard vote) and take the larger side. `majority`: count the verdicts (a tie is `null`). On the
-     * demo judge's 800 test items they agree at odd K and confidence is 4.2–14.2 points better at
+     * demo judge's 800 test items they agree at odd K and confidence is 2.1–15.7 points better at
      * even K, where majority ties (docs/evaluation.md). Early stop follows the same rule.
      *
      * @default confidence

@@ -20,3 +20,9 @@ def test_demo_options_override_the_recipe() -> None:
 def test_pixel_bounds_out_of_order_fail_before_any_work() -> None:
     with pytest.raises(ValueError, match="min_pixels"):
         demo_recipe(parser().parse_args(["demo", "--image-min-pixels", "999999999"]))
+
+
+def test_refining_the_demo_needs_the_policy_and_its_weight_together() -> None:
+    args = parser().parse_args(["demo", "--refine", "runs/rl/final"])
+    with pytest.raises(SystemExit, match="--refine and --alpha go together"):
+        args.run(args)

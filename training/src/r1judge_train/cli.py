@@ -38,9 +38,14 @@ def demo_recipe(args: argparse.Namespace) -> DemoRecipe:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from .demo import build_demo
+    from .demo import build_demo, refine_demo
 
-    build_demo(demo_recipe(args), args.work_dir, args.out, args.fixtures)
+    if (args.refine is None) != (args.alpha is None):
+        raise SystemExit("demo: --refine and --alpha go together (the RL policy and its weight, chosen on val)")
+    if args.refine is None:
+        build_demo(demo_recipe(args), args.work_dir, args.out, args.fixtures)
+    else:
+        refine_demo(demo_recipe(args), args.work_dir, args.refine, args.alpha, args.out, args.fixtures)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -180,6 +185,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--fixtures", type=Path, default=Path("../test/fixtures/golden"))
     for name, (kind, text) in RECIPE_OPTIONS.items():
         demo.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{text} (default: the recipe's)")
+    demo.add_argument(
+        "--refine",
+        type=Path,
+        metavar="TUNED",
+        help="ship WORK_DIR's SFT judge interpolated with this RL policy (a run's final/) instead of training one",
+    )
+    demo.add_argument("--alpha", type=float, help="with --refine: the weight of TUNED, chosen on the val split")
     demo.set_defaults(run=_demo)
 
     export = sub.add_parser("export", help="export a saved Qwen2.5-VL model into an r1-judge checkpoint")

@@ -1,7 +1,9 @@
-"""The demo checkpoint, end to end: data → tokenizer → SFT cold start → ONNX export → held-out accuracy.
+"""The demo checkpoint, end to end: data → tokenizer → SFT cold start → ONNX export → held-out accuracy,
+then (`--refine`) the SFT weights interpolated with a StableReinforce policy trained from them.
 
-One command (`r1judge-train demo`), a fixed seed, ~10 minutes on 2 CPU cores; the result is what
-the server serves out of the box from models/demo/.
+`r1judge-train demo` builds the SFT judge (a fixed seed, ~25 minutes on 2 CPU cores);
+`r1judge-train demo --refine RUN/final --alpha A` ships the RL-refined judge the server serves out of
+the box from models/demo/ (training/README.md, "The shipped demo judge", has the whole sequence).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .export.fixtures import write_fixtures
 from .export.ort_model import OnnxJudgeModel
 from .models.config import build_config
 from .models.inputs import MIN_PIXELS, image_processor, preprocessor_config, render_chat
+from .models.interpolate import RECORD, WEIGHTS, interpolate_models
 from .tokenizer.qwen import QWEN2_VL_CHAT_TEMPLATE, load_tokenizer, save_tokenizer, train_tokenizer
 from .trainers.sft import ColdStartSettings, build_cold_start_trainer
 
@@ -108,21 +111,44 @@ def build_demo(recipe: DemoRecipe, work_dir: Path, out_dir: Path, fixtures_dir: 
     model.save_pretrained(work_dir / "hf")
     trained_s = time.time() - started
 
-    provenance = {
-        "made_by": "r1judge-train demo",
-        "recipe": asdict(recipe),
-        "parameters": n_params,
-        "train_loss": round(result.training_loss, 4),
-        "train_seconds": round(trained_s),
-    }
+    trained = {"train_loss": round(result.training_loss, 4), "train_seconds": round(trained_s)}
     # Export what was saved (not the in-memory model, whose config TRL adjusted for training).
-    saved = Qwen2_5_VLForConditionalGeneration.from_pretrained(work_dir / "hf")
+    return _ship(work_dir / "hf", work_dir, out_dir, fixtures_dir, recipe, trained)
+
+
+def refine_demo(
+    recipe: DemoRecipe, work_dir: Path, tuned: Path, alpha: float, out_dir: Path, fixtures_dir: Path | None
+) -> dict[str, object]:
+    """Ships work_dir's SFT judge interpolated with its RL descendant `tuned` (α chosen on the val split):
+    exported, evaluated and given golden fixtures exactly as the SFT build is."""
+    needed = (work_dir / "hf" / WEIGHTS, work_dir / "tokenizer" / "tokenizer.json", work_dir / "data" / "test.jsonl")
+    for path in needed:
+        if not path.is_file():
+            build = f"r1judge-train demo --work-dir {work_dir}"
+            raise FileNotFoundError(f"{path}: missing; build the SFT judge first (`{build}`)")
+    merged = interpolate_models(work_dir / "hf", tuned, alpha, work_dir / "refined")
+    refinement = {"refinement": json.loads((merged / RECORD).read_text())}
+    return _ship(merged, work_dir, out_dir, fixtures_dir, recipe, refinement)
+
+
+def _ship(
+    model_dir: Path,
+    work_dir: Path,
+    out_dir: Path,
+    fixtures_dir: Path | None,
+    recipe: DemoRecipe,
+    stage: dict[str, object],
+) -> dict[str, object]:
+    saved = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
+    parameters = sum(p.numel() for p in saved.parameters())
+    provenance = {"made_by": "r1judge-train demo", "recipe": asdict(recipe), "parameters": parameters, **stage}
+    preprocessor = preprocessor_config(min_pixels=recipe.image_min_pixels)
     checkpoint = export_checkpoint(
-        saved, tok_dir, out_dir, "r1judge-demo", provenance, recipe.variants, preprocessor=preprocessor
+        saved, work_dir / "tokenizer", out_dir, "r1judge-demo", provenance, recipe.variants, preprocessor=preprocessor
     )
     print(f"[demo] exported -> {out_dir}", flush=True)
 
-    summary = record_evaluation(checkpoint, data_dir, recipe)
+    summary = record_evaluation(checkpoint, work_dir / "data", recipe)
     print(json.dumps(summary, indent=2), flush=True)
     if fixtures_dir is not None:
         write_fixtures(out_dir, fixtures_dir)

@@ -1,0 +1,51 @@
+"""`r1judge-train demo --refine`: the SFT judge of a work directory, interpolated with its RL policy,
+ships like the SFT build (a checkpoint that validates, its held-out accuracy and how it was made)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import Qwen2_5_VLForConditionalGeneration
+
+from r1judge_train.checkpoint.validate import load_checkpoint
+from r1judge_train.data.records import read_dataset, write_dataset
+from r1judge_train.demo import DemoRecipe, refine_demo
+from r1judge_train.models.config import build_config
+from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
+
+pytestmark = pytest.mark.slow
+
+RECIPE = DemoRecipe(eval_votes=1, variants=("fp32",))
+
+
+def _random_policy(tok_dir: Path, out: Path, seed: int) -> Path:
+    tok = load_tokenizer(tok_dir)
+    torch.manual_seed(seed)
+    Qwen2_5_VLForConditionalGeneration(build_config(tok.tokenizer.get_vocab_size(), tok.ids)).save_pretrained(out)
+    return out
+
+
+def test_the_refined_judge_ships_with_its_accuracy_and_its_making(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    write_dataset(work / "data", {"train": 8, "val": 2, "test": 4}, seed=3)
+    items = read_dataset(work / "data" / "train.jsonl")
+    corpus = [t for item in items for t in (item.question, *item.responses, item.trace)]
+    save_tokenizer(train_tokenizer(corpus, vocab_size=400), work / "tokenizer", max_length=2048)
+    _random_policy(work / "tokenizer", work / "hf", seed=0)
+    tuned = _random_policy(work / "tokenizer", tmp_path / "rl" / "final", seed=1)
+
+    summary = refine_demo(RECIPE, work, tuned, 0.25, tmp_path / "demo", fixtures_dir=None)
+
+    provenance = load_checkpoint(tmp_path / "demo").manifest["provenance"]
+    assert provenance["made_by"] == "r1judge-train demo"
+    assert provenance["refinement"]["alpha"] == 0.25
+    assert provenance["refinement"]["tuned"] == str(tuned.resolve())
+    assert provenance["refinement"]["base"] == str((work / "hf").resolve())
+    assert provenance["evaluation"]["overall"]["items"] == 4 == summary["overall"]["items"]
+
+
+def test_refining_without_an_sft_build_names_the_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"work/hf/model\.safetensors: missing; build the SFT judge first"):
+        refine_demo(RECIPE, tmp_path / "work", tmp_path / "rl", 0.5, tmp_path / "demo", fixtures_dir=None)
