@@ -22,7 +22,10 @@ def test_pixel_bounds_out_of_order_fail_before_any_work() -> None:
         demo_recipe(parser().parse_args(["demo", "--image-min-pixels", "999999999"]))
 
 
-def test_refining_the_demo_needs_the_policy_and_its_weight_together() -> None:
+def test_refining_the_demo_needs_the_policy_and_a_weight_in_0_1() -> None:
     args = parser().parse_args(["demo", "--refine", "runs/rl/final"])
     with pytest.raises(SystemExit, match="--refine and --alpha go together"):
+        args.run(args)
+    args = parser().parse_args(["demo", "--refine", "runs/rl/final", "--alpha", "1.5"])
+    with pytest.raises(SystemExit, match=r"--alpha must be in \[0, 1\], got 1.5"):
         args.run(args)

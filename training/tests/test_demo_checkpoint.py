@@ -38,8 +38,8 @@ def test_demo_manifest_records_how_it_was_made(checkpoint):
 def test_demo_judges_unseen_items_above_chance(checkpoint, tmp_path):
     # seed 2 draws items the seed-1 training set never had (comparison problems are partitioned by
     # split, images are fresh renders). Chance is 0.5; on these 120 items the demo scores 0.77 on text
-    # and 0.73 on images (colour and compare are perfect; count 0.50, add and sub 0.65 are weak: see
-    # training/README.md, "The shipped demo judge"). Greedy, so the same numbers every run.
+    # and 0.73 on images (colour and compare are perfect; count 0.50, add and sub 0.65 are weak, as on
+    # larger held-out sets in training/README.md). Greedy, so the same numbers every run.
     write_dataset(tmp_path, {"train": 2, "val": 2, "test": 120}, seed=2)
     items = read_dataset(tmp_path / "test.jsonl")
     report = evaluate(OnnxJudgeModel(checkpoint), items, tmp_path, k=1, temperature=1.0, progress=False)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import numpy_helper
+from safetensors.torch import load_file
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from r1judge_train.checkpoint.validate import load_checkpoint
@@ -44,6 +48,12 @@ def test_the_refined_judge_ships_with_its_accuracy_and_its_making(tmp_path: Path
     assert provenance["refinement"]["tuned"] == str(tuned.resolve())
     assert provenance["refinement"]["base"] == str((work / "hf").resolve())
     assert provenance["evaluation"]["overall"]["items"] == 4 == summary["overall"]["items"]
+    # What was exported is the interpolation, not either model: the embedding table is 0.75·SFT + 0.25·RL.
+    graph = onnx.load(tmp_path / "demo" / "onnx" / "embed_tokens.onnx").graph
+    (exported,) = (numpy_helper.to_array(t) for t in graph.initializer if t.name == "embed.weight")
+    base, rl = (load_file(d / "model.safetensors")["model.embed_tokens.weight"].numpy() for d in (work / "hf", tuned))
+    np.testing.assert_allclose(exported, 0.75 * base + 0.25 * rl, rtol=0, atol=1e-6)
+    assert not np.allclose(base, rl, atol=1e-3)
 
 
 def test_refining_without_an_sft_build_names_the_missing_file(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ def _demo(args: argparse.Namespace) -> None:
 
     if (args.refine is None) != (args.alpha is None):
         raise SystemExit("demo: --refine and --alpha go together (the RL policy and its weight, chosen on val)")
+    if args.alpha is not None and not 0.0 <= args.alpha <= 1.0:
+        raise SystemExit(f"demo: --alpha must be in [0, 1], got {args.alpha}")
     if args.refine is None:
         build_demo(demo_recipe(args), args.work_dir, args.out, args.fixtures)
     else:
