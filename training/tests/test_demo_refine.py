@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from r1judge_train.checkpoint.validate import load_checkpoint
-from r1judge_train.data.records import read_dataset, write_dataset
-from r1judge_train.demo import DemoRecipe, refine_demo
+from r1judge_train.data.records import write_dataset
+from r1judge_train.demo import DemoRecipe, refine_demo, tokenizer_corpus
 from r1judge_train.models.config import build_config
 from r1judge_train.tokenizer.qwen import load_tokenizer, save_tokenizer, train_tokenizer
 
@@ -34,9 +34,8 @@ def _random_policy(tok_dir: Path, out: Path, seed: int) -> Path:
 def test_the_refined_judge_ships_with_its_accuracy_and_its_making(tmp_path: Path) -> None:
     work = tmp_path / "work"
     write_dataset(work / "data", {"train": 8, "val": 2, "test": 4}, seed=3)
-    items = read_dataset(work / "data" / "train.jsonl")
-    corpus = [t for item in items for t in (item.question, *item.responses, item.trace)]
-    save_tokenizer(train_tokenizer(corpus, vocab_size=400), work / "tokenizer", max_length=2048)
+    tokenizer = train_tokenizer(tokenizer_corpus(work / "data"), vocab_size=400)  # as the demo build trains its own
+    save_tokenizer(tokenizer, work / "tokenizer", max_length=2048)
     _random_policy(work / "tokenizer", work / "hf", seed=0)
     tuned = _random_policy(work / "tokenizer", tmp_path / "rl" / "final", seed=1)
 
