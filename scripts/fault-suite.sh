@@ -12,8 +12,9 @@ runs=${FUZZ_RUNS:-5000}
 seed=${FUZZ_SEED:-$RANDOM}
 minutes=${SOAK_MINUTES:-5}
 echo "== fuzz: $runs runs, seed $seed (rerun with FUZZ_SEED=$seed)"
-R1JUDGE_FUZZ_RUNS=$runs R1JUDGE_FUZZ_SEED=$seed node --import tsx --test --test-reporter=spec \
-  test/faults/fuzz.test.ts test/faults/overload.test.ts test/server/shutdown.test.ts test/server/reliability.test.ts
+R1JUDGE_FUZZ_RUNS=$runs R1JUDGE_FUZZ_SEED=$seed R1JUDGE_TELEMETRY_IDLE_MS=14000 \
+  node --import tsx --test --test-reporter=spec test/faults/fuzz.test.ts test/faults/overload.test.ts \
+  test/server/shutdown.test.ts test/server/reliability.test.ts test/server/telemetry.test.ts
 echo "== soak: $minutes minutes"
 node --import tsx test/faults/soak.ts --minutes "$minutes"
 echo "== peak memory"

@@ -90,6 +90,7 @@ const KEYS = {
   ],
   allowCpuFallback: ["R1JUDGE_ALLOW_CPU_FALLBACK", "--allow-cpu-fallback", bool.default(false)],
   kvOnDevice: ["R1JUDGE_KV_ON_DEVICE", "--kv-on-device", bool.default(true)],
+  ignoreEos: ["R1JUDGE_IGNORE_EOS", "--ignore-eos", bool.default(false)],
   threads: ["R1JUDGE_THREADS", "--threads", int(1, 1024).optional()],
   logLevel: [
     "R1JUDGE_LOG_LEVEL",
@@ -268,6 +269,7 @@ export function engineOptions(config: Config): EngineOptions {
     maxPromptTokens: config.maxPromptTokens,
     prefillChunkTokens: config.prefillChunkTokens,
     kvOnDevice: config.kvOnDevice,
+    ignoreEos: config.ignoreEos,
   };
 }
 

@@ -95,6 +95,8 @@ export interface GenerationModel {
 
 export interface EngineSettings extends Limits {
   prefixCacheBytes: number;
+  /** Epoch milliseconds, compared with requests' deadlines (Date.now; tests pass their own clock). */
+  now?: () => number;
 }
 
 export interface EngineStats {
@@ -152,6 +154,8 @@ export class Engine {
   private steps = 0;
   private failedSteps = 0;
 
+  private readonly now: () => number;
+
   constructor(
     private readonly model: GenerationModel,
     private readonly settings: EngineSettings,
@@ -159,6 +163,7 @@ export class Engine {
   ) {
     this.kv = model.emptyKv(0);
     this.prefixCache = new PrefixCache(settings.prefixCacheBytes);
+    this.now = settings.now ?? Date.now;
   }
 
   submit(request: GenerateRequest, listener: RequestListener): void {
@@ -273,7 +278,7 @@ export class Engine {
 
   /** Waiting requests past their deadline finish now, not when they would have been admitted. */
   private expireWaiting(): void {
-    const now = Date.now();
+    const now = this.now();
     for (let i = this.waiting.length - 1; i >= 0; i--) {
       const active = this.waiting[i] as Active;
       if (active.request.deadline !== undefined && now > active.request.deadline) {
@@ -328,7 +333,7 @@ export class Engine {
   private deadReason(row: Row): FinishReason | undefined {
     const { cancelled, request } = row.request;
     if (cancelled === "all" || cancelled.has(row.index)) return "cancelled";
-    if (request.deadline !== undefined && Date.now() > request.deadline) return "deadline";
+    if (request.deadline !== undefined && this.now() > request.deadline) return "deadline";
     return undefined;
   }
 
@@ -363,7 +368,7 @@ export class Engine {
 
   private async start(active: Active): Promise<void> {
     const { request } = active;
-    if (request.deadline !== undefined && Date.now() > request.deadline)
+    if (request.deadline !== undefined && this.now() > request.deadline)
       return this.finishUnstarted(active, "deadline");
     let prompt: { logits: Float32Array; kv: KvCache; cached: number };
     try {

@@ -66,7 +66,7 @@ export class EngineHost {
       await model.release();
       throw err;
     });
-    const eosIds = new Set(checkpoint.eosTokenIds);
+    const eosIds = new Set(options.ignoreEos ? [] : checkpoint.eosTokenIds);
     const engine = new Engine(
       model,
       {
@@ -74,7 +74,11 @@ export class EngineHost {
         maxRows: options.maxRows,
         prefixCacheBytes: options.prefixCacheBytes,
       },
-      { eosIds, stopStrings: checkpoint.stopStrings, decodeTail: (tokens) => codec.decode(tokens) },
+      {
+        eosIds,
+        stopStrings: options.ignoreEos ? [] : checkpoint.stopStrings,
+        decodeTail: (tokens) => codec.decode(tokens),
+      },
     );
     const info: ModelInfo = {
       id: checkpoint.modelId,

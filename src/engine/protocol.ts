@@ -31,6 +31,11 @@ export interface EngineOptions {
   maxPromptTokens: number;
   /** Prompt tokens prefilled at once (long prompts run in chunks); default 1024. */
   prefillChunkTokens?: number;
+  /**
+   * Samples end only at their max_new_tokens, never at an end token or stop string (as vLLM's
+   * ignore_eos): work of a known length for load tests and benchmarks. Verdicts still parse.
+   */
+  ignoreEos?: boolean;
 }
 
 export interface GenerateMessage extends SampleSpec {

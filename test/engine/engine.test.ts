@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   CapacityError,
   Engine,
@@ -207,6 +206,26 @@ function engine(
       decodeTail: (tokens) => tokens.map((t) => `<${t}>`).join(""),
     },
   );
+}
+
+/**
+ * Yields event-loop turns until `done()` holds, at most `maxTurns` of them: run() advances one step
+ * per turn, so the bound counts steps, never milliseconds.
+ */
+async function turnsUntil(done: () => boolean, maxTurns = 10_000): Promise<void> {
+  for (let i = 0; i < maxTurns && !done(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.ok(done(), `not reached within ${maxTurns} event-loop turns`);
+}
+
+/** A clock the test moves by hand, so deadlines pass exactly where the test says. */
+function manualClock(start = 1_000_000) {
+  let now = start;
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 async function drain(e: Engine, until: () => boolean, max = 500): Promise<void> {
@@ -436,9 +455,10 @@ test("cancel(id, [i]) cancels just sample i", async () => {
 
 test("a deadline in the past gives 'deadline' without a prefill; one passing mid-run stops the rows", async () => {
   const model = new FakeModel();
-  const e = engine(model);
+  const clock = manualClock();
+  const e = engine(model, { now: clock.now });
   const late = collector();
-  e.submit(request("late", { samples: 2, deadline: Date.now() - 1 }), late.listener);
+  e.submit(request("late", { samples: 2, deadline: clock.now() - 1 }), late.listener);
   await e.iterate();
   assert.deepEqual(
     late.bySample().map((s) => [s.finishReason, s.tokens.length]),
@@ -452,12 +472,13 @@ test("a deadline in the past gives 'deadline' without a prefill; one passing mid
 
   const soon = collector();
   const other = collector();
-  e.submit(request("soon", { maxNewTokens: 50, deadline: Date.now() + 40 }), soon.listener);
+  e.submit(request("soon", { maxNewTokens: 50, deadline: clock.now() + 40 }), soon.listener);
   e.submit(request("other", { maxNewTokens: 8 }), other.listener);
   await e.iterate();
+  clock.advance(40); // at the deadline, not past it: the rows go on
   await e.iterate();
   assert.equal(soon.samples.length, 0);
-  await sleep(60);
+  clock.advance(1);
   await e.iterate();
   assert.equal(soon.samples[0]?.finishReason, "deadline");
   assert.equal(soon.samples[0]?.tokens.length, 3);
@@ -539,7 +560,7 @@ test("run() serves requests as they arrive and joins them into the running batch
     if (step === 2) e.submit(request("b", { maxNewTokens: 4, prompt: prompt(ids(11, 4)) }), b.listener);
   };
   e.submit(request("a", { maxNewTokens: 8 }), a.listener);
-  for (let i = 0; i < 200 && a.done + b.done < 2; i++) await sleep(1);
+  await turnsUntil(() => a.done + b.done === 2);
   e.stop();
   await running;
   assert.equal(a.done + b.done, 2);
@@ -659,12 +680,12 @@ test("a failed step fails the running batch; three in a row stop run() (the engi
   const loop = e.run();
   const first = collector();
   e.submit(request("first", { samples: 2, maxNewTokens: 8 }), first.listener);
-  while (first.errors.length === 0) await sleep(1);
+  await turnsUntil(() => first.errors.length > 0);
   assert.equal((first.errors[0] as EngineError).code, "engine_failed");
   assert.equal(e.stats().runningRows, 0);
   const second = collector();
   e.submit(request("second", { maxNewTokens: 4 }), second.listener);
-  while (second.done === 0) await sleep(1);
+  await turnsUntil(() => second.done > 0);
   assert.equal(second.samples.length, 1, "the next request is served");
   e.stop();
   await loop;
@@ -713,13 +734,16 @@ test("stop(reason) ends run() at a step boundary and fails what is held with the
 
 test("a waiting request past its deadline finishes at the next boundary, not when it would be admitted", async () => {
   const model = new FakeModel();
-  const e = engine(model, { maxRows: 1 });
+  const clock = manualClock();
+  const e = engine(model, { maxRows: 1, now: clock.now });
   const long = collector();
   const short = collector();
   e.submit(request("long", { maxNewTokens: 40 }), long.listener);
   await e.iterate();
-  e.submit(request("short", { deadline: Date.now() + 5 }), short.listener);
-  await sleep(10);
+  e.submit(request("short", { deadline: clock.now() + 5 }), short.listener);
+  await e.iterate();
+  assert.equal(short.done, 0, "still waiting before its deadline");
+  clock.advance(6);
   await e.iterate();
   assert.equal(short.done, 1);
   assert.deepEqual(

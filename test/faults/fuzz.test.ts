@@ -12,6 +12,7 @@ import { randomInt } from "node:crypto";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { type ChildServer, ROOT, startChildServer } from "../support/child-server.js";
+import { waitForMetric } from "../support/metrics.js";
 import { arbitraryFor, bodySchema, documentedStatuses, loadSpec } from "../support/openapi-arbitrary.js";
 
 const RUNS = Number(process.env.R1JUDGE_FUZZ_RUNS ?? 600);
@@ -153,13 +154,7 @@ test(`${RUNS} fuzzed calls over every route: documented statuses only, never a 5
 test("after the fuzzing: alive, ready, the queue empty, and a fresh judgement answers", async () => {
   assert.ok(server.alive);
   assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
-  for (let i = 0; i < 100; i++) {
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    if (/^r1judge_num_requests_waiting 0$/m.test(metrics)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  assert.match(metrics, /^r1judge_num_requests_waiting 0$/m);
+  await waitForMetric(server.url, "r1judge_num_requests_waiting", (n) => n === 0);
   const res = await fetch(`${server.url}/judge`, {
     method: "POST",
     headers: { "content-type": "application/json" },

@@ -11,15 +11,17 @@ import path from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT, startChildServer } from "../support/child-server.js";
+import { waitForMetric } from "../support/metrics.js";
 
 const fresh = () => `Which is larger, ${randomInt(10, 99)} or ${randomInt(100, 999)}? (${randomInt(1e9)})`;
 
-function judge(url: string, body: unknown) {
+function judge(url: string, body: unknown, signal?: AbortSignal) {
   const started = Date.now();
   return fetch(`${url}/judge`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
   }).then(async (r) => ({
     status: r.status,
     retryAfter: r.headers.get("retry-after"),
@@ -29,13 +31,18 @@ function judge(url: string, body: unknown) {
 }
 
 test("10× the queue at once: only 200 and 429 (at once, with Retry-After); retried, every one succeeds", async () => {
-  const server = await startChildServer({ args: ["--max-queue", "4", "--max-new-tokens", "16"] });
+  // Samples end only at max_new_tokens (--ignore-eos): each admitted request holds its slot for 300
+  // decode steps, so the other 36 arrive while the queue is full on any machine.
+  const server = await startChildServer({
+    args: ["--max-queue", "4", "--max-new-tokens", "300"],
+    env: { R1JUDGE_IGNORE_EOS: "true" },
+  });
   try {
     const bodies = Array.from({ length: 40 }, () => ({
       question: fresh(),
       responses: ["a", "b"],
       samples: 2,
-      max_new_tokens: 16,
+      max_new_tokens: 300,
     }));
     const first = await Promise.all(bodies.map((b) => judge(server.url, b)));
     const statuses = new Set(first.map((r) => r.status));
@@ -66,21 +73,30 @@ test("10× the queue at once: only 200 and 429 (at once, with Retry-After); retr
 });
 
 test("requests waiting for batch room answer 504 at their deadline, not after the work ahead of them", async () => {
-  // One row at a time: ten long requests (each may stop early; together they take seconds) hold the
-  // batch, and the short-deadline ones wait behind them in the engine.
-  const server = await startChildServer({ args: ["--max-batch", "1", "--max-new-tokens", "1024"] });
+  // One row at a time, and samples that end only at max_new_tokens (--ignore-eos): ten requests of
+  // 3,000 tokens each hold the batch until the test lets them go, so the short ones wait behind them in
+  // the engine whatever the machine's speed.
+  const server = await startChildServer({
+    args: ["--max-batch", "1", "--max-new-tokens", "3000"],
+    env: { R1JUDGE_IGNORE_EOS: "true" },
+  });
   try {
+    const leave = new AbortController();
+    let longAnswered = 0;
     const long = Array.from({ length: 10 }, () =>
-      judge(server.url, {
-        question: fresh(),
-        responses: ["a", "b"],
-        max_new_tokens: 1024,
-        temperature: 2,
-        seed: 1,
-        timeout_ms: 60_000,
-      }),
+      judge(
+        server.url,
+        { question: fresh(), responses: ["a", "b"], max_new_tokens: 3000, timeout_ms: 600_000 },
+        leave.signal,
+      ).then(
+        (r) => {
+          longAnswered++;
+          return r.status;
+        },
+        (err: Error) => err.name,
+      ),
     );
-    await sleep(200);
+    await waitForMetric(server.url, "r1judge_engine_requests_waiting", (n) => n >= 9);
     const short = await Promise.all(
       Array.from({ length: 4 }, () =>
         judge(server.url, { question: fresh(), responses: ["a", "b"], timeout_ms: 300 }),
@@ -88,9 +104,12 @@ test("requests waiting for batch room answer 504 at their deadline, not after th
     );
     for (const r of short) {
       assert.equal(r.status, 504, r.text);
-      assert.ok(r.ms < 3000, `answered after ${r.ms} ms`);
+      assert.ok(r.ms >= 300, `answered after ${r.ms} ms, before its deadline`);
     }
-    for (const r of await Promise.all(long)) assert.ok([200, 504].includes(r.status), r.text);
+    assert.equal(longAnswered, 0, "the short ones were answered while the work ahead of them still ran");
+    leave.abort();
+    assert.deepEqual(new Set(await Promise.all(long)), new Set(["AbortError"]));
+    // The long ones' work was cancelled with their clients: the batch is free again.
     const after = await judge(server.url, { question: fresh(), responses: ["a", "b"], max_new_tokens: 8 });
     assert.equal(after.status, 200, after.text);
   } finally {

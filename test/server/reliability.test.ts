@@ -13,6 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import { loadConfig } from "../../src/config.js";
 import { type RunningServer, startServer } from "../../src/main.js";
+import { metric, waitForMetric } from "../support/metrics.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KEY = "reliability-key";
@@ -22,8 +23,11 @@ const onWarning = (w: Error) => warnings.push(w);
 
 before(async () => {
   process.on("warning", onWarning);
+  // Samples end only at max_new_tokens (R1JUDGE_IGNORE_EOS): work has a known length, so a test that
+  // acts while work runs (a client leaving, a worker ending) finds it running on any machine.
   const config = loadConfig(["--port", "0", "--max-queue", "8", "--max-new-tokens", "64"], {
     R1JUDGE_API_KEYS: KEY,
+    R1JUDGE_IGNORE_EOS: "true",
   });
   server = await startServer(config, pino({ level: "silent" }));
   await server.ready;
@@ -65,10 +69,7 @@ async function assertServing(): Promise<void> {
   assert.equal(res.json.votes["1"] + res.json.votes["2"] + res.json.votes.invalid, 2);
 }
 
-async function queueDepth(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  return Number(/^r1judge_num_requests_waiting (\d+)/m.exec(text)?.[1]);
-}
+const queueDepth = () => metric(server.url, "r1judge_num_requests_waiting");
 
 test("a deadline that passes before any token is a 504, and the server keeps serving", async () => {
   for (const body of [
@@ -109,6 +110,22 @@ test("128 OpenRLHF-shaped requests with a 4 s deadline: only 200, 429 or 504, an
   assert.equal(await queueDepth(), 0, "every slot given back");
 });
 
+test("a full queue answers 429 at once with Retry-After, while the work that fills it runs", async () => {
+  let finished = 0;
+  const inFlight = Array.from({ length: 8 }, () =>
+    post("/judge", { question: fresh(), responses: ["a", "b"], samples: 16, early_stop: false }).then((r) => {
+      finished++;
+      return r;
+    }),
+  );
+  await waitForMetric(server.url, "r1judge_num_requests_waiting", (n) => n === 8);
+  const refused = await post("/judge", { question: fresh(), responses: ["a", "b"] });
+  assert.equal(refused.status, 429, refused.text);
+  assert.equal(finished, 0, "refused before any of the work ahead of it finished");
+  assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+  for (const res of await Promise.all(inFlight)) assert.equal(res.status, 200, res.text);
+});
+
 test("clients that leave while queued or while running cancel their work; the slots come back", async () => {
   const controllers = Array.from({ length: 12 }, () => new AbortController());
   const requests = controllers.map((c) =>
@@ -118,7 +135,7 @@ test("clients that leave while queued or while running cancel their work; the sl
       { signal: c.signal },
     ).catch((err: Error) => err.name),
   );
-  await sleep(150);
+  await waitForMetric(server.url, "r1judge_num_requests_waiting", (n) => n === 8);
   for (const c of controllers) c.abort();
   const outcomes = await Promise.all(requests);
   const statusOf = (o: (typeof outcomes)[number]) => (typeof o === "object" ? o.status : o);
@@ -128,8 +145,7 @@ test("clients that leave while queued or while running cancel their work; the sl
     JSON.stringify(outcomes.map(statusOf)),
   );
   assert.ok(outcomes.filter((o) => o === "AbortError").length >= 4, JSON.stringify(outcomes.map(statusOf)));
-  for (let i = 0; i < 100 && (await queueDepth()) > 0; i++) await sleep(50);
-  assert.equal(await queueDepth(), 0);
+  await waitForMetric(server.url, "r1judge_num_requests_waiting", (n) => n === 0);
   await assertServing();
 });
 
@@ -186,7 +202,7 @@ test("a worker that ends: its requests get 503, /readyz turns 503, then a new wo
     max_new_tokens: 64,
     early_stop: false,
   });
-  await sleep(20);
+  await waitForMetric(server.url, "r1judge_batch_size", (rows) => rows > 0);
   const engine = server.engine();
   assert.ok(engine);
   engine.replaceWorker("replaced by the test");
@@ -195,7 +211,7 @@ test("a worker that ends: its requests get 503, /readyz turns 503, then a new wo
   assert.ok(Number(lost.headers.get("retry-after")) >= 1);
   assert.match(lost.json.detail, /replaced by the test/);
   assert.equal((await fetch(`${server.url}/readyz`)).status, 503, "not ready while the new worker warms up");
-  for (let i = 0; i < 200 && (await fetch(`${server.url}/readyz`)).status !== 200; i++) await sleep(50);
+  for (let i = 0; i < 600 && (await fetch(`${server.url}/readyz`)).status !== 200; i++) await sleep(50);
   assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
   await assertServing();
   const metrics = await (await fetch(`${server.url}/metrics`)).text();

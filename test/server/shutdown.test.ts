@@ -7,15 +7,25 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startChildServer } from "../support/child-server.js";
+import { waitForMetric } from "../support/metrics.js";
+
+// Samples end only at max_new_tokens (R1JUDGE_IGNORE_EOS): the work accepted before the signal has a
+// known length, so the drain is still under way when the test looks at it, on any machine.
+const HOLD = { env: { R1JUDGE_IGNORE_EOS: "true" } };
 
 const heavy = (seed: number) =>
   JSON.stringify({
     question: `What is ${seed} + 5?`,
     responses: ["12", "13"],
     samples: 16,
+    max_new_tokens: 200,
     early_stop: false,
     seed,
   });
+
+/** Waits (bounded) until the server has accepted `n` judgements. */
+const accepted = (url: string, n: number) =>
+  waitForMetric(url, "r1judge_num_requests_waiting", (v) => v >= n);
 
 type Answer = { status: number; body: { votes?: Record<string, number>; code?: string } };
 
@@ -34,12 +44,11 @@ function post(url: string, body: string): Promise<Answer> {
 }
 
 test("SIGTERM under load loses no accepted request, answers newcomers 503, and exits 0", async () => {
-  const server = await startChildServer();
+  const server = await startChildServer(HOLD);
   const requests = Array.from({ length: 8 }, (_, i) => post(server.url, heavy(i)));
-  // Let the server accept them all before the signal.
-  await sleep(300);
+  await accepted(server.url, 8);
   server.child.kill("SIGTERM");
-  await sleep(20);
+  for (let i = 0; i < 600 && !server.logs.some((l) => l.includes('"msg":"draining"')); i++) await sleep(10);
   const during = await Promise.all([
     fetch(`${server.url}/readyz`).then((r) => r.status),
     post(server.url, heavy(99)),
@@ -62,7 +71,7 @@ test("SIGTERM under load loses no accepted request, answers newcomers 503, and e
 });
 
 test("a drain whose grace runs out answers what still runs with 503 and exits 0", async () => {
-  const server = await startChildServer({ args: ["--shutdown-grace-ms", "200"] });
+  const server = await startChildServer({ ...HOLD, args: ["--shutdown-grace-ms", "200"] });
   const long = JSON.stringify({
     question: "Count slowly.",
     responses: ["a", "b"],
@@ -73,7 +82,7 @@ test("a drain whose grace runs out answers what still runs with 503 and exits 0"
     seed: 1,
   });
   const requests = Array.from({ length: 4 }, () => post(server.url, long));
-  await sleep(300);
+  await accepted(server.url, 4);
   server.child.kill("SIGTERM");
   const results = await Promise.all(requests);
   assert.equal(await server.exited, 0);
