@@ -110,6 +110,21 @@ test("128 OpenRLHF-shaped requests with a 4 s deadline: only 200, 429 or 504, an
   assert.equal(await queueDepth(), 0, "every slot given back");
 });
 
+test("R1JUDGE_IGNORE_EOS: every sample writes its whole max_new_tokens, past its verdict", async () => {
+  const res = await post("/judge", {
+    question: "Which is larger, 31 or 29?",
+    responses: ["31", "29"],
+    samples: 3,
+    seed: 5,
+    max_new_tokens: 40,
+  });
+  assert.equal(res.status, 200, res.text);
+  for (const s of res.json.samples) {
+    assert.equal(s.tokens, 40);
+    assert.equal(s.finish_reason, "length");
+  }
+});
+
 test("a full queue answers 429 at once with Retry-After, while the work that fills it runs", async () => {
   let finished = 0;
   const inFlight = Array.from({ length: 8 }, () =>
