@@ -1,7 +1,9 @@
 // `r1judge serve [flags]` runs the server; `r1judge judge --question … --response … --response …`
-// judges one pair from the terminal (no HTTP: the engine runs in-process) and prints JSON.
-// Bad arguments print what is wrong and the usage, and exit 2; failures print their message and
-// exit 1; neither prints a stack trace.
+// judges one pair from the terminal (no HTTP: the engine runs in-process) as a /judge request: its
+// flags become /judge's body, validated by the same schema and judged by the same service, and it
+// prints /judge's answer. Bad arguments print what is wrong and the usage, and exit 2 (a body /judge
+// would refuse: one line, the field and why); failures print their message and exit 1; neither
+// prints a stack trace.
 
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -9,15 +11,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { ConfigError, ENV_VARS, engineOptions, FLAGS, loadConfig } from "./config.js";
-import { EngineClient } from "./engine/client.js";
+import { ConfigError, ENV_VARS, FLAG_USAGE, loadConfig } from "./config.js";
+import { ApiError } from "./errors.js";
 import { LAYOUTS, type Layout, readItems } from "./evaluation/items.js";
 import { plotPng } from "./evaluation/plot.js";
 import { report } from "./evaluation/report.js";
 import { evaluate } from "./evaluation/run.js";
 import { score } from "./evaluation/scores.js";
-import { judgePair } from "./judge/judge.js";
-import { startServer } from "./main.js";
+import { judgeOnce, startServer } from "./main.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -59,30 +60,39 @@ options:
 const SERVE_HELP = `usage: r1judge serve [flags]
 
 Flags override R1JUDGE_* environment variables, which override the defaults; every key is
-described in docs/config.md.
+described in docs/config.md. A flag takes its value as --flag VALUE or --flag=VALUE; a boolean
+flag alone means true, and --no-FLAG false.
 
 flags:
-  ${FLAGS.join("\n  ")}
+  ${FLAG_USAGE.join("\n  ")}
 
 environment variables:
   ${ENV_VARS.join("\n  ")}`;
 
 const JUDGE_HELP = `usage: r1judge judge --question TEXT --response TEXT --response TEXT [options]
 
-Judges one pair with the model in --model (default models/demo) and prints the judgement as JSON.
+Judges one pair with the model in --model (default models/demo) as POST /judge would, and prints
+/judge's answer as JSON. The options are /judge's fields, with /judge's defaults (docs/api.md);
+R1JUDGE_* settings (docs/config.md) apply as they do to the server.
 
 options:
-  --question TEXT        the question (required)
-  --response TEXT        a response; give exactly two
-  --image FILE           an image the question refers to (PNG, JPEG, WebP, GIF); repeatable
-  --samples N            votes, 1-64 (default 1)
-  --temperature T        0-2 (default 0 for one sample, else 1)
-  --seed N               base seed, 0-4294967295 (default 0)
-  --max-new-tokens N     tokens per vote, 1-32768 (default 1024)
-  --model DIR            checkpoint directory
-  --reasoning            include each vote's reasoning`;
+  --question TEXT        question: the question (required)
+  --response TEXT        responses: a response; give exactly two
+  --image FILE           images: an image the question refers to (PNG, JPEG, WebP, GIF); repeatable
+  --samples N            samples: votes, 1-64 (default 1)
+  --temperature T        temperature: 0-2 (default 0 for one sample, else 1)
+  --seed N               seed: base seed, 0-4294967295 (default random, reported per sample)
+  --max-new-tokens N     max_new_tokens: tokens per vote (default and cap R1JUDGE_MAX_NEW_TOKENS)
+  --model DIR            checkpoint directory (R1JUDGE_MODEL)
+  --reasoning            return_reasoning: include each vote's reasoning
+
+Other /judge fields take /judge's defaults: alternating order for several votes, aggregation
+"confidence", early stop, deadline R1JUDGE_DEFAULT_TIMEOUT_MS.`;
 
 class UsageError extends Error {}
+
+/** A request /judge would refuse (400, 422): one line naming the field, exit 2 like a usage error. */
+class RequestError extends Error {}
 
 function version(): string {
   return (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -151,7 +161,7 @@ async function judge(argv: string[]): Promise<void> {
       seed: { type: "string" },
       "max-new-tokens": { type: "string" },
       model: { type: "string" },
-      reasoning: { type: "boolean", default: false },
+      reasoning: { type: "boolean" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -159,50 +169,48 @@ async function judge(argv: string[]): Promise<void> {
     process.stdout.write(`${JUDGE_HELP}\n`);
     return;
   }
-  const responses = values.response ?? [];
-  if (!values.question || responses.length !== 2)
-    throw new UsageError("judge needs --question and exactly two --response");
-  const samples = wholeNumber("samples", values.samples, 1, 1, 64);
-  const seed = wholeNumber("seed", values.seed, 0, 0, 2 ** 32 - 1);
-  const maxNewTokens = wholeNumber("max-new-tokens", values["max-new-tokens"], 1024, 1, 32_768);
-  const temperature = values.temperature === undefined ? (samples === 1 ? 0 : 1) : Number(values.temperature);
-  if (
-    values.temperature !== undefined &&
-    !(values.temperature.trim() !== "" && temperature >= 0 && temperature <= 2)
-  )
-    throw new UsageError(`--temperature: expected a number from 0 to 2, got '${values.temperature}'`);
-  const images = await Promise.all(
-    (values.image ?? []).map(async (file) => {
-      try {
-        return new Uint8Array(await readFile(file));
-      } catch (err) {
-        throw new UsageError(`--image: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? err}`);
-      }
-    }),
-  );
+  // The body POST /judge would get; what a flag does not set stays absent, for /judge's default.
+  const body = {
+    ...(values.question === undefined ? {} : { question: values.question }),
+    responses: values.response ?? [],
+    ...(values.image ? { images: await Promise.all(values.image.map(imageField)) } : {}),
+    ...numberField("samples", values.samples),
+    ...numberField("temperature", values.temperature),
+    ...numberField("seed", values.seed),
+    ...numberField("max_new_tokens", values["max-new-tokens"]),
+    ...(values.reasoning === undefined ? {} : { return_reasoning: values.reasoning }),
+  };
   const config = loadConfig(values.model ? ["--model", values.model] : []);
-  const engine = await EngineClient.start(engineOptions(config));
+  let answer: Awaited<ReturnType<typeof judgeOnce>>;
   try {
-    const ref = images.length ? engine.putImages(images) : undefined;
-    const judgement = await judgePair(engine, {
-      question: values.question,
-      responses: [responses[0] as string, responses[1] as string],
-      ...(ref ? { images: ref } : {}),
-      samples,
-      temperature,
-      topP: 1,
-      topK: 0,
-      maxNewTokens,
-      seed,
-      order: samples > 1 ? "alternate" : "fixed",
-      aggregation: "confidence",
-      earlyStop: false,
-      returnReasoning: values.reasoning,
-    });
-    process.stdout.write(`${JSON.stringify({ model: engine.model.id, ...judgement }, null, 2)}\n`);
-  } finally {
-    await engine.close();
+    answer = await judgeOnce(config, body);
+  } catch (err) {
+    throw err instanceof ApiError ? cliError(err) : err;
   }
+  process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+}
+
+/** A flag's text as JSON would carry it: a number when it reads as one, else the text (which /judge refuses by name). */
+function numberField(field: string, text: string | undefined): Record<string, number | string> {
+  if (text === undefined) return {};
+  const trimmed = text.trim();
+  return { [field]: /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(trimmed) ? Number(trimmed) : text };
+}
+
+/** An --image file as /judge's images take it: bare base64. */
+async function imageField(file: string): Promise<string> {
+  try {
+    return (await readFile(file)).toString("base64");
+  } catch (err) {
+    throw new UsageError(`--image: cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+/** /judge's refusal as the CLI's: the request's fault exits 2, anything else 1, with HTTP's detail. */
+function cliError(err: ApiError): Error {
+  if (err.status === 400 || err.status === 422) return new RequestError(err.detail);
+  // An internal error's detail is generic for HTTP clients; the terminal may see the cause.
+  return new Error(err.code === "internal" && err.cause instanceof Error ? err.cause.message : err.detail);
 }
 
 async function evalCommand(argv: string[]): Promise<void> {
@@ -310,6 +318,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof RequestError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
   if (
     err instanceof UsageError ||
     err instanceof ConfigError ||

@@ -152,15 +152,33 @@ export const ENV_VARS: readonly string[] = Object.values(KEYS).map(([env]) => en
 /** Every flag the server accepts (R1JUDGE_API_KEYS has none: keys on a command line leak into `ps`). */
 export const FLAGS: readonly string[] = Object.values(KEYS).flatMap(([, flag]) => (flag ? [flag] : []));
 
-const BOOLEAN_FLAGS = new Set(["--allow-cpu-fallback"]);
+/** Whether a key's parser is `bool` under its default: read off the schema, never listed by hand. */
+function isBoolean(parser: z.ZodType): boolean {
+  let inner: z.ZodType = parser;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+  return inner === bool;
+}
+
+/** The boolean flags: `--flag`, `--flag=true|false` and `--no-flag` each work; none takes the next argument. */
+export const BOOLEAN_FLAGS: readonly string[] = Object.values(KEYS).flatMap(([, flag, parser]) =>
+  flag && isBoolean(parser) ? [flag] : [],
+);
+
+/** Each flag as `--help` shows it: `--port VALUE`, `--kv-on-device[=true|false] | --no-kv-on-device`. */
+export const FLAG_USAGE: readonly string[] = FLAGS.map((flag) =>
+  BOOLEAN_FLAGS.includes(flag) ? `${flag}[=true|false] | --no-${flag.slice(2)}` : `${flag} VALUE`,
+);
 
 /**
- * Reads flags (`--port 9000`, `--port=9000`, `--allow-cpu-fallback`, `--no-allow-cpu-fallback`) into
- * raw strings by key. Unknown flags and stray arguments are errors.
+ * Reads flags (`--port 9000`, `--port=9000`, `--allow-cpu-fallback`, `--allow-cpu-fallback=false`,
+ * `--no-allow-cpu-fallback`) into raw strings by key. A bare boolean flag means true and never takes
+ * the next argument (so `--kv-on-device --port 1` cannot read `--port` or `1` as its value); every
+ * other flag needs a value. Unknown flags and stray arguments are errors.
  */
 function readFlags(argv: readonly string[], problems: string[]): Map<Key, string> {
   const byFlag = new Map<string, Key>();
   for (const [key, [, flag]] of Object.entries(KEYS)) if (flag) byFlag.set(flag, key as Key);
+  const booleans = new Set(BOOLEAN_FLAGS);
   const out = new Map<Key, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -169,11 +187,13 @@ function readFlags(argv: readonly string[], problems: string[]): Map<Key, string
       continue;
     }
     const eq = arg.indexOf("=");
-    let name = eq >= 0 ? arg.slice(0, eq) : arg;
-    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    if (value === undefined && name.startsWith("--no-") && BOOLEAN_FLAGS.has(`--${name.slice(5)}`)) {
-      name = `--${name.slice(5)}`;
-      value = "false";
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const given: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    const negated = `--${name.slice("--no-".length)}`;
+    if (name.startsWith("--no-") && booleans.has(negated)) {
+      if (given !== undefined) problems.push(`${name}: takes no value (use ${negated}=${given})`);
+      else out.set(byFlag.get(negated) as Key, "false");
+      continue;
     }
     const key = byFlag.get(name);
     if (key === undefined) {
@@ -184,19 +204,17 @@ function readFlags(argv: readonly string[], problems: string[]): Map<Key, string
       );
       continue;
     }
-    if (value === undefined) {
-      if (BOOLEAN_FLAGS.has(name)) value = "true";
-      else {
-        const next = argv[i + 1];
-        if (next === undefined || next.startsWith("--")) {
-          problems.push(`${name}: needs a value`);
-          continue;
-        }
-        value = next;
-        i++;
+    if (given !== undefined) out.set(key, given);
+    else if (booleans.has(name)) out.set(key, "true");
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith("--")) {
+        problems.push(`${name}: needs a value (${name} VALUE or ${name}=VALUE)`);
+        continue;
       }
+      out.set(key, next);
+      i++;
     }
-    out.set(key, value);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // Wiring only: config → HTTP server (health first) → supervised engine worker → ready; SIGTERM
 // drains: not ready, new work 503 while the listener stays open, accepted work finishes (or answers
-// 503 when the grace runs out), then the listener and the engine close.
+// 503 when the grace runs out), then the listener and the engine close. judgeOnce wires the same
+// request schema and judging service to an in-process engine for `r1judge judge` (no HTTP).
 
 import { once } from "node:events";
 import type { Server } from "node:http";
@@ -15,9 +16,11 @@ import { EngineSupervisor } from "./engine/supervisor.js";
 import { ApiError } from "./errors.js";
 import type { GenerationPort } from "./judge/judge.js";
 import { createApp } from "./server/app.js";
-import { JudgingService } from "./server/judging.js";
+import { type JudgeAnswer, JudgingService, type JudgingSettings } from "./server/judging.js";
 import { Lifecycle } from "./server/lifecycle.js";
 import { Metrics } from "./server/metrics.js";
+import { toApiError } from "./server/problem.js";
+import { judgeRequestSchema, parseBody } from "./server/schemas.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -36,6 +39,39 @@ export interface RunningServer {
   engine(): EngineSupervisor | undefined;
   /** Stop accepting, report not ready, finish accepted requests, close the engine. */
   stop(): Promise<void>;
+}
+
+/** The judging service's settings from the configuration (the server's and the CLI's alike). */
+function judgingSettings(config: Config, modelId: string): JudgingSettings {
+  return {
+    modelId,
+    maxQueue: config.maxQueue,
+    maxNewTokens: config.maxNewTokens,
+    defaultTimeoutMs: config.defaultTimeoutMs,
+    cacheEntries: config.cacheEntries,
+    rewardSamples: config.rewardSamples,
+    rewardEmptyLabel: config.rewardEmptyLabel,
+    rewardEndMarkers: config.rewardEndMarkers,
+  };
+}
+
+/**
+ * One /judge request without HTTP: `body` is validated by /judge's schema (ApiError
+ * "invalid_request" naming the field, before any model loads), judged by the same JudgingService on
+ * an in-process engine, and answered in /judge's shape. A failure while judging is the ApiError
+ * HTTP would answer; a model that does not load throws its own error.
+ */
+export async function judgeOnce(config: Config, body: unknown): Promise<JudgeAnswer> {
+  const request = parseBody(judgeRequestSchema, body);
+  const engine = await EngineClient.start(engineOptions(config));
+  try {
+    const service = new JudgingService(engine, judgingSettings(config, engine.model.id), new Metrics());
+    return await service.judge(request);
+  } catch (err) {
+    throw toApiError(err);
+  } finally {
+    await engine.close();
+  }
 }
 
 export async function startServer(
@@ -57,19 +93,7 @@ export async function startServer(
     },
     releaseImages: (ref) => engine?.releaseImages(ref),
   };
-  const service = new JudgingService(
-    port,
-    {
-      modelId: "loading",
-      maxQueue: config.maxQueue,
-      maxNewTokens: config.maxNewTokens,
-      defaultTimeoutMs: config.defaultTimeoutMs,
-      cacheEntries: config.cacheEntries,
-      rewardEmptyLabel: config.rewardEmptyLabel,
-      rewardEndMarkers: config.rewardEndMarkers,
-    },
-    metrics,
-  );
+  const service = new JudgingService(port, judgingSettings(config, "loading"), metrics);
   let restartsSeen = 0;
   const app = createApp({
     service,
@@ -78,7 +102,6 @@ export async function startServer(
     metrics,
     apiKeys: config.apiKeys,
     maxBodyBytes: config.maxBodyBytes,
-    rewardSamples: config.rewardSamples,
     model: () => engine?.model,
     refreshMetrics: async () => {
       metrics.engineUp.set(engine?.ready ? 1 : 0);

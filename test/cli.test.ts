@@ -1,12 +1,18 @@
 // The command line as a person uses it: help and version, bad arguments named without a stack trace
-// (exit 2), a broken checkpoint named by file and field (exit 1), and a one-off judgement.
+// (exit 2), a broken checkpoint named by file and field (exit 1), and a one-off judgement, which is
+// a /judge request: the same schema's messages and the same answer as POST /judge.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn, spawnSync } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import pino from "pino";
+import { loadConfig } from "../src/config.js";
+import { startServer } from "../src/main.js";
+import { toProblem } from "../src/server/problem.js";
+import { judgeRequestSchema, parseBody } from "../src/server/schemas.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -36,25 +42,49 @@ test("--help and --version answer and exit 0", () => {
   assert.match(judgeHelp.stdout, /--samples N/);
 });
 
+/** The one-line detail POST /judge answers for a body its schema refuses. */
+function httpDetail(body: unknown): string {
+  try {
+    parseBody(judgeRequestSchema, body);
+  } catch (err) {
+    return toProblem(err).body.detail as string;
+  }
+  assert.fail("expected the body to be refused");
+}
+
+test("a judge option /judge would refuse: HTTP's message naming the field, one line, exit 2", () => {
+  const pair = ["--question", "q", "--response", "a", "--response", "b"];
+  const body = { question: "q", responses: ["a", "b"] };
+  const cases: [string[], unknown][] = [
+    [[...pair, "--samples", "abc"], { ...body, samples: "abc" }],
+    [[...pair, "--samples", "65"], { ...body, samples: 65 }],
+    [[...pair, "--seed=1.5"], { ...body, seed: 1.5 }],
+    [[...pair, "--temperature", "hot"], { ...body, temperature: "hot" }],
+    [[...pair, "--max-new-tokens", "0"], { ...body, max_new_tokens: 0 }],
+    [["--question", "q", "--response", "a"], { question: "q", responses: ["a"] }],
+    [["--response", "a", "--response", "b"], { responses: ["a", "b"] }],
+  ];
+  for (const [args, sameAs] of cases) {
+    const out = r1judge("judge", ...args);
+    assert.equal(out.code, 2, `${args.join(" ")}: ${out.stderr}`);
+    assert.equal(out.stderr, `${httpDetail(sameAs)}\n`, args.join(" "));
+  }
+  assert.equal(
+    r1judge("judge", ...pair, "--samples", "abc").stderr,
+    "samples: Invalid input: expected number, received string\n",
+  );
+  // Over the server's cap (R1JUDGE_MAX_NEW_TOKENS) is /judge's 422, the request's fault too.
+  const capped = r1judge("judge", ...pair, "--max-new-tokens", "2000");
+  assert.equal(capped.code, 2);
+  assert.equal(capped.stderr, "max_new_tokens 2000 is over this server's cap of 1024\n");
+});
+
 test("bad arguments name the option, show the usage, print no stack trace and exit 2", () => {
   const cases: [string[], RegExp][] = [
-    [
-      ["judge", "--question", "q", "--response", "a", "--response", "b", "--samples", "abc"],
-      /--samples: expected a whole number from 1 to 64, got 'abc'/,
-    ],
-    [
-      ["judge", "--question", "q", "--response", "a", "--response", "b", "--seed=1.5"],
-      /--seed: expected a whole number/,
-    ],
-    [
-      ["judge", "--question", "q", "--response", "a", "--response", "b", "--temperature", "hot"],
-      /--temperature: expected a number from 0 to 2/,
-    ],
     [
       ["judge", "--question", "q", "--response", "a", "--response", "b", "--image", "/no/such.png"],
       /--image: cannot read '\/no\/such.png'/,
     ],
-    [["judge", "--question", "q", "--response", "a"], /exactly two --response/],
     [["judge", "--frobnicate"], /Unknown option '--frobnicate'/],
     [["serve", "--port", "80a"], /--port: expected a whole number from 0 to 65535/],
     [["launch"], /unknown command 'launch'/],
@@ -80,27 +110,71 @@ test("a broken checkpoint is named by file and field, without a stack trace, exi
   assert.doesNotMatch(out.stderr, /\n\s+at /);
 });
 
-test("a one-off judgement prints the judgement as JSON", () => {
-  const out = r1judge(
+/** r1judge without waiting on it synchronously (a server in this process answers meanwhile). */
+function r1judgeAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli.ts"), ...args], {
+    cwd: ROOT,
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+test("a one-off judgement prints exactly what POST /judge answers for the same body", async (t) => {
+  const server = await startServer(loadConfig(["--port", "0"], {}), pino({ level: "silent" }));
+  t.after(() => server.stop());
+  await server.ready;
+  const image = path.join(ROOT, "docs/examples/red-circle.png");
+  const body = {
+    question: "What colour is the shape?",
+    responses: ["The shape is red.", "The shape is blue."],
+    images: [(await readFile(image)).toString("base64")],
+    samples: 2,
+    seed: 3,
+    max_new_tokens: 48,
+    return_reasoning: true,
+  };
+  const res = await fetch(`${server.url}/judge`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200);
+  const http = (await res.json()) as { model: string; samples: { seed: number; order: string }[] };
+  const out = await r1judgeAsync(
     "judge",
     "--question",
-    "Which is larger, 47 or 74?",
+    body.question,
     "--response",
-    "74",
+    body.responses[0] as string,
     "--response",
-    "47",
+    body.responses[1] as string,
+    "--image",
+    image,
     "--samples",
     "2",
     "--seed",
     "3",
     "--max-new-tokens",
     "48",
+    "--reasoning",
   );
   assert.equal(out.code, 0, out.stderr);
-  const judgement = JSON.parse(out.stdout) as {
-    votes: { 1: number; 2: number; invalid: number };
-    model: string;
-  };
-  assert.equal(judgement.model, "r1judge-demo");
-  assert.equal(judgement.votes[1] + judgement.votes[2] + judgement.votes.invalid, 2);
+  // /judge's defaults (temperature 1 and alternating order for two votes, confidence, early stop),
+  // its snake_case shape, and its model id: the same answer, field for field.
+  assert.deepEqual(JSON.parse(out.stdout), http);
+  assert.equal(http.model, "r1judge-demo");
+  assert.deepEqual(
+    http.samples.map((s) => [s.seed, s.order]),
+    [
+      [3, "original"],
+      [4, "swapped"],
+    ],
+  );
 });

@@ -4,7 +4,15 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { ConfigError, ENV_VARS, engineOptions, FLAGS, loadConfig } from "../src/config.js";
+import {
+  BOOLEAN_FLAGS,
+  ConfigError,
+  ENV_VARS,
+  engineOptions,
+  FLAG_USAGE,
+  FLAGS,
+  loadConfig,
+} from "../src/config.js";
 
 const MIB = 1024 * 1024;
 
@@ -90,6 +98,60 @@ test("unknown flags, missing values and stray arguments are errors", () => {
   assert.match(problems(["--api-keys", "k"])[0] ?? "", /R1JUDGE_API_KEYS/);
 });
 
+test("the boolean flags are read off the schema: every key whose parser is a boolean", () => {
+  assert.deepEqual(BOOLEAN_FLAGS, ["--allow-cpu-fallback", "--kv-on-device"]);
+});
+
+test("every boolean flag: --flag, --flag=true|false and --no-flag, over the environment", () => {
+  const keyOf = { "--allow-cpu-fallback": "allowCpuFallback", "--kv-on-device": "kvOnDevice" } as const;
+  for (const flag of BOOLEAN_FLAGS) {
+    const key = keyOf[flag as keyof typeof keyOf];
+    const env = { R1JUDGE_ALLOW_CPU_FALLBACK: "false", R1JUDGE_KV_ON_DEVICE: "false" };
+    const envTrue = { R1JUDGE_ALLOW_CPU_FALLBACK: "true", R1JUDGE_KV_ON_DEVICE: "true" };
+    assert.equal(loadConfig([flag], env)[key], true, `${flag}`);
+    assert.equal(loadConfig([`${flag}=true`], env)[key], true, `${flag}=true`);
+    assert.equal(loadConfig([`${flag}=false`], envTrue)[key], false, `${flag}=false`);
+    assert.equal(loadConfig([`--no-${flag.slice(2)}`], envTrue)[key], false, `--no-${flag.slice(2)}`);
+    assert.match(problems([`${flag}=maybe`])[0] ?? "", new RegExp(`^${flag}: expected true or false`));
+    assert.match(problems([`--no-${flag.slice(2)}=true`])[0] ?? "", /takes no value/);
+  }
+});
+
+test("a bare boolean flag never takes the next argument as its value", () => {
+  const config = loadConfig(["--kv-on-device", "--port", "9001", "--allow-cpu-fallback"], {
+    R1JUDGE_KV_ON_DEVICE: "false",
+  });
+  assert.equal(config.kvOnDevice, true);
+  assert.equal(config.port, 9001);
+  assert.equal(config.allowCpuFallback, true);
+  // A word after it is a stray argument, not the flag's value.
+  assert.match(problems(["--kv-on-device", "false"])[0] ?? "", /^false: unexpected argument/);
+});
+
+test("a flag that is not boolean still needs a value, and has no --no- form", () => {
+  for (const argv of [
+    ["--port"],
+    ["--port", "--kv-on-device"],
+    ["--model"],
+    ["--max-queue", "--port", "1"],
+  ]) {
+    const name = argv[0] as string;
+    const lines = problems(argv);
+    assert.ok(
+      lines.some((l) => l.startsWith(`${name}: needs a value`)),
+      `${argv.join(" ")}: ${lines.join("; ")}`,
+    );
+  }
+  assert.match(problems(["--no-port"])[0] ?? "", /^--no-port: unknown flag/);
+  assert.equal(loadConfig(["--port=9002"], {}).port, 9002);
+});
+
+test("--help lists every flag, with the boolean ones' forms", () => {
+  assert.equal(FLAG_USAGE.length, FLAGS.length);
+  assert.ok(FLAG_USAGE.includes("--kv-on-device[=true|false] | --no-kv-on-device"));
+  assert.ok(FLAG_USAGE.includes("--port VALUE"));
+});
+
 test("the config is frozen, keys included", () => {
   const config = loadConfig([], { R1JUDGE_API_KEYS: "k1" });
   assert.ok(Object.isFrozen(config));
@@ -114,6 +176,7 @@ test("engineOptions converts budgets to bytes and max batch to rows", () => {
 
 test("docs/config.md documents every variable and flag", () => {
   const doc = readFileSync(new URL("../docs/config.md", import.meta.url), "utf8");
-  for (const name of [...ENV_VARS, ...FLAGS])
+  const negated = BOOLEAN_FLAGS.map((flag) => `--no-${flag.slice(2)}`);
+  for (const name of [...ENV_VARS, ...FLAGS, ...negated])
     assert.ok(doc.includes(`\`${name}\``), `${name} is undocumented`);
 });

@@ -11,7 +11,8 @@ export type paths = {
   "/judge": {
     /**
      * Judge which of two responses answers the question better.
-     * @description Draws `samples` verdicts and returns their majority. With `order: "alternate"` (the default
+     * @description Draws `samples` verdicts and returns the winner by `aggregation` (default `confidence`: the
+     * summed verdict probabilities; `majority` counts the votes). With `order: "alternate"` (the default
      * when `samples` > 1) every odd-numbered sample sees the two responses swapped and its verdict
      * is mapped back, so a position bias cancels out instead of deciding the answer. With
      * `early_stop` (default true) sampling stops as soon as the remaining samples can no longer
@@ -41,8 +42,11 @@ export type paths = {
      * every pair in both orders (N·(N−1) comparisons), so each comparison runs in `order: "fixed"`.
      * Each comparison is a judgement of `samples` votes (with `order: "alternate"` inside it when
      * knockout and `samples` > 1). Comparison *c* (its position in `comparisons`) uses seeds
-     * `seed + c·samples + i`. A comparison with no majority (a tie, or no valid vote) counts as
+     * `seed + c·samples + i` (with no `seed`, one random base seed for the whole ranking). A
+     * comparison's winner counts its votes (`majority`; `/rank` takes no `aggregation`), so its
+     * `preference` is the vote shares; one with no majority (a tie, or no valid vote) counts as
      * half a win for each side; in knockout the candidate with the lower index then advances.
+     * Defaults as in the table under **Defaults**: `/judge`'s sampling defaults, no reasoning.
      */
     post: operations["rank"];
   };
@@ -72,7 +76,11 @@ export type paths = {
      * (its status and field), so a client retries the whole batch (reproducible items come back
      * from the judgement cache). Sampling settings (`samples`, `temperature`, …) are optional extra
      * fields with the same meaning as in `/judge`; `samples` defaults to R1JUDGE_REWARD_SAMPLES
-     * (default 1: one greedy vote), since OpenRLHF sends none.
+     * (default 1: one greedy vote), since OpenRLHF sends none; the others take `/judge`'s
+     * defaults (the table under **Defaults**; without `seed`, a random one per item). Votes are
+     * counted (`majority`; `/get_reward` takes no `aggregation`): the reward is a vote share, and
+     * with `early_stop` (default true) the share of the votes drawn before the majority was
+     * settled.
      */
     post: operations["getReward"];
   };
@@ -142,7 +150,8 @@ export type components = {
     MaxNewTokens: number;
     /**
      * @description Base seed (0 – 2^32−1); sample i uses seed + i. When absent the server picks one at random
-     * (and reports it as `samples[0].seed`).
+     * (`/judge` reports it as `samples[0].seed`; `/rank` draws one per ranking, `/get_reward` one
+     * per item).
      */
     Seed: number;
     /**
@@ -153,7 +162,8 @@ export type components = {
      */
     Order: "alternate" | "fixed";
     /**
-     * @description How the samples become the winner. `confidence` (default): sum each sample's probabilities of
+     * @description How the samples become the winner (`/judge` and `/judge/batch`; `/rank` and `/get_reward`
+     * always count votes). `confidence` (default): sum each sample's probabilities of
      * 1 and 2 at its answer token (`probabilities` in `samples`; a sample without them counts as a
      * hard vote) and take the larger side. `majority`: count the verdicts (a tie is `null`). On the
      * demo judge's 800 test items they agree at odd K and confidence is 2.1–15.7 points better at
@@ -242,6 +252,7 @@ export type components = {
        * `labels[k]`) or given the neutral reward 0.5, per R1JUDGE_REWARD_EMPTY_LABEL.
        */
       labels?: (string | number | boolean | null)[];
+      /** @description Votes per item, 1–64. Default R1JUDGE_REWARD_SAMPLES (1 unless configured), not 1. */
       samples?: components["schemas"]["Samples"];
       temperature?: components["schemas"]["Temperature"];
       top_p?: components["schemas"]["TopP"];
@@ -299,7 +310,7 @@ export type components = {
       reasoning?: string;
     };
     Judgement: {
-      /** @description 1 or 2 by the request's aggregation (majority of valid votes by default); null for a tie or when no vote is valid. */
+      /** @description 1 or 2 by the request's aggregation (`confidence` by default, the larger summed probability; `majority`, the larger vote count); null for a tie or when no vote is valid. */
       winner: components["schemas"]["Verdict"];
       /** @description [share for 1, share for 2] of the valid votes (with `aggregation: confidence`, of the summed probabilities); [0, 0] when no vote is valid. */
       preference: [number, number];
@@ -488,7 +499,8 @@ export type operations = {
 
   /**
    * Judge which of two responses answers the question better.
-   * @description Draws `samples` verdicts and returns their majority. With `order: "alternate"` (the default
+   * @description Draws `samples` verdicts and returns the winner by `aggregation` (default `confidence`: the
+   * summed verdict probabilities; `majority` counts the votes). With `order: "alternate"` (the default
    * when `samples` > 1) every odd-numbered sample sees the two responses swapped and its verdict
    * is mapped back, so a position bias cancels out instead of deciding the answer. With
    * `early_stop` (default true) sampling stops as soon as the remaining samples can no longer
@@ -558,8 +570,11 @@ export type operations = {
    * every pair in both orders (N·(N−1) comparisons), so each comparison runs in `order: "fixed"`.
    * Each comparison is a judgement of `samples` votes (with `order: "alternate"` inside it when
    * knockout and `samples` > 1). Comparison *c* (its position in `comparisons`) uses seeds
-   * `seed + c·samples + i`. A comparison with no majority (a tie, or no valid vote) counts as
+   * `seed + c·samples + i` (with no `seed`, one random base seed for the whole ranking). A
+   * comparison's winner counts its votes (`majority`; `/rank` takes no `aggregation`), so its
+   * `preference` is the vote shares; one with no majority (a tie, or no valid vote) counts as
    * half a win for each side; in knockout the candidate with the lower index then advances.
+   * Defaults as in the table under **Defaults**: `/judge`'s sampling defaults, no reasoning.
    */
   rank: {
     requestBody: {
@@ -610,7 +625,11 @@ export type operations = {
    * (its status and field), so a client retries the whole batch (reproducible items come back
    * from the judgement cache). Sampling settings (`samples`, `temperature`, …) are optional extra
    * fields with the same meaning as in `/judge`; `samples` defaults to R1JUDGE_REWARD_SAMPLES
-   * (default 1: one greedy vote), since OpenRLHF sends none.
+   * (default 1: one greedy vote), since OpenRLHF sends none; the others take `/judge`'s
+   * defaults (the table under **Defaults**; without `seed`, a random one per item). Votes are
+   * counted (`majority`; `/get_reward` takes no `aggregation`): the reward is a vote share, and
+   * with `early_stop` (default true) the share of the votes drawn before the majority was
+   * settled.
    */
   getReward: {
     requestBody: {

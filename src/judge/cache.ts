@@ -34,7 +34,7 @@ export class JudgementCache {
       // Greedy answers do not depend on the seed: any seed hits the same entry.
       seed: input.temperature > 0 ? input.seed : 0,
       order: input.order,
-      aggregation: input.aggregation ?? "majority",
+      aggregation: input.aggregation,
       earlyStop: input.earlyStop,
       returnReasoning: input.returnReasoning,
     };

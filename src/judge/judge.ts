@@ -43,10 +43,10 @@ export interface JudgeInput {
   seed: number;
   order: Order;
   /**
-   * How the samples' verdicts become the winner: /judge's default is "confidence"; /rank and
-   * /get_reward count votes (their scores are vote shares), which is what absent means.
+   * How the samples' verdicts become the winner (and when early stop may end sampling). Required:
+   * each route says which it uses (src/server/judge-inputs.ts), none is implied.
    */
-  aggregation?: Aggregation;
+  aggregation: Aggregation;
   earlyStop: boolean;
   returnReasoning: boolean;
   /** Epoch milliseconds. */

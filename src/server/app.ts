@@ -20,8 +20,6 @@ export interface AppDeps extends Omit<SystemDeps, "requireKey"> {
   log: Logger;
   apiKeys: readonly string[];
   maxBodyBytes: number;
-  /** /get_reward's default number of votes (R1JUDGE_REWARD_SAMPLES). */
-  rewardSamples: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -135,7 +133,7 @@ export function createApp(deps: AppDeps): Express {
   const routers = [
     systemRoutes({ ...deps, requireKey }),
     judgeRoutes(deps.service, guard, shutdown),
-    rankRoutes(deps.service, guard, shutdown, deps.rewardSamples),
+    rankRoutes(deps.service, guard, shutdown),
   ];
   app.use(...routers);
   app.use(wrongMethod(routers));

@@ -1,6 +1,7 @@
-// The server's judging service: validated requests → judgements. Owns admission (queue slots; 429
-// when none is free), the request's images (handed to the engine once, released when it ends),
-// seeds, deadlines, the judgement cache, vote metrics and the API's answer shapes.
+// The server's judging service: validated requests → judgements, for HTTP and `r1judge judge` alike.
+// Owns admission (queue slots; 429 when none is free), the request's images (handed to the engine
+// once, released when it ends), the judgement cache, vote metrics and the API's answer shapes; each
+// route's defaults (seeds and deadlines included) come from judge-inputs.ts.
 
 import { randomInt } from "node:crypto";
 import { setMaxListeners } from "node:events";
@@ -12,6 +13,14 @@ import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from 
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { Admission, type Slots } from "./admission.js";
+import {
+  type DefaultSettings,
+  judgeRequestInput,
+  type RequestContext,
+  rankComparisonInputs,
+  rankStrategy,
+  rewardItemInput,
+} from "./judge-inputs.js";
 import type { Metrics } from "./metrics.js";
 import { toApiError } from "./problem.js";
 import {
@@ -23,31 +32,19 @@ import {
 } from "./schemas.js";
 
 type JudgeResponse = components["schemas"]["Judgement"];
+/** /judge's answer (what `r1judge judge` prints too). */
+export type JudgeAnswer = JudgeResponse;
 type RankResponse = components["schemas"]["RankResult"];
 type RewardResponse = components["schemas"]["RewardResponse"];
 
-export interface JudgingSettings {
+export interface JudgingSettings extends DefaultSettings {
   modelId: string;
   maxQueue: number;
-  maxNewTokens: number;
-  defaultTimeoutMs: number;
   cacheEntries: number;
   /** /get_reward: what an empty reference gets (a 422, or the neutral reward 0.5). */
   rewardEmptyLabel: "reject" | "neutral";
   /** /get_reward: end-of-turn markers of the policy's template beyond the known ones. */
   rewardEndMarkers: readonly string[];
-}
-
-/** Sampling fields shared by /judge, /rank and /get_reward after validation and defaults. */
-interface Sampling {
-  samples: number;
-  temperature: number;
-  top_p: number;
-  top_k: number;
-  early_stop: boolean;
-  max_new_tokens?: number | undefined;
-  seed?: number | undefined;
-  timeout_ms?: number | undefined;
 }
 
 export type BatchResult = { ok: true; value: JudgeResponse } | { ok: false; error: ApiError };
@@ -105,9 +102,12 @@ export class JudgingService {
 
   async rank(body: RankRequest, signal?: AbortSignal): Promise<RankResponse> {
     const n = body.candidates.length;
-    const slots = this.admission.admit(body.strategy === "round_robin" ? n * (n - 1) : Math.ceil(n / 2));
+    const slots = this.admission.admit(rankStrategy(body) === "round_robin" ? n * (n - 1) : Math.ceil(n / 2));
     try {
-      return await this.withImages(body.images, (images) => this.rankWith(body, images, slots, signal));
+      const arrived = Date.now();
+      return await this.withImages(body.images, (images) =>
+        this.rankWith(body, this.context(arrived, images, signal), slots),
+      );
     } finally {
       slots.release();
     }
@@ -148,13 +148,7 @@ export class JudgingService {
             return await slots.run(async () => {
               combined.throwIfAborted();
               const { judgement } = await this.judgeInput(
-                {
-                  ...this.sampling(body, arrived, combined),
-                  question: item.question,
-                  responses: [item.response, item.reference],
-                  order: body.order,
-                  returnReasoning: false,
-                },
+                rewardItemInput(body, item, this.settings, this.context(arrived, undefined, combined)),
                 body.seed !== undefined,
               );
               return judgement;
@@ -184,55 +178,23 @@ export class JudgingService {
   private async judgeOne(body: JudgeRequest, arrived: number, signal?: AbortSignal): Promise<JudgeResponse> {
     return this.withImages(body.images, async (images) => {
       const { judgement, cached } = await this.judgeInput(
-        {
-          ...this.sampling(body, arrived, signal),
-          question: body.question,
-          responses: body.responses,
-          ...(images ? { images } : {}),
-          order: body.order,
-          aggregation: body.aggregation,
-          returnReasoning: body.return_reasoning,
-        },
+        judgeRequestInput(body, this.settings, this.context(arrived, images, signal)),
         body.seed !== undefined,
       );
       return this.judgeResponse(judgement, cached);
     });
   }
 
-  private async rankWith(
-    body: RankRequest,
-    images: ImageSetRef | undefined,
-    slots: Slots,
-    signal?: AbortSignal,
-  ): Promise<RankResponse> {
-    const base = this.sampling(body, Date.now(), signal);
+  private async rankWith(body: RankRequest, ctx: RequestContext, slots: Slots): Promise<RankResponse> {
+    const inputFor = rankComparisonInputs(body, this.settings, ctx);
     let comparison = 0;
     const compare = (a: number, b: number) => {
-      // Comparison c gets seeds seed + c·samples + i: no two votes of a ranking share a seed.
-      const seed = base.seed + comparison++ * body.samples;
-      const responses: [string, string] = [body.candidates[a] as string, body.candidates[b] as string];
-      const order = body.strategy === "round_robin" ? "fixed" : body.samples > 1 ? "alternate" : "fixed";
-      return slots.run(
-        async () =>
-          (
-            await this.judgeInput(
-              {
-                ...base,
-                seed,
-                question: body.question,
-                responses,
-                ...(images ? { images } : {}),
-                order,
-                returnReasoning: false,
-              },
-              body.seed !== undefined,
-            )
-          ).judgement,
-      );
+      const input = inputFor([body.candidates[a] as string, body.candidates[b] as string], comparison++);
+      return slots.run(async () => (await this.judgeInput(input, body.seed !== undefined)).judgement);
     };
     const n = body.candidates.length;
     const result: Ranking =
-      body.strategy === "round_robin" ? await roundRobin(n, compare) : await knockout(n, compare);
+      rankStrategy(body) === "round_robin" ? await roundRobin(n, compare) : await knockout(n, compare);
     return {
       best: result.best,
       ranking: result.ranking,
@@ -254,10 +216,10 @@ export class JudgingService {
 
   /** A request's images go to the engine once and are released when the request is done. */
   private async withImages<T>(
-    images: readonly string[],
+    images: readonly string[] | undefined,
     use: (ref: ImageSetRef | undefined) => Promise<T>,
   ): Promise<T> {
-    if (images.length === 0) return use(undefined);
+    if (images === undefined || images.length === 0) return use(undefined);
     const ref = this.port.putImages(images.map(imageBytes));
     try {
       return await use(ref);
@@ -266,27 +228,13 @@ export class JudgingService {
     }
   }
 
-  /** The sampling part of a judge input: defaults, the max_new_tokens cap, a seed, the deadline. */
-  private sampling(body: Sampling, arrived: number, signal?: AbortSignal) {
-    const maxNewTokens = body.max_new_tokens ?? this.settings.maxNewTokens;
-    if (maxNewTokens > this.settings.maxNewTokens) {
-      throw unprocessable(
-        "max_new_tokens",
-        `max_new_tokens ${maxNewTokens} is over this server's cap of ${this.settings.maxNewTokens}`,
-        `at most ${this.settings.maxNewTokens}`,
-      );
-    }
-    return {
-      samples: body.samples,
-      temperature: body.temperature,
-      topP: body.top_p,
-      topK: body.top_k,
-      maxNewTokens,
-      seed: body.seed ?? randomInt(0, 2 ** 31),
-      earlyStop: body.early_stop,
-      deadline: arrived + (body.timeout_ms ?? this.settings.defaultTimeoutMs),
-      ...(signal ? { signal } : {}),
-    };
+  /** One request's part of its judge inputs. */
+  private context(
+    arrived: number,
+    images: ImageSetRef | undefined,
+    signal: AbortSignal | undefined,
+  ): RequestContext {
+    return { arrived, images, signal, drawSeed: () => randomInt(0, 2 ** 31) };
   }
 
   private async judgeInput(

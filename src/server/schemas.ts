@@ -1,8 +1,9 @@
 // Zod schemas for every request body, mirroring openapi.yaml (the source of truth). Each schema's
 // input type is checked against the generated OpenAPI type below, so a drift between the two fails
-// `tsc`. Parsing applies the defaults (some depend on `samples`); max_new_tokens, seed and
-// timeout_ms stay optional: the server fills them from its config. Validation failures are
-// ApiError("invalid_request") with field paths like `responses[1]` or `items[3].samples`.
+// `tsc`. Parsing validates only: an absent field stays absent, and judge-inputs.ts fills every
+// default, one function per route (so no route can pick up another's default by accident).
+// Validation failures are ApiError("invalid_request") with field paths like `responses[1]` or
+// `items[3].samples`.
 // Unknown fields: rejected by /judge, /judge/batch and /rank; ignored by /get_reward (a third-party
 // protocol whose clients may add keys).
 
@@ -96,32 +97,8 @@ const samplingFields = {
   timeout_ms: timeoutMs.optional(),
 };
 
-type SamplingInput = {
-  samples?: number | undefined;
-  temperature?: number | undefined;
-  top_p?: number | undefined;
-  top_k?: number | undefined;
-  early_stop?: boolean | undefined;
-};
-
-/** Defaults shared by every route: temperature 0 (greedy) for one sample, else 1.0. */
-function samplingDefaults<T extends SamplingInput>(body: T) {
-  const n = body.samples ?? 1;
-  return {
-    samples: n,
-    temperature: body.temperature ?? (n === 1 ? 0 : 1.0),
-    top_p: body.top_p ?? 1,
-    top_k: body.top_k ?? 0,
-    early_stop: body.early_stop ?? true,
-  };
-}
-
-function orderDefault(samplesCount: number, given: Order | undefined): Order {
-  return given ?? (samplesCount > 1 ? "alternate" : "fixed");
-}
-
 // ---- /judge ----
-const judgeShape = z.strictObject({
+export const judgeRequestSchema = z.strictObject({
   question,
   responses: z.tuple([responseText, responseText]),
   images: images.optional(),
@@ -129,18 +106,6 @@ const judgeShape = z.strictObject({
   order: order.optional(),
   aggregation: aggregation.optional(),
   return_reasoning: z.boolean().optional(),
-});
-
-export const judgeRequestSchema = judgeShape.transform((body) => {
-  const sampling = samplingDefaults(body);
-  return {
-    ...body,
-    ...sampling,
-    images: body.images ?? [],
-    order: orderDefault(sampling.samples, body.order),
-    aggregation: body.aggregation ?? "confidence",
-    return_reasoning: body.return_reasoning ?? false,
-  };
 });
 
 // ---- /judge/batch ----
@@ -154,7 +119,7 @@ const batchEnvelope = z.strictObject({
 });
 
 // ---- /rank ----
-const rankShape = z.strictObject({
+export const rankRequestSchema = z.strictObject({
   question,
   candidates: z.array(responseText).min(LIMITS.candidatesMin).max(LIMITS.candidatesMax),
   strategy: z.enum(["knockout", "round_robin"]).optional(),
@@ -162,20 +127,13 @@ const rankShape = z.strictObject({
   ...samplingFields,
 });
 
-export const rankRequestSchema = rankShape.transform((body) => ({
-  ...body,
-  ...samplingDefaults(body),
-  strategy: body.strategy ?? "knockout",
-  images: body.images ?? [],
-}));
-
 // ---- /get_reward (OpenRLHF) ----
 // Any number of items (the body size limit bounds them): older OpenRLHF sends a whole rollout batch.
 const rewardList = (maxChars: number) => z.array(z.string().max(maxChars));
 /** Labels are dataset values passed through as they are: text, numbers, booleans or null. */
 const label = z.union([z.string().max(LIMITS.responseChars), z.number(), z.boolean(), z.null()]);
 
-const rewardShape = z
+export const rewardRequestSchema = z
   .object({
     query: rewardList(LIMITS.queryChars),
     prompts: rewardList(LIMITS.responseChars),
@@ -197,19 +155,11 @@ const rewardShape = z
     }
   });
 
-/** /get_reward's defaults: the server's `samples` (R1JUDGE_REWARD_SAMPLES) when the client sends none. */
-export function rewardRequestSchema(defaultSamples: number) {
-  return rewardShape.transform((body) => {
-    const sampling = samplingDefaults({ ...body, samples: body.samples ?? defaultSamples });
-    return { ...body, ...sampling, order: orderDefault(sampling.samples, body.order) };
-  });
-}
-
 // ---- validated types ----
 export type JudgeRequest = z.output<typeof judgeRequestSchema>;
 export type JudgeBatchRequest = z.output<typeof judgeBatchRequestSchema>;
 export type RankRequest = z.output<typeof rankRequestSchema>;
-export type RewardRequest = z.output<ReturnType<typeof rewardRequestSchema>>;
+export type RewardRequest = z.output<typeof rewardRequestSchema>;
 
 // ---- drift check against the generated OpenAPI types (a mismatch is a compile error) ----
 type SameKeys<A, B> = [Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>] extends [never] ? true : false;
@@ -220,15 +170,11 @@ export type SchemaDriftChecks = [
   Assert<Same<z.input<typeof judgeRequestSchema>, Api["JudgeRequest"]>>,
   Assert<Same<z.input<typeof judgeBatchRequestSchema>, Api["JudgeBatchRequest"]>>,
   Assert<Same<z.input<typeof rankRequestSchema>, Api["RankRequest"]>>,
-  Assert<Same<z.input<ReturnType<typeof rewardRequestSchema>>, Api["RewardRequest"]>>,
-  // Defaults must not change a field's type, only make it present.
-  Assert<
-    Same<
-      Pick<JudgeRequest, "samples" | "order" | "temperature">,
-      Required<Pick<Api["JudgeRequest"], "samples" | "order" | "temperature">>
-    >
-  >,
-  Assert<Same<RankRequest["strategy"], NonNullable<Api["RankRequest"]["strategy"]>>>,
+  Assert<Same<z.input<typeof rewardRequestSchema>, Api["RewardRequest"]>>,
+  // Parsing fills no default: what a route does with an absent field is judge-inputs.ts's to say.
+  Assert<Same<JudgeRequest, z.input<typeof judgeRequestSchema>>>,
+  Assert<Same<RankRequest, z.input<typeof rankRequestSchema>>>,
+  Assert<Same<RewardRequest, z.input<typeof rewardRequestSchema>>>,
 ];
 
 // ---- errors ----

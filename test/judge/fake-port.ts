@@ -2,6 +2,7 @@
 // delivered asynchronously in index order; cancel() ends the rest as "cancelled".
 
 import type { ImageSetRef } from "../../src/engine/client.js";
+import type { GenerationRequest } from "../../src/engine/protocol.js";
 import type { GenerationPort } from "../../src/judge/judge.js";
 
 /** A sample's text, or its text with the engine's verdict-choice probabilities (in the shown order). */
@@ -11,7 +12,15 @@ export type Responder = (
 ) => string | { text: string; choiceProbabilities?: number[] };
 
 export class FakePort implements GenerationPort {
-  readonly requests: { id: string; prompt: string; seed: number; stride: number; samples: number }[] = [];
+  readonly requests: {
+    id: string;
+    prompt: string;
+    seed: number;
+    stride: number;
+    samples: number;
+    /** The request as the engine would get it (sampling settings, max new tokens, deadline). */
+    request: GenerationRequest;
+  }[] = [];
   private readonly cancelled = new Set<string>();
 
   constructor(private readonly respond: Responder) {}
@@ -26,7 +35,7 @@ export class FakePort implements GenerationPort {
       ? content.map((c) => (c.type === "text" ? c.text : "<image>")).join("")
       : String(content);
     const stride = request.seedStride ?? 1;
-    this.requests.push({ id, prompt, seed: request.seed, stride, samples: request.samples });
+    this.requests.push({ id, prompt, seed: request.seed, stride, samples: request.samples, request });
     void (async () => {
       await Promise.resolve();
       handlers.onStarted?.({ promptTokens: prompt.length, cachedPromptTokens: 0 });

@@ -20,6 +20,7 @@ const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
   maxNewTokens: 64,
   seed: 40,
   order: "alternate",
+  aggregation: "majority",
   earlyStop: false,
   returnReasoning: true,
   ...overrides,

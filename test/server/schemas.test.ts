@@ -1,5 +1,6 @@
-// Request validation: defaults (some depend on `samples`), limits, unknown fields, field paths in
-// errors (`responses`, `items[3].samples`), per-item batch errors, and the error → problem mapping.
+// Request validation: limits, unknown fields, field paths in errors (`responses`, `items[3].samples`),
+// per-item batch errors, and the error → problem mapping. Parsing fills no default
+// (test/server/judge-inputs.test.ts tests each route's).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -34,29 +35,11 @@ function fieldsOf(schema: z.ZodType, body: unknown): { field: string; message: s
   assert.fail("expected the body to be rejected");
 }
 
-test("judge: defaults for one sample are greedy and fixed order", () => {
+test("judge: parsing fills no default (judge-inputs.ts does, per route)", () => {
   const req = parseBody(judgeRequestSchema, pair);
-  assert.equal(req.samples, 1);
-  assert.equal(req.temperature, 0);
-  assert.equal(req.order, "fixed");
-  assert.equal(req.top_p, 1);
-  assert.equal(req.top_k, 0);
-  assert.equal(req.early_stop, true);
-  assert.equal(req.return_reasoning, false);
-  assert.deepEqual(req.images, []);
-  // Left for the server to fill from its config.
-  assert.equal(req.seed, undefined);
-  assert.equal(req.max_new_tokens, undefined);
-  assert.equal(req.timeout_ms, undefined);
-});
-
-test("judge: several samples default to temperature 1 and alternating order; given values win", () => {
-  const req = parseBody(judgeRequestSchema, { ...pair, samples: 8 });
-  assert.equal(req.temperature, 1);
-  assert.equal(req.order, "alternate");
+  assert.deepEqual(req, pair);
   const given = parseBody(judgeRequestSchema, { ...pair, samples: 8, temperature: 0.6, order: "fixed" });
-  assert.equal(given.temperature, 0.6);
-  assert.equal(given.order, "fixed");
+  assert.deepEqual(given, { ...pair, samples: 8, temperature: 0.6, order: "fixed" });
 });
 
 test("judge: responses must be exactly two", () => {
@@ -127,8 +110,9 @@ test("judge: question and response length limits", () => {
 test("judge: images are data URLs or bare base64, at most 8", () => {
   const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]).toString("base64");
   const req = parseBody(judgeRequestSchema, { ...pair, images: [`data:image/png;base64,${png}`, png] });
-  assert.deepEqual([...imageBytes(req.images[0] as string)], [0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
-  assert.deepEqual(imageBytes(req.images[1] as string), imageBytes(req.images[0] as string));
+  const [dataUrl, bare] = req.images ?? [];
+  assert.deepEqual([...imageBytes(dataUrl as string)], [0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+  assert.deepEqual(imageBytes(bare as string), imageBytes(dataUrl as string));
   assert.deepEqual(
     fieldsOf(judgeRequestSchema, { ...pair, images: [png, "not base64!"] }).map((e) => e.field),
     ["images[1]"],
@@ -166,7 +150,7 @@ test("batch: each item is validated alone, with paths under items[k]", () => {
   ]);
   const first = results[0];
   assert.ok(first?.ok);
-  assert.equal(first.value.temperature, 0);
+  assert.deepEqual(first.value, pair);
 });
 
 test("batch: the envelope fails as a whole (missing items, over 256, unknown fields)", () => {
@@ -189,11 +173,9 @@ test("batch: the envelope fails as a whole (missing items, over 256, unknown fie
   );
 });
 
-test("rank: defaults, candidate count 2–64", () => {
+test("rank: candidate count 2–64", () => {
   const req = parseBody(rankRequestSchema, { question: "q", candidates: ["a", "b", "c"], samples: 3 });
-  assert.equal(req.strategy, "knockout");
-  assert.equal(req.temperature, 1);
-  assert.equal(req.early_stop, true);
+  assert.deepEqual(req, { question: "q", candidates: ["a", "b", "c"], samples: 3 });
   assert.deepEqual(
     fieldsOf(rankRequestSchema, { question: "q", candidates: ["a"] }).map((e) => e.field),
     ["candidates"],
@@ -210,54 +192,46 @@ test("rank: defaults, candidate count 2–64", () => {
   );
 });
 
-test("get_reward: empty lists, defaults, unknown fields ignored", () => {
-  const req = parseBody(rewardRequestSchema(1), {
+test("get_reward: empty lists, unknown fields ignored", () => {
+  const req = parseBody(rewardRequestSchema, {
     query: [],
     prompts: [],
     labels: [],
     metadata: { step: 3 },
   });
-  assert.deepEqual(req.query, []);
-  assert.equal(req.samples, 1);
-  assert.equal(req.temperature, 0);
-  assert.equal("metadata" in req, false);
-  const voted = parseBody(rewardRequestSchema(8), { query: [], prompts: [] });
-  assert.equal(voted.samples, 8, "the server's default number of votes");
-  assert.equal(voted.temperature, 1);
-  assert.equal(voted.order, "alternate");
-  assert.equal(parseBody(rewardRequestSchema(8), { query: [], prompts: [], samples: 1 }).samples, 1);
+  assert.deepEqual(req, { query: [], prompts: [], labels: [] });
 });
 
 test("get_reward: labels are any JSON scalar, or absent; any number of items", () => {
-  const req = parseBody(rewardRequestSchema(1), {
+  const req = parseBody(rewardRequestSchema, {
     query: ["a", "b", "c", "d"],
     prompts: ["", "", "", ""],
     labels: ["x", 72, true, null],
   });
   assert.deepEqual(req.labels, ["x", 72, true, null]);
   assert.deepEqual(
-    fieldsOf(rewardRequestSchema(1), { query: ["a"], prompts: [""], labels: [{ x: 1 }] }).map((e) => e.field),
+    fieldsOf(rewardRequestSchema, { query: ["a"], prompts: [""], labels: [{ x: 1 }] }).map((e) => e.field),
     ["labels[0]"],
   );
   const many = Array.from({ length: 1000 }, () => "q");
   assert.equal(
-    parseBody(rewardRequestSchema(1), { query: many, prompts: many, labels: many }).query.length,
+    parseBody(rewardRequestSchema, { query: many, prompts: many, labels: many }).query.length,
     1000,
   );
 });
 
 test("get_reward: lists of different lengths are 400 naming the list", () => {
-  const errors = fieldsOf(rewardRequestSchema(1), {
+  const errors = fieldsOf(rewardRequestSchema, {
     query: ["pa", "pb"],
     prompts: ["p"],
     labels: ["a", "b"],
   });
   assert.deepEqual(errors, [{ field: "prompts", message: "has 1 entries but query has 2" }]);
   assert.deepEqual(
-    fieldsOf(rewardRequestSchema(1), { query: ["x"], labels: ["x"] }).map((e) => e.field),
+    fieldsOf(rewardRequestSchema, { query: ["x"], labels: ["x"] }).map((e) => e.field),
     ["prompts"],
   );
-  assert.equal(parseBody(rewardRequestSchema(1), { query: ["x"], prompts: ["x"] }).labels, undefined);
+  assert.equal(parseBody(rewardRequestSchema, { query: ["x"], prompts: ["x"] }).labels, undefined);
 });
 
 test("formatPath: numbers as indices, odd keys quoted, empty path is the body", () => {

@@ -6,14 +6,8 @@ import type { JudgingService } from "../judging.js";
 import { parseBody, rankRequestSchema, rewardRequestSchema } from "../schemas.js";
 import { requestSignal } from "./signal.js";
 
-export function rankRoutes(
-  service: JudgingService,
-  guard: RequestHandler[],
-  shutdown: AbortSignal,
-  rewardSamples: number,
-): Router {
+export function rankRoutes(service: JudgingService, guard: RequestHandler[], shutdown: AbortSignal): Router {
   const router = makeRouter();
-  const rewardSchema = rewardRequestSchema(rewardSamples);
 
   router.post("/rank", ...guard, async (req, res) => {
     const body = parseBody(rankRequestSchema, req.body);
@@ -21,7 +15,7 @@ export function rankRoutes(
   });
 
   router.post("/get_reward", ...guard, async (req, res) => {
-    const body = parseBody(rewardSchema, req.body);
+    const body = parseBody(rewardRequestSchema, req.body);
     // Python clients turn the rewards into tensors: `1.0` makes a float tensor, `1` an int64 one.
     res.type("application/json").send(floatJson(await service.reward(body, requestSignal(res, shutdown))));
   });
