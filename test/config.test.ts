@@ -99,11 +99,15 @@ test("unknown flags, missing values and stray arguments are errors", () => {
 });
 
 test("the boolean flags are read off the schema: every key whose parser is a boolean", () => {
-  assert.deepEqual(BOOLEAN_FLAGS, ["--allow-cpu-fallback", "--kv-on-device"]);
+  assert.deepEqual(BOOLEAN_FLAGS, ["--allow-cpu-fallback", "--kv-on-device", "--ignore-eos"]);
 });
 
 test("every boolean flag: --flag, --flag=true|false and --no-flag, over the environment", () => {
-  const keyOf = { "--allow-cpu-fallback": "allowCpuFallback", "--kv-on-device": "kvOnDevice" } as const;
+  const keyOf = {
+    "--allow-cpu-fallback": "allowCpuFallback",
+    "--kv-on-device": "kvOnDevice",
+    "--ignore-eos": "ignoreEos",
+  } as const;
   for (const flag of BOOLEAN_FLAGS) {
     const key = keyOf[flag as keyof typeof keyOf];
     const env = { R1JUDGE_ALLOW_CPU_FALLBACK: "false", R1JUDGE_KV_ON_DEVICE: "false" };
