@@ -17,6 +17,7 @@ import { report } from "./evaluation/report.js";
 import { evaluate } from "./evaluation/run.js";
 import { score } from "./evaluation/scores.js";
 import { judgePair } from "./judge/judge.js";
+import { VerdictReader } from "./judge/verdict.js";
 import { startServer } from "./main.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -198,6 +199,7 @@ async function judge(argv: string[]): Promise<void> {
       aggregation: "confidence",
       earlyStop: false,
       returnReasoning: values.reasoning,
+      verdict: new VerdictReader(engine.model.verdict),
     });
     process.stdout.write(`${JSON.stringify({ model: engine.model.id, ...judgement }, null, 2)}\n`);
   } finally {

@@ -108,9 +108,10 @@ export async function startServer(
       EngineClient.start,
     );
     void engine.gaveUp.then(giveUp);
-    service.setModelId(engine.model?.id ?? "unknown");
-    lifecycle.phase = "ready";
+    // A started supervisor holds a loaded worker: its model info, verdict rule included, is there.
     const model = engine.model;
+    if (model) service.setModel(model);
+    lifecycle.phase = "ready";
     log.info({ model: model?.id, device: model?.device, dtype: model?.dtype }, "ready");
   })();
 
