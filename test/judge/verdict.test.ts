@@ -2,7 +2,10 @@
 // and a `\boxed{A}` / `\boxed{B}` checkpoint's; text in the other shape is an invalid vote.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { test } from "node:test";
+import { parseVerdictSpec, VerdictSpecError } from "../../src/engine/verdict-spec.js";
 import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
 import { VerdictReader } from "../../src/judge/verdict.js";
 import { FakePort, firstResponse } from "./fake-port.js";
@@ -79,4 +82,24 @@ test("the same texts judged by the demo rule count the other way round", async (
   assert.deepEqual(byDemo.votes, { 1: 0, 2: 3, invalid: 3 });
   const byBoxed = await judgePair(new FakePort(respond), input({ order: "fixed" }));
   assert.deepEqual(byBoxed.votes, { 1: 3, 2: 0, invalid: 3 });
+});
+
+test("the server's parser and training's agree: shared cases in test/fixtures/verdict-cases.json", () => {
+  const file = path.resolve(import.meta.dirname, "../fixtures/verdict-cases.json");
+  const shared = JSON.parse(readFileSync(file, "utf8")) as {
+    rules: Record<string, unknown>;
+    parse: { rule: string; text: string; verdict: 1 | 2 | null }[];
+    refused: { verdict: unknown; field: string }[];
+  };
+  for (const c of shared.parse) {
+    const rule = c.rule === "demo" ? DEMO_RULE : parseVerdictSpec(shared.rules[c.rule]);
+    assert.equal(new VerdictReader(rule).parse(c.text), c.verdict, `${c.rule}: ${JSON.stringify(c.text)}`);
+  }
+  for (const c of shared.refused) {
+    assert.throws(
+      () => parseVerdictSpec(c.verdict),
+      (err: unknown) => err instanceof VerdictSpecError && err.field === c.field,
+      JSON.stringify(c.verdict),
+    );
+  }
 });

@@ -91,3 +91,16 @@ def test_a_manifest_without_a_verdict_block_is_refused(tmp_path: pathlib.Path) -
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="verdict"):
         load_checkpoint(tmp_path)
+
+
+def test_the_servers_parser_and_this_one_agree_on_the_shared_cases() -> None:
+    # test/judge/verdict.test.ts reads the same file with the server's parser and validator.
+    shared = json.loads((DEMO.parents[1] / "test" / "fixtures" / "verdict-cases.json").read_text())
+    rules = {name: VerdictSpec.from_manifest(block) for name, block in shared["rules"].items()}
+    rules["demo"] = VerdictSpec.from_manifest(json.loads((DEMO / MANIFEST_NAME).read_text())["verdict"])
+    for case in shared["parse"]:
+        assert rules[case["rule"]].parse(case["text"]) == case["verdict"], case
+    for case in shared["refused"]:
+        with pytest.raises(VerdictSpecError) as err:
+            VerdictSpec.from_manifest(case["verdict"])
+        assert err.value.field == case["field"], case
