@@ -66,6 +66,7 @@ export async function judgeOnce(config: Config, body: unknown): Promise<JudgeAns
   const engine = await EngineClient.start(engineOptions(config));
   try {
     const service = new JudgingService(engine, judgingSettings(config, engine.model.id), new Metrics());
+    service.setModel(engine.model);
     return await service.judge(request);
   } catch (err) {
     throw toApiError(err);
@@ -131,9 +132,10 @@ export async function startServer(
       EngineClient.start,
     );
     void engine.gaveUp.then(giveUp);
-    service.setModelId(engine.model?.id ?? "unknown");
-    lifecycle.phase = "ready";
+    // A started supervisor holds a loaded worker: its model info, verdict rule included, is there.
     const model = engine.model;
+    if (model) service.setModel(model);
+    lifecycle.phase = "ready";
     log.info({ model: model?.id, device: model?.device, dtype: model?.dtype }, "ready");
   })();
 

@@ -17,8 +17,9 @@ export type paths = {
      * is mapped back, so a position bias cancels out instead of deciding the answer. With
      * `early_stop` (default true) sampling stops as soon as the remaining samples can no longer
      * change the winner; the samples never drawn are not reported and do not count as votes.
-     * A sample whose output has no `<answer>1</answer>` or `<answer>2</answer>` is an invalid vote,
-     * never a vote for either side.
+     * A sample whose output states no verdict by the checkpoint's rule (its manifest's answer
+     * pattern and two choices; `<answer>1</answer>` or `<answer>2</answer>` for R1-Reward) is an
+     * invalid vote, never a vote for either side.
      */
     post: operations["judge"];
   };
@@ -505,8 +506,9 @@ export type operations = {
    * is mapped back, so a position bias cancels out instead of deciding the answer. With
    * `early_stop` (default true) sampling stops as soon as the remaining samples can no longer
    * change the winner; the samples never drawn are not reported and do not count as votes.
-   * A sample whose output has no `<answer>1</answer>` or `<answer>2</answer>` is an invalid vote,
-   * never a vote for either side.
+   * A sample whose output states no verdict by the checkpoint's rule (its manifest's answer
+   * pattern and two choices; `<answer>1</answer>` or `<answer>2</answer>` for R1-Reward) is an
+   * invalid vote, never a vote for either side.
    */
   judge: {
     requestBody: {

@@ -6,6 +6,7 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { EngineError } from "./errors.js";
+import { parseVerdictSpec, type VerdictSpec, VerdictSpecError } from "./verdict-spec.js";
 
 export const MANIFEST_NAME = "r1judge.json";
 export const FORMAT_NAME = "r1judge-checkpoint";
@@ -46,12 +47,8 @@ export interface Checkpoint {
   eosTokenIds: number[];
   padTokenId: number;
   imagePadTokenId: number;
-  stopStrings: string[];
-  /**
-   * Where a sample states its verdict: the text before the answer (the answer pattern's literal
-   * prefix, `<answer>`) and the choices (`1`, `2`); absent when the pattern has no literal prefix.
-   */
-  verdict?: { after: string; choices: string[] };
+  /** The manifest's verdict block, checked: vote parsing, the choice probe and stop strings. */
+  verdict: VerdictSpec;
   decoder: DecoderShape;
   /** variant → graph → absolute path; vision_encoder is absent for text-only checkpoints. */
   graphs: Partial<Record<Variant, Partial<Record<GraphName, string>>>>;
@@ -274,18 +271,7 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
   const eosTokenIds = intList(manifest, "tokens.eos_token_ids");
   const padTokenId = int(manifest, "tokens.pad_token_id");
   const imagePadTokenId = int(manifest, "tokens.image_pad_token_id");
-  const stop = (manifest.verdict as Json | undefined)?.stop_strings;
-  const stopStrings =
-    Array.isArray(stop) && stop.every((s) => typeof s === "string") ? (stop as string[]) : ["</answer>"];
-  const verdictSpec = manifest.verdict as Json | undefined;
-  const pattern =
-    typeof verdictSpec?.answer_pattern === "string" ? verdictSpec.answer_pattern : "<answer>(.*?)</answer>";
-  const after = literalPrefix(pattern);
-  const choiceList = verdictSpec?.choices;
-  const choices =
-    Array.isArray(choiceList) && choiceList.every((c) => typeof c === "string")
-      ? (choiceList as string[])
-      : ["1", "2"];
+  const verdict = verdictOf(manifest);
   await checkFiles(root, files, options.hashCheck ?? "sha256");
   const spatialMergeSize = checkConfig(await readJson(root, "config.json"), decoder);
   return {
@@ -295,8 +281,7 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
     eosTokenIds,
     padTokenId,
     imagePadTokenId,
-    stopStrings,
-    ...(after ? { verdict: { after, choices } } : {}),
+    verdict,
     decoder,
     graphs,
     spatialMergeSize,
@@ -304,18 +289,12 @@ export async function loadCheckpoint(root: string, options: LoadOptions = {}): P
   };
 }
 
-/** The text every match of `pattern` starts with: `<answer>` of `<answer>(.*?)</answer>`. */
-function literalPrefix(pattern: string): string {
-  let out = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
-    if (c === "\\") {
-      const next = pattern[i + 1];
-      if (next === undefined || /[A-Za-z0-9]/.test(next)) break;
-      out += next;
-      i++;
-    } else if ("()[]{}.*+?|^$".includes(c)) break;
-    else out += c;
+/** The manifest's verdict block, or a CheckpointError naming r1judge.json and the field at fault. */
+function verdictOf(manifest: Json): VerdictSpec {
+  try {
+    return parseVerdictSpec(manifest.verdict);
+  } catch (err) {
+    if (err instanceof VerdictSpecError) throw new CheckpointError(MANIFEST_NAME, err.field, err.message);
+    throw err;
   }
-  return out;
 }

@@ -26,7 +26,10 @@ export class EngineHost {
   /** Requests still being prepared (images decoding): a cancel marks them, and they never start. */
   private readonly preparing = new Map<string, { cancelled: boolean }>();
   private readonly inPreparation = new Set<Promise<void>>();
-  /** The checkpoint's verdict choices as single tokens; absent when a choice is several tokens. */
+  /**
+   * The checkpoint's verdict choices as single tokens after the answer pattern's literal prefix;
+   * absent when a choice is several tokens or the pattern has no such prefix.
+   */
   private readonly verdictProbe: ChoiceProbe | undefined;
 
   private constructor(
@@ -38,11 +41,11 @@ export class EngineHost {
     private readonly options: EngineOptions,
   ) {
     this.decodeBudget = new PixelBudget(options.maxDecodePixels);
-    const verdict = model.checkpoint.verdict;
-    const ids = verdict?.choices.map((c) => codec.encode(c));
+    const { answerPrefix, choices } = model.checkpoint.verdict;
+    const ids = choices.map((c) => codec.encode(c));
     this.verdictProbe =
-      verdict && ids?.every((t) => t.length === 1)
-        ? { after: verdict.after, tokenIds: ids.map((t) => t[0] as number) }
+      answerPrefix && ids.every((t) => t.length === 1)
+        ? { after: answerPrefix, tokenIds: ids.map((t) => t[0] as number) }
         : undefined;
   }
 
@@ -76,7 +79,7 @@ export class EngineHost {
       },
       {
         eosIds,
-        stopStrings: options.ignoreEos ? [] : checkpoint.stopStrings,
+        stopStrings: options.ignoreEos ? [] : checkpoint.verdict.stopStrings,
         decodeTail: (tokens) => codec.decode(tokens),
       },
     );
@@ -88,6 +91,7 @@ export class EngineHost {
       vision: model.hasVision,
       manifest: checkpoint.manifest,
       eosTokenIds: checkpoint.eosTokenIds,
+      verdict: checkpoint.verdict,
     };
     return new EngineHost(info, engine, codec, model, preprocessor, options);
   }

@@ -6,6 +6,7 @@ import type { EngineStats, FinishReason, SampleSpec } from "./engine.js";
 import type { EngineFailure } from "./errors.js";
 import type { OptimizationLevel } from "./runtime/onnx.js";
 import type { ChatMessage } from "./tokenizer.js";
+import type { VerdictSpec } from "./verdict-spec.js";
 
 export interface EngineOptions {
   checkpoint: string;
@@ -79,6 +80,8 @@ export interface ModelInfo {
   vision: boolean;
   manifest: Record<string, unknown>;
   eosTokenIds: number[];
+  /** The checkpoint's verdict rule: how judging reads a sample's vote. */
+  verdict: VerdictSpec;
 }
 
 /** The engine's counters plus the worker's image memory. */
@@ -96,7 +99,7 @@ export interface SampleMessage {
   text: string;
   finishReason: FinishReason;
   error?: string;
-  /** Probabilities of the verdict choices (`1`, `2`) where the sample stated its verdict. */
+  /** Probabilities of the verdict choices (the manifest's, in order) where the sample stated its verdict. */
   choiceProbabilities?: number[];
 }
 

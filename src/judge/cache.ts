@@ -19,7 +19,7 @@ export class JudgementCache {
   }
 
   /** The cache key, or undefined when the request is not reproducible (no seed and not greedy). */
-  key(model: string, input: JudgeInput, seeded: boolean): string | undefined {
+  key(model: string, input: Omit<JudgeInput, "verdict">, seeded: boolean): string | undefined {
     if (!this.lru || (!seeded && input.temperature > 0)) return undefined;
     const hash = createHash("sha256");
     const normalised = {

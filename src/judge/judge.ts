@@ -7,7 +7,7 @@
 import type { GenerationHandlers, ImageSetRef } from "../engine/client.js";
 import type { GenerationRequest } from "../engine/protocol.js";
 import { judgeMessages } from "./prompt.js";
-import { parseVerdict, reasoningOf, type Verdict } from "./verdict.js";
+import type { Verdict, VerdictReader } from "./verdict.js";
 import {
   type Aggregation,
   addVote,
@@ -49,6 +49,8 @@ export interface JudgeInput {
   aggregation: Aggregation;
   earlyStop: boolean;
   returnReasoning: boolean;
+  /** How a sample states its vote: the checkpoint's rule (ModelInfo.verdict). */
+  verdict: VerdictReader;
   /** Epoch milliseconds. */
   deadline?: number;
   /** Aborting (the client went away) cancels every sample still running. */
@@ -61,8 +63,9 @@ export interface JudgedSample {
   order: "original" | "swapped";
   verdict: Verdict | null;
   /**
-   * [p(1), p(2)] in the request's order, normalized over the two: the model's probabilities at the
-   * answer token. Absent when the sample stated no verdict where the checkpoint's pattern says.
+   * [p(1), p(2)] in the request's order, normalized over the two: the model's probabilities of the
+   * checkpoint's two choices at the answer token. Absent when the sample stated no verdict where the
+   * checkpoint's pattern says.
    */
   probabilities?: [number, number];
   finishReason: string;
@@ -160,7 +163,7 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
               sample.finishReason === "stop" ||
               sample.finishReason === "length" ||
               sample.finishReason === "invalid";
-            const verdict = counted ? unswap(parseVerdict(sample.text), half.swapped) : null;
+            const verdict = counted ? unswap(input.verdict.parse(sample.text), half.swapped) : null;
             const probabilities =
               verdict === null ? undefined : choiceShares(sample.choiceProbabilities, half.swapped);
             if (counted) {
@@ -177,7 +180,7 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
               ...(probabilities ? { probabilities } : {}),
               finishReason: sample.finishReason,
               tokens: sample.tokens,
-              ...(input.returnReasoning ? { reasoning: reasoningOf(sample.text) } : {}),
+              ...(input.returnReasoning ? { reasoning: input.verdict.reasoning(sample.text) } : {}),
             });
             const side = byConfidence ? weights : tally;
             if (input.earlyStop && !stopped && outstanding > 0 && decided(side, outstanding)) {

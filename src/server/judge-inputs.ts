@@ -11,6 +11,9 @@ import type { RewardItem } from "../judge/reward.js";
 import type { Aggregation, Order } from "../judge/voting.js";
 import type { JudgeRequest, RankRequest, RewardRequest } from "./schemas.js";
 
+/** A judgement's options: everything but the verdict rule, which is the loaded model's (JudgingService adds it). */
+export type JudgeOptions = Omit<JudgeInput, "verdict">;
+
 /** The server settings the defaults come from. */
 export interface DefaultSettings {
   /** R1JUDGE_MAX_NEW_TOKENS: the default and the cap. */
@@ -47,7 +50,7 @@ export function judgeRequestInput(
   body: JudgeRequest,
   settings: DefaultSettings,
   ctx: RequestContext,
-): JudgeInput {
+): JudgeOptions {
   const samples = body.samples ?? 1;
   return {
     question: body.question,
@@ -72,7 +75,7 @@ export function rankComparisonInputs(
   body: RankRequest,
   settings: DefaultSettings,
   ctx: RequestContext,
-): (responses: [string, string], comparison: number) => JudgeInput {
+): (responses: [string, string], comparison: number) => JudgeOptions {
   const samples = body.samples ?? 1;
   const base = sampling(body, samples, settings, ctx);
   // Round robin plays both orders as separate comparisons already.
@@ -94,7 +97,7 @@ export function rewardItemInput(
   item: RewardItem,
   settings: DefaultSettings,
   ctx: RequestContext,
-): JudgeInput {
+): JudgeOptions {
   const samples = body.samples ?? settings.rewardSamples;
   return {
     question: item.question,

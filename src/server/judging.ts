@@ -12,6 +12,7 @@ import { JudgementCache } from "../judge/cache.js";
 import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from "../judge/judge.js";
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
+import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
 import {
   type DefaultSettings,
@@ -62,9 +63,13 @@ export class JudgingService {
     this.admission = new Admission(settings.maxQueue, (held) => metrics.queueDepth.set(held));
   }
 
-  /** The model id answers carry (known once the engine has loaded). */
-  setModelId(id: string): void {
-    this.settings = { ...this.settings, modelId: id };
+  /** Read by the checkpoint's rule once the engine has loaded it (ModelInfo.verdict). */
+  private verdict: VerdictReader | undefined;
+
+  /** The loaded model: the id answers carry and the verdict rule votes are read by. */
+  setModel(model: { id: string; verdict: VerdictRule }): void {
+    this.settings = { ...this.settings, modelId: model.id };
+    this.verdict = new VerdictReader(model.verdict);
   }
 
   get queueDepth(): number {
@@ -238,9 +243,11 @@ export class JudgingService {
   }
 
   private async judgeInput(
-    input: JudgeInput,
+    request: Omit<JudgeInput, "verdict">,
     seeded: boolean,
   ): Promise<{ judgement: Judgement; cached: boolean }> {
+    if (!this.verdict) throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
+    const input: JudgeInput = { ...request, verdict: this.verdict };
     const key = this.cache.key(this.settings.modelId, input, seeded);
     const hit = this.cache.get(key);
     if (key !== undefined) this.metrics.judgementCache.inc({ result: hit ? "hit" : "miss" });

@@ -72,7 +72,7 @@ function engine(prefixCacheBytes = 0): Engine {
     { kvBudgetBytes: 1e9, maxRows: 64, prefixCacheBytes },
     {
       eosIds: new Set(model.checkpoint.eosTokenIds),
-      stopStrings: model.checkpoint.stopStrings,
+      stopStrings: model.checkpoint.verdict.stopStrings,
       decodeTail: (t) => codec.decode(t),
     },
   );

@@ -118,6 +118,88 @@ test("an unknown prompt_template is refused by field", async (t) => {
   });
 });
 
+test("the verdict block is the server's rule: a \\boxed{…} checkpoint loads with its own pattern, choices and stops", async (t) => {
+  const dir = await copy(t);
+  // r1judge.json is not in its own `files` table: editing it needs no re-hashing.
+  await editJson(dir, MANIFEST_NAME, (m) => {
+    m.verdict = { answer_pattern: "\\\\boxed\\{(.*?)\\}", choices: ["A", "B"], stop_strings: ["}"] };
+  });
+  const ckpt = await loadCheckpoint(dir);
+  assert.deepEqual(ckpt.verdict, {
+    answerPattern: "\\\\boxed\\{(.*?)\\}",
+    choices: ["A", "B"],
+    stopStrings: ["}"],
+    answerPrefix: "\\boxed{",
+  });
+  const demo = await loadCheckpoint(SOURCE, { hashCheck: "size" });
+  assert.deepEqual(demo.verdict, {
+    answerPattern: "<answer>(.*?)</answer>",
+    choices: ["1", "2"],
+    stopStrings: ["</answer>"],
+    answerPrefix: "<answer>",
+  });
+});
+
+test("a verdict block the server cannot honour is refused, naming r1judge.json and the field", async (t) => {
+  const dir = await copy(t);
+  const original = await readJson(dir, MANIFEST_NAME);
+  const good = original.verdict as Json;
+  const cases: [string, unknown, string, RegExp][] = [
+    ["no block", undefined, "verdict", /missing/],
+    ["not an object", ["<answer>(.*?)</answer>"], "verdict", /object/],
+    ["no pattern", { ...good, answer_pattern: undefined }, "verdict.answer_pattern", /missing/],
+    ["pattern not a string", { ...good, answer_pattern: 7 }, "verdict.answer_pattern", /string/],
+    [
+      "invalid regex",
+      { ...good, answer_pattern: "<answer>(.*?</answer>" },
+      "verdict.answer_pattern",
+      /regular expression/,
+    ],
+    [
+      "no group",
+      { ...good, answer_pattern: "<answer>.*?</answer>" },
+      "verdict.answer_pattern",
+      /exactly one capture group.*has 0/,
+    ],
+    [
+      "two groups",
+      { ...good, answer_pattern: "<(answer)>(.*?)</answer>" },
+      "verdict.answer_pattern",
+      /has 2/,
+    ],
+    ["matches empty text", { ...good, answer_pattern: "(.*?)" }, "verdict.answer_pattern", /empty text/],
+    ["one choice", { ...good, choices: ["1"] }, "verdict.choices", /exactly two/],
+    ["three choices", { ...good, choices: ["1", "2", "3"] }, "verdict.choices", /exactly two/],
+    ["a number choice", { ...good, choices: [1, 2] }, "verdict.choices", /strings/],
+    ["an empty choice", { ...good, choices: ["1", " "] }, "verdict.choices", /non-empty/],
+    ["the same choice twice", { ...good, choices: ["1", "1"] }, "verdict.choices", /both choices/],
+    ["a padded choice", { ...good, choices: [" 1", "2"] }, "verdict.choices", /whitespace/],
+    ["no stop strings", { ...good, stop_strings: undefined }, "verdict.stop_strings", /missing/],
+    ["stop strings not a list", { ...good, stop_strings: "</answer>" }, "verdict.stop_strings", /list/],
+    [
+      "an empty stop string",
+      { ...good, stop_strings: ["</answer>", ""] },
+      "verdict.stop_strings",
+      /non-empty/,
+    ],
+  ];
+  for (const [name, verdict, field, message] of cases) {
+    await writeFile(path.join(dir, MANIFEST_NAME), JSON.stringify({ ...original, verdict }));
+    await rejectsWith(loadCheckpoint(dir), { file: MANIFEST_NAME, field, message }).catch((err: Error) => {
+      throw new Error(`${name}: ${err.message}`);
+    });
+  }
+  await writeFile(
+    path.join(dir, MANIFEST_NAME),
+    JSON.stringify({ ...original, verdict: { ...good, stop_strings: [] } }),
+  );
+  assert.deepEqual(
+    (await loadCheckpoint(dir)).verdict.stopStrings,
+    [],
+    "no stop strings (EOS only) is allowed",
+  );
+});
+
 test("a flipped byte in the decoder fails its sha256 check, naming the file", async (t) => {
   const dir = await copy(t);
   await flipByte(path.join(dir, DECODER));

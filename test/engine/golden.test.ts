@@ -101,7 +101,7 @@ test("first-step logits match within 1e-4 and greedy continuations are identical
       { kvBudgetBytes: 1e9, maxRows: 64, prefixCacheBytes: 0 },
       {
         eosIds: new Set(model.checkpoint.eosTokenIds),
-        stopStrings: model.checkpoint.stopStrings,
+        stopStrings: model.checkpoint.verdict.stopStrings,
         decodeTail: (t) => codec.decode(t),
       },
     );

@@ -19,6 +19,7 @@ const MODEL: ModelInfo = {
   vision: false,
   manifest: {},
   eosTokenIds: [0],
+  verdict: { answerPattern: "<answer>(.*?)</answer>", choices: ["1", "2"], stopStrings: [] },
 };
 
 const STATS: WorkerStats = {

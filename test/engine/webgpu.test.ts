@@ -82,7 +82,7 @@ function engine(model: JudgeModel, prefixCacheBytes = 0): Engine {
     { kvBudgetBytes: 1e9, maxRows: 64, prefixCacheBytes },
     {
       eosIds: new Set(checkpoint.eosTokenIds),
-      stopStrings: checkpoint.stopStrings,
+      stopStrings: checkpoint.verdict.stopStrings,
       decodeTail: (t) => codec.decode(t),
     },
   );

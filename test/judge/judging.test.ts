@@ -7,8 +7,9 @@ import { JudgementCache } from "../../src/judge/cache.js";
 import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
 import { judgeText } from "../../src/judge/prompt.js";
 import { knockout, roundRobin } from "../../src/judge/rank.js";
-import { parseVerdict, reasoningOf } from "../../src/judge/verdict.js";
+import { VerdictReader } from "../../src/judge/verdict.js";
 import { FakePort, firstResponse } from "./fake-port.js";
+import { DEMO_RULE } from "./verdict-rules.js";
 
 const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
   question: "What is 7 + 5?",
@@ -23,22 +24,13 @@ const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
   aggregation: "majority",
   earlyStop: false,
   returnReasoning: true,
+  verdict: new VerdictReader(DEMO_RULE),
   ...overrides,
 });
 
 /** A judge that prefers the response "12" wherever it is shown. */
 const prefers12 = (prompt: string) =>
   `<think>checked</think><answer>${firstResponse(prompt) === "12" ? 1 : 2}</answer>`;
-
-test("verdicts: the first answer tag holding exactly 1 or 2; anything else is invalid", () => {
-  assert.equal(parseVerdict("<think>x</think><answer>2</answer>"), 2);
-  assert.equal(parseVerdict("<answer>\n 1 \n</answer>"), 1);
-  assert.equal(parseVerdict("<answer>1</answer><answer>2</answer>"), 1);
-  assert.equal(parseVerdict("<answer>3</answer>"), null);
-  assert.equal(parseVerdict("<answer>1 or 2</answer>"), null);
-  assert.equal(parseVerdict("Response 2 is better"), null);
-  assert.equal(reasoningOf("<think> a b </think><answer>1</answer>"), "a b");
-});
 
 test("the prompt is filled in one pass: user text cannot inject a placeholder", () => {
   assert.match(judgeText("{answer1}", "x", "y"), /\[Question\]:\n\{answer1\} {2}\n/);

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { JudgeInput } from "../../src/judge/judge.js";
 import {
+  type JudgeOptions,
   judgeRequestInput,
   type RequestContext,
   rankComparisonInputs,
@@ -23,6 +23,7 @@ import {
   rewardRequestSchema,
 } from "../../src/server/schemas.js";
 import { FakePort, firstResponse } from "../judge/fake-port.js";
+import { DEMO_RULE } from "../judge/verdict-rules.js";
 
 const settings: JudgingSettings = {
   modelId: "fake",
@@ -45,7 +46,7 @@ const shared = { topP: 1, topK: 0, maxNewTokens: 256, earlyStop: true, deadline:
 
 test("/judge (and each /judge/batch item, and r1judge judge): one greedy vote in fixed order, else alternate at temperature 1, by confidence", () => {
   const body = parseBody(judgeRequestSchema, { question: Q, responses: [A, B] });
-  const one: JudgeInput = {
+  const one: JudgeOptions = {
     question: Q,
     responses: [A, B],
     samples: 1,
@@ -164,6 +165,13 @@ test("max_new_tokens over the server's cap is 422 naming the field, on every rou
  * 2-sample alternate judgement is a 1–1 vote that confidence settles for Response 1 (0.9 + 0.4
  * against 0.1 + 0.6) and majority leaves a tie.
  */
+/** A JudgingService on `port` with the demo checkpoint's verdict rule, as the server sets it once loaded. */
+function serviceOn(port: FakePort): JudgingService {
+  const service = new JudgingService(port, settings, new Metrics());
+  service.setModel({ id: settings.modelId, verdict: DEMO_RULE });
+  return service;
+}
+
 function biasedPort(): FakePort {
   return new FakePort((prompt) => ({
     text: "<answer>1</answer>",
@@ -173,8 +181,8 @@ function biasedPort(): FakePort {
 
 test("every route applies its documented defaults: what reaches the engine, the answer, and the cache key", async () => {
   const port = biasedPort();
-  const service = new JudgingService(port, settings, new Metrics());
-  const cachedUnder = (input: Omit<JudgeInput, "deadline">) =>
+  const service = serviceOn(port);
+  const cachedUnder = (input: Omit<JudgeOptions, "deadline">) =>
     service.cache.get(service.cache.key(settings.modelId, input, true)) !== undefined;
   const judging = {
     question: Q,
@@ -212,7 +220,7 @@ test("every route applies its documented defaults: what reaches the engine, the 
   assert.equal(item.value.cached, true);
 
   // /rank: majority: the 1–1 comparison is a tie, its preference the vote shares.
-  const fresh = new JudgingService(biasedPort(), settings, new Metrics());
+  const fresh = serviceOn(biasedPort());
   const ranked = await fresh.rank(
     parseBody(rankRequestSchema, { question: Q, candidates: [A, B], samples: 2, seed: 10 }),
   );
@@ -221,7 +229,7 @@ test("every route applies its documented defaults: what reaches the engine, the 
   assert.ok(fresh.cache.get(fresh.cache.key("fake", { ...judging, aggregation: "majority" }, true)));
 
   // /get_reward: R1JUDGE_REWARD_SAMPLES (4) votes at temperature 1, alternate, majority.
-  const rewarding = new JudgingService(biasedPort(), settings, new Metrics());
+  const rewarding = serviceOn(biasedPort());
   const prompt = `<|im_start|>user\n${Q}<|im_end|>\n<|im_start|>assistant\n`;
   const reward = await rewarding.reward(
     parseBody(rewardRequestSchema, {

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.prompt import PROMPT_TEMPLATE_ID
+from ..data.verdict import R1_REWARD_VERDICT
 from ..models.config import SpecialTokenIds
 
 MANIFEST_NAME = "r1judge.json"
@@ -57,11 +58,8 @@ def build_manifest(
         "model_id": model_id,
         "architecture": "qwen2_5_vl",
         "prompt_template": PROMPT_TEMPLATE_ID,
-        "verdict": {
-            "answer_pattern": "<answer>(.*?)</answer>",
-            "choices": ["1", "2"],
-            "stop_strings": ["</answer>"],
-        },
+        # The rule the teacher writes and training parses by; the server reads votes by it.
+        "verdict": R1_REWARD_VERDICT.manifest(),
         "tokens": {
             "eos_token_ids": [ids.im_end, ids.endoftext],
             "pad_token_id": ids.endoftext,

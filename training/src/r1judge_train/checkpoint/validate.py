@@ -9,6 +9,7 @@ from typing import Any
 
 from transformers import Qwen2_5_VLConfig
 
+from ..data.verdict import VerdictSpec, VerdictSpecError
 from ..models.config import UnsupportedConfigError, validate_config
 from .manifest import DTYPES, FORMAT_NAME, FORMAT_VERSION, GRAPH_NAMES, MANIFEST_NAME, sha256_file
 
@@ -29,6 +30,11 @@ class Checkpoint:
     root: Path
     manifest: dict[str, Any]
     config: Qwen2_5_VLConfig
+
+    @property
+    def verdict(self) -> VerdictSpec:
+        """The manifest's verdict rule (checked at load): how this judge's samples state their verdict."""
+        return VerdictSpec.from_manifest(self.manifest["verdict"])
 
     def graph_path(self, graph: str, variant: str = "fp32") -> Path:
         return self.root / self.manifest["variants"][variant][graph]
@@ -77,6 +83,12 @@ def _check_manifest(manifest: dict[str, Any]) -> None:
         _require(manifest, f"tokens.{field}", int)
     for field in ("num_layers", "num_key_value_heads", "head_dim", "hidden_size", "vocab_size"):
         _require(manifest, f"decoder.{field}", int)
+    if "verdict" not in manifest:
+        raise CheckpointError(MANIFEST_NAME, "verdict", "missing")
+    try:
+        VerdictSpec.from_manifest(manifest["verdict"])
+    except VerdictSpecError as err:
+        raise CheckpointError(MANIFEST_NAME, err.field, err.message) from err
     _require(manifest, "files", dict)  # before the variants, which are looked up in it
     variants = _require(manifest, "variants", dict)
     if not variants:

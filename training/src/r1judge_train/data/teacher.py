@@ -1,8 +1,10 @@
-"""The rule-based teacher for the demo task, and the R1-Reward output format and verdict parser.
+"""The rule-based teacher for the demo task, the R1-Reward output format, and verdict parsing.
 
 The teacher writes one short trace per item, `<think>premise. Response 1 says X, which is wrong.
 Response 2 says Y, which is correct.</think><answer>2</answer>`: a fixed shape a tiny model can learn
-by copying the claims out of the prompt and comparing them with one computed fact.
+by copying the claims out of the prompt and comparing them with one computed fact. Verdicts are
+written and read by the one rule in `verdict.py` (R1_REWARD_VERDICT), the rule the checkpoint
+manifest hands to the server.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .verdict import R1_REWARD_VERDICT, VerdictSpec
+
 # The R1-Reward format rule; `format_ok` adds the "exactly one of each tag" half of it.
 FORMAT_PATTERN = re.compile(r"^<think>.*?</think><answer>.*?</answer>$", re.DOTALL)
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_LAST_DIGIT = re.compile(r"[12]")
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
@@ -24,23 +26,20 @@ def format_ok(text: str) -> bool:
     return FORMAT_PATTERN.fullmatch(text) is not None and all(text.count(tag) == 1 for tag in _TAGS)
 
 
-def parse_verdict(text: str, lenient: bool = False) -> int | None:
+def parse_verdict(text: str, lenient: bool = False, spec: VerdictSpec = R1_REWARD_VERDICT) -> int | None:
     """The judge's choice, 1 or 2, or None when there is none; never raises.
 
-    Strict (default): the first `<answer>…</answer>`, its content stripped, must be exactly "1" or
-    "2"; anything else is an invalid vote, not a vote for either side.
+    Strict (default): the first match of the rule's answer pattern (`<answer>…</answer>`), its
+    content stripped, must be exactly one of its choices ("1" or "2"); anything else is an invalid
+    vote, not a vote for either side.
     `lenient=True` mirrors the R1-Reward authors' evaluation fallback for outputs with NO answer
-    tag at all: the last "1" or "2" character anywhere in the text. A tag with bad content stays
-    None even then, as in their code (they would have read it as the tag's content).
+    tag at all: the last choice ("1" or "2" character) anywhere in the text. A tag with bad content
+    stays None even then, as in their code (they would have read it as the tag's content).
     """
-    match = _ANSWER.search(text)
-    if match is not None:
-        content = match.group(1).strip()
-        return int(content) if content in ("1", "2") else None
-    if lenient:
-        digits = _LAST_DIGIT.findall(text)
-        return int(digits[-1]) if digits else None
-    return None
+    verdict = spec.parse(text)
+    if verdict is not None or spec.answer_regex.search(text) is not None:
+        return verdict
+    return spec.last_choice(text) if lenient else None
 
 
 def premise(task: str, answer: str, operands: Sequence[int] = ()) -> str:
@@ -78,7 +77,7 @@ def teacher_trace(task: str, answer: str, claims: Sequence[str], operands: Seque
         f"Response {i} says {claim}, which is {'correct' if ok else 'wrong'}."
         for i, (claim, ok) in enumerate(zip(claims, right, strict=True), start=1)
     )
-    verdict = 1 if right[0] else 2
+    verdict = R1_REWARD_VERDICT.choices[0 if right[0] else 1]
     return f"<think>{premise(task, answer, operands)} {judged}</think><answer>{verdict}</answer>"
 
 

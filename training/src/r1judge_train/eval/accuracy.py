@@ -17,7 +17,6 @@ from tqdm import tqdm
 from ..data.collate import load_item_images
 from ..data.demo_task import JudgeItem
 from ..data.prompt import judge_messages
-from ..data.teacher import parse_verdict
 from ..export.ort_model import OnnxJudgeModel, SamplingParams
 from ..models.inputs import checkpoint_image_processor, encode_prompt
 from ..tokenizer.qwen import load_tokenizer
@@ -94,18 +93,20 @@ def sampled_verdicts(
     """Each item with its greedy verdict (None when `greedy` is off) and K sampled verdicts."""
     tok = load_tokenizer(model.checkpoint.root)
     processor = checkpoint_image_processor(model.checkpoint.root)
-    stop = [tok.tokenizer.encode("</answer>", add_special_tokens=False).ids]
+    # The checkpoint's own verdict rule, as the server applies it: its stop strings and its parser.
+    rule = model.checkpoint.verdict
+    stop = [tok.tokenizer.encode(s, add_special_tokens=False).ids for s in rule.stop_strings]
     decode = tok.tokenizer.decode
     for index, item in enumerate(tqdm(items, desc="evaluate", disable=not progress)):
         messages = judge_messages(item.question, item.responses[0], item.responses[1], item.images)
         prompt = encode_prompt(tok, messages, load_item_images(item, root), processor)
         first = (
-            parse_verdict(decode(model.generate(prompt, 1, SamplingParams(max_new_tokens, 0.0), stop)[0].tokens))
+            rule.parse(decode(model.generate(prompt, 1, SamplingParams(max_new_tokens, 0.0), stop)[0].tokens))
             if greedy
             else None
         )
         sampled = model.generate(prompt, k, SamplingParams(max_new_tokens, temperature, seed=seed + 1000 * index), stop)
-        yield item, first, [parse_verdict(decode(g.tokens)) for g in sampled]
+        yield item, first, [rule.parse(decode(g.tokens)) for g in sampled]
 
 
 def evaluate(

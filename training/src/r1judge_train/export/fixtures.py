@@ -107,7 +107,8 @@ def write_fixtures(checkpoint_dir: Path, out_dir: Path) -> list[Path]:
         )
     written.append(_write_json(out_dir / "images.json", {"cases": image_cases}))
 
-    stop = [tok.tokenizer.encode("</answer>", add_special_tokens=False).ids]
+    # The server stops on the manifest's stop strings: so do the fixtures' greedy continuations.
+    stop = [tok.tokenizer.encode(s, add_special_tokens=False).ids for s in checkpoint.verdict.stop_strings]
     prompt_cases = []
     requests: list[tuple[str, str, str, str, tuple[str, ...]]] = [
         ("text", "What is 7 + 5?", "12", "13", ()),
