@@ -6,6 +6,7 @@
 
 import type { GenerationHandlers, ImageSetRef } from "../engine/client.js";
 import type { GenerationRequest } from "../engine/protocol.js";
+import { type Clock, systemClock } from "./clock.js";
 import { judgeMessages } from "./prompt.js";
 import type { Verdict, VerdictReader } from "./verdict.js";
 import {
@@ -85,7 +86,11 @@ export interface Judgement {
 }
 
 /** Generates and tallies the votes of one pair. */
-export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judgement> {
+export function judgePair(
+  port: GenerationPort,
+  input: JudgeInput,
+  clock: Clock = systemClock,
+): Promise<Judgement> {
   return new Promise((resolve, rejectWith) => {
     const tally = emptyTally();
     const weights: Weights = { 1: 0, 2: 0 };
@@ -111,12 +116,12 @@ export function judgePair(port: GenerationPort, input: JudgeInput): Promise<Judg
     const onAbort = () =>
       reject(input.signal?.reason instanceof Error ? input.signal.reason : new JudgeAbortedError());
     // The engine ends rows at its next step boundary; this answers at the deadline itself.
-    const timer =
+    const cancelTimer =
       input.deadline === undefined
         ? undefined
-        : setTimeout(() => reject(new JudgeDeadlineError()), Math.max(0, input.deadline - Date.now()));
+        : clock.after(Math.max(0, input.deadline - clock.now()), () => reject(new JudgeDeadlineError()));
     const settle = () => {
-      clearTimeout(timer);
+      cancelTimer?.();
       input.signal?.removeEventListener("abort", onAbort);
     };
     function reject(error: Error) {

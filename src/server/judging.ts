@@ -9,6 +9,7 @@ import type { components } from "../api/api.js";
 import type { ImageSetRef } from "../engine/client.js";
 import { ApiError } from "../errors.js";
 import { JudgementCache } from "../judge/cache.js";
+import { type Clock, systemClock } from "../judge/clock.js";
 import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from "../judge/judge.js";
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
@@ -58,6 +59,8 @@ export class JudgingService {
     private readonly port: GenerationPort,
     private settings: JudgingSettings,
     private readonly metrics: Metrics,
+    /** Arrival times and deadline timers (the system clock; deadline tests pass their own). */
+    private readonly clock: Clock = systemClock,
   ) {
     this.cache = new JudgementCache(settings.cacheEntries);
     this.admission = new Admission(settings.maxQueue, (held) => metrics.queueDepth.set(held));
@@ -79,7 +82,7 @@ export class JudgingService {
   async judge(body: JudgeRequest, signal?: AbortSignal): Promise<JudgeResponse> {
     const slots = this.admission.admit(1);
     try {
-      return await this.judgeOne(body, Date.now(), signal);
+      return await this.judgeOne(body, this.clock.now(), signal);
     } finally {
       slots.release();
     }
@@ -87,7 +90,7 @@ export class JudgingService {
 
   /** Each valid item judged on its own through the request's slots; a failure stays in its place. */
   async judgeBatch(items: readonly BatchItem[], signal?: AbortSignal): Promise<BatchResult[]> {
-    const arrived = Date.now();
+    const arrived = this.clock.now();
     const slots = this.admission.admit(items.filter((i) => i.ok).length);
     try {
       return await Promise.all(
@@ -109,7 +112,7 @@ export class JudgingService {
     const n = body.candidates.length;
     const slots = this.admission.admit(rankStrategy(body) === "round_robin" ? n * (n - 1) : Math.ceil(n / 2));
     try {
-      const arrived = Date.now();
+      const arrived = this.clock.now();
       return await this.withImages(body.images, (images) =>
         this.rankWith(body, this.context(arrived, images, signal), slots),
       );
@@ -119,7 +122,7 @@ export class JudgingService {
   }
 
   async reward(body: RewardRequest, signal?: AbortSignal): Promise<RewardResponse> {
-    const arrived = Date.now();
+    const arrived = this.clock.now();
     const neutral = this.settings.rewardEmptyLabel === "neutral";
     const items = body.query.map((query, k) => {
       const found = rewardItem(
@@ -252,7 +255,7 @@ export class JudgingService {
     const hit = this.cache.get(key);
     if (key !== undefined) this.metrics.judgementCache.inc({ result: hit ? "hit" : "miss" });
     if (hit) return { judgement: hit, cached: true };
-    const judgement = await judgePair(this.port, input);
+    const judgement = await judgePair(this.port, input, this.clock);
     this.metrics.votes.inc({ kind: "1" }, judgement.votes[1]);
     this.metrics.votes.inc({ kind: "2" }, judgement.votes[2]);
     this.metrics.votes.inc({ kind: "invalid" }, judgement.votes.invalid);
