@@ -13,7 +13,7 @@ ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
 # ---- build: dev dependencies, TypeScript → dist/ ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -22,7 +22,7 @@ RUN npm run build
 # ---- production dependencies only ----
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 # onnxruntime-node ships its library for every platform (~290 MB): keep this one's.
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
     && arch=$(node -p process.arch) \
@@ -62,7 +62,7 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
 # ---- cuda: onnxruntime-node with its CUDA 12 provider ----
 FROM ${NODE_IMAGE} AS cuda-deps
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
     && arch=$(node -p process.arch) \
     && find node_modules/onnxruntime-node/bin/napi-v6 -mindepth 2 -maxdepth 2 -type d ! -path "*/linux/$arch" -exec rm -rf {} +

@@ -3,9 +3,7 @@
 # (node:test through tsx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx tsc --noEmit -p .
-npm run check:types  # src/api/api.ts must match openapi.yaml
-npx biome ci .
+bash scripts/check.sh  # tsc, the generated API types, Biome (`npm run check`)
 # The WebGPU tests run on SwiftShader (Vulkan on the CPU) where setup could fetch it.
 source scripts/swiftshader-env.sh
 mapfile -t files < <(find test -name '*.test.ts' | sort)

@@ -122,7 +122,13 @@ async function serve(argv: string[]): Promise<void> {
   const log = pino({ level: config.logLevel });
   const running = await startServer(config, log);
   running.ready.catch((err: unknown) => {
-    log.fatal({ err }, "the model failed to load");
+    // An operator needs the file and field, not our call stack: one line on stderr and a fatal log
+    // line without the stack; the stack stays available at R1JUDGE_LOG_LEVEL=debug.
+    const message = err instanceof Error ? err.message : String(err);
+    const { code, file, field } = err as { code?: string; file?: string; field?: string };
+    log.debug({ err }, "the model failed to load: stack");
+    log.fatal({ code, file, field, error: message }, "the model failed to load");
+    process.stderr.write(`error: the model failed to load: ${message}\n`);
     process.exit(1);
   });
   void running.failed.then((why) => {

@@ -17,10 +17,15 @@ import { judgeRequestSchema, parseBody } from "../src/server/schemas.js";
 const ROOT = path.resolve(import.meta.dirname, "..");
 
 function r1judge(...args: string[]) {
+  return r1judgeWith({}, ...args);
+}
+
+function r1judgeWith(env: Record<string, string>, ...args: string[]) {
   const out = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli.ts"), ...args], {
     cwd: ROOT,
     encoding: "utf8",
     timeout: 120_000,
+    env: { ...process.env, ...env },
   });
   return { code: out.status, stdout: out.stdout, stderr: out.stderr };
 }
@@ -108,6 +113,41 @@ test("a broken checkpoint is named by file and field, without a stack trace, exi
   assert.equal(out.code, 1);
   assert.match(out.stderr, /^error: tokenizer\.json: field '\(file\)': /);
   assert.doesNotMatch(out.stderr, /\n\s+at /);
+});
+
+test("serve with a checkpoint it cannot load: one stderr line naming file and field, no stack, exit 1", async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), "r1judge-cli-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await cp(path.join(ROOT, "models/demo"), dir, { recursive: true });
+  await writeFile(path.join(dir, "r1judge.json"), "{ not json");
+  const cases: [string, RegExp][] = [
+    [
+      "/nonexistent",
+      /^error: the model failed to load: \/nonexistent: field '\(directory\)': not a directory\n$/,
+    ],
+    [dir, /^error: the model failed to load: r1judge\.json: field '\(file\)': invalid JSON/],
+  ];
+  for (const [model, message] of cases) {
+    const out = r1judgeWith({ R1JUDGE_LOG_LEVEL: "info" }, "serve", "--model", model, "--port", "0");
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(out.stderr, message);
+    assert.equal(out.stderr.trimEnd().split("\n").length, 1, out.stderr);
+    // The JSON log line names them too, without the stack.
+    const fatal = out.stdout.split("\n").find((line) => line.includes('"level":60')) ?? "";
+    assert.match(fatal, /"field":"\(/);
+    assert.doesNotMatch(out.stdout + out.stderr, /\n\s+at |"stack"/, "no stack trace");
+  }
+  // The stack stays available for a bug report.
+  const debug = r1judgeWith(
+    { R1JUDGE_LOG_LEVEL: "debug" },
+    "serve",
+    "--model",
+    "/nonexistent",
+    "--port",
+    "0",
+  );
+  assert.equal(debug.code, 1);
+  assert.match(debug.stdout, /"stack":"EngineError/);
 });
 
 /** r1judge without waiting on it synchronously (a server in this process answers meanwhile). */

@@ -381,8 +381,12 @@ export type components = {
       dtype: "float32" | "float16";
       /** @description Whether the model accepts images. */
       vision: boolean;
-      /** @description The checkpoint's manifest (`r1judge.json`). */
+      /** @description The checkpoint's manifest (`r1judge.json`). Its `provenance.export_sanity_check` is the export's onnxruntime check, not the accuracy as served: that is `evaluation`. */
       manifest: {
+        [key: string]: unknown;
+      };
+      /** @description The model's accuracy as this server serves it, when the checkpoint records one: the manifest's `provenance.served_evaluation`, measured by `r1judge eval` through `/judge` (procedure, command, data, items, K, greedy and Voting@K accuracy; docs/checkpoint-format.md). Absent when none is recorded. */
+      evaluation?: {
         [key: string]: unknown;
       };
     };

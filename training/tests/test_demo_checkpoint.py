@@ -28,7 +28,7 @@ def checkpoint():
 def test_demo_manifest_records_how_it_was_made(checkpoint):
     provenance = checkpoint.manifest["provenance"]
     assert provenance["made_by"] == "r1judge-train demo"
-    assert {"text", "image", "tasks"} <= set(provenance["evaluation"])
+    assert {"text", "image", "tasks"} <= set(provenance["export_sanity_check"])
     # The images are preprocessed as they were in training.
     preprocessor = json.loads((DEMO / "preprocessor_config.json").read_text())
     assert preprocessor["min_pixels"] == provenance["recipe"]["image_min_pixels"]

@@ -32,6 +32,14 @@ export function notReady(lifecycle: Lifecycle): ApiError | undefined {
   }
 }
 
+/** The accuracy as served (`r1judge eval` through /judge), when the manifest records one; never the
+ * export's onnxruntime check, which measures another procedure (docs/checkpoint-format.md). */
+function servedEvaluation(manifest: Record<string, unknown>): { evaluation?: Record<string, unknown> } {
+  const provenance = manifest.provenance as Record<string, unknown> | undefined;
+  const served = provenance?.served_evaluation;
+  return served && typeof served === "object" ? { evaluation: served as Record<string, unknown> } : {};
+}
+
 export function systemRoutes(deps: SystemDeps): Router {
   const router = makeRouter();
   const spec = readFileSync(deps.openapiPath, "utf8");
@@ -58,6 +66,7 @@ export function systemRoutes(deps: SystemDeps): Router {
           dtype: model.dtype,
           vision: model.vision,
           manifest: model.manifest,
+          ...servedEvaluation(model.manifest),
         },
       ],
     });

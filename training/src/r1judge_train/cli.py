@@ -55,10 +55,13 @@ def _export(args: argparse.Namespace) -> None:
 
     from .export.checkpoint import export_checkpoint
     from .models.interpolate import RECORD
+    from .paths import relative_path
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.model)
-    provenance: dict[str, object] = {"made_by": "r1judge-train export", "source": str(args.model)}
-    if (args.model / RECORD).is_file():  # written by `r1judge-train interpolate`
+    # Relative to where the command ran: no absolute path of this machine in a shipped manifest.
+    source = relative_path(args.model, Path.cwd())
+    provenance: dict[str, object] = {"made_by": "r1judge-train export", "source": source}
+    if (args.model / RECORD).is_file():  # written by `r1judge-train interpolate`, paths relative to `source`
         provenance["interpolation"] = json.loads((args.model / RECORD).read_text())
     # The image settings the model was trained with travel with it (a hub model directory has them).
     saved = args.model / "preprocessor_config.json"

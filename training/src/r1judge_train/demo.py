@@ -27,7 +27,8 @@ from .export.fixtures import write_fixtures
 from .export.ort_model import OnnxJudgeModel
 from .models.config import build_config
 from .models.inputs import MIN_PIXELS, image_processor, preprocessor_config, render_chat
-from .models.interpolate import RECORD, WEIGHTS, interpolate_models
+from .models.interpolate import WEIGHTS, interpolate_models
+from .paths import relative_path
 from .tokenizer.qwen import QWEN2_VL_CHAT_TEMPLATE, load_tokenizer, save_tokenizer, train_tokenizer
 from .trainers.sft import ColdStartSettings, build_cold_start_trainer
 
@@ -65,14 +66,25 @@ def tokenizer_corpus(data_dir: Path) -> Iterator[str]:
         yield chrome
 
 
+# What the export sanity check is, in the manifest beside its numbers: they are not the served accuracy.
+SANITY_CHECK_DESCRIPTION = (
+    "The onnxruntime reference loop (r1judge_train.export.ort_model) on the test split, responses in the "
+    "given order only: greedy, and the majority of `votes` samples at `vote_temperature`. A check that the "
+    "exported graphs judge, not the server's procedure: the accuracy as served through /judge is "
+    "`served_evaluation` (r1judge eval, docs/evaluation.md)."
+)
+
+
 def record_evaluation(checkpoint: Checkpoint, data_dir: Path, recipe: DemoRecipe) -> dict[str, object]:
-    """Held-out accuracy on the test split, written into the manifest's provenance (not a hashed file)."""
+    """Held-out accuracy of the exported graphs on onnxruntime, written into the manifest's provenance
+    (not a hashed file) as `export_sanity_check`, named so that nobody reads it as the served accuracy."""
     test = read_dataset(data_dir / "test.jsonl")
     report = evaluate(OnnxJudgeModel(checkpoint), test, data_dir, k=recipe.eval_votes, seed=recipe.seed)
     summary = report.summary()
     manifest_path = checkpoint.root / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
-    manifest["provenance"]["evaluation"] = {"split": "test", **summary}
+    check = {"description": SANITY_CHECK_DESCRIPTION, "split": "test", **summary}
+    manifest["provenance"]["export_sanity_check"] = check
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return summary
 
@@ -127,7 +139,9 @@ def refine_demo(
             build = f"r1judge-train demo --work-dir {work_dir}"
             raise FileNotFoundError(f"{path}: missing; build the SFT judge first (`{build}`)")
     merged = interpolate_models(work_dir / "hf", tuned, alpha, work_dir / "refined")
-    refinement = {"refinement": json.loads((merged / RECORD).read_text())}
+    # The models by their paths relative to the work directory ("hf", "../rl/final"), never absolute.
+    record = {"base": relative_path(work_dir / "hf", work_dir), "tuned": relative_path(tuned, work_dir)}
+    refinement = {"refinement": {**record, "relative_to": "the demo work directory", "alpha": alpha}}
     return _ship(merged, work_dir, out_dir, fixtures_dir, recipe, refinement)
 
 

@@ -220,7 +220,11 @@ def run_rl(run: RlRun, resume: bool = True) -> dict[str, Any]:
         from .export.checkpoint import export_checkpoint
 
         preprocessor = json.loads(run.preprocessor.read_text()) if run.preprocessor else None
-        provenance = {"made_by": "r1judge-train rl", "source": str(run.model), "trainer": run.trainer}
+        from .paths import relative_path
+
+        # The SFT start relative to where the command ran: no absolute path of this machine in a manifest.
+        source = relative_path(run.model, Path.cwd())
+        provenance = {"made_by": "r1judge-train rl", "source": source, "trainer": run.trainer}
         saved = Qwen2_5_VLForConditionalGeneration.from_pretrained(final)
         out = Path(run.export["out"])
         export_checkpoint(

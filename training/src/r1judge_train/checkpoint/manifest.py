@@ -12,6 +12,7 @@ from typing import Any
 from ..data.prompt import PROMPT_TEMPLATE_ID
 from ..data.verdict import R1_REWARD_VERDICT
 from ..models.config import SpecialTokenIds
+from ..paths import absolute_paths
 
 MANIFEST_NAME = "r1judge.json"
 FORMAT_NAME = "r1judge-checkpoint"
@@ -51,6 +52,9 @@ def build_manifest(
     variants: dict[str, dict[str, str]],
     provenance: dict[str, Any],
 ) -> dict[str, Any]:
+    # The manifest is shipped and served (GET /models): a build machine's paths have no place in it.
+    for where, path in absolute_paths(provenance, "provenance"):
+        raise ValueError(f"{where}: {path!r} is an absolute path; record it relative to a named directory")
     head_dim = text_config.hidden_size // text_config.num_attention_heads
     return {
         "format": FORMAT_NAME,

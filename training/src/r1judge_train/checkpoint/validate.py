@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import Qwen2_5_VLConfig
+from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLTextConfig
 
 from ..data.verdict import VerdictSpec, VerdictSpecError
 from ..models.config import UnsupportedConfigError, validate_config
@@ -142,6 +143,8 @@ def load_checkpoint(root: Path, verify_hashes: bool = True) -> Checkpoint:
     except (TypeError, ValueError, KeyError) as err:
         raise CheckpointError("config.json", "(file)", f"not a Qwen2.5-VL config: {err}") from err
     text = config.text_config
+    if not isinstance(text, Qwen2_5_VLTextConfig):  # from_dict builds one from the dict or the defaults
+        raise CheckpointError("config.json", "text_config", f"not a Qwen2.5-VL text config: {type(text).__name__}")
     for field, value in (
         ("num_layers", text.num_hidden_layers),
         ("vocab_size", text.vocab_size),

@@ -7,8 +7,9 @@ keeps much of the fine-tuning gain with less of the drift. α is chosen on a val
 the test split it is reported on.
 
 Both directories are `save_pretrained` outputs of one architecture. The output is one too, with the
-tuned model's config, tokenizer and preprocessor files, plus `interpolation.json` (base, tuned, α),
-which `r1judge-train export` copies into the checkpoint's provenance.
+tuned model's config, tokenizer and preprocessor files, plus `interpolation.json` (base, tuned, α;
+the paths relative to the output directory), which `r1judge-train export` copies into the checkpoint's
+provenance.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..paths import relative_path
 
 WEIGHTS = "model.safetensors"
 RECORD = "interpolation.json"
@@ -85,6 +88,7 @@ def interpolate_models(base: Path, tuned: Path, alpha: float, out: Path, preproc
             shutil.copyfile(source, out / name)
     if preprocessor is not None:
         shutil.copyfile(preprocessor, out / "preprocessor_config.json")
-    record = {"base": str(base.resolve()), "tuned": str(tuned.resolve()), "alpha": alpha}
+    # Relative to `out`, so the record (and the provenance it ends up in) holds no machine's absolute paths.
+    record = {"base": relative_path(base, out), "tuned": relative_path(tuned, out), "alpha": alpha}
     (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return out

@@ -26,14 +26,16 @@ class JudgeProcessor(Qwen2_5_VLProcessor):
         self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
-    def __call__(self, images: Any = None, text: Any = None, **kwargs: Any) -> Any:
+    def __call__(
+        self, images: Any = None, text: Any = None, videos: Any = None, audio: Any = None, **kwargs: Any
+    ) -> Any:
         # TRL passes one entry per prompt, None for a prompt without images: a batch mixing text and
         # image items is normal for a judge, so None means "no images here", and none at all means None.
         if isinstance(images, list):
             images = [[] if entry is None else entry for entry in images]
             if all(entry == [] for entry in images):
                 images = None
-        return super().__call__(images=images, text=text, **kwargs)
+        return super().__call__(images=images, text=text, videos=videos, audio=audio, **kwargs)
 
 
 def hf_tokenizer(tok: LoadedTokenizer) -> PreTrainedTokenizerFast:

@@ -14,7 +14,8 @@ import torch
 from datasets import Dataset
 from transformers import Qwen2_5_VLForConditionalGeneration
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-from trl import SFTConfig, SFTTrainer
+from trl.trainer.sft_config import SFTConfig
+from trl.trainer.sft_trainer import SFTTrainer
 
 from ..data.collate import EncodedExample, JudgeCollator, encode_example, encode_fact_example
 from ..data.demo_task import JudgeItem

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from trl import GRPOConfig, GRPOTrainer
+from transformers import PreTrainedTokenizerBase
+from trl.trainer.grpo_config import GRPOConfig
+from trl.trainer.grpo_trainer import GRPOTrainer
 
 from ..algo.advantages import group_baseline, reinforce_advantages
 from ..algo.loss import policy_loss
@@ -103,6 +105,7 @@ class StableReinforceTrainer(GRPOTrainer):
         self.algorithm = self.args.algorithm()
         self._suppress_vision_tokens()
         self._scored: torch.Tensor | None = None
+        assert self.args.output_dir is not None  # TrainingArguments.__post_init__ fills in a default
         self._metrics_path = Path(self.args.output_dir) / "metrics.jsonl"
         self._metrics_started = False
 
@@ -110,14 +113,32 @@ class StableReinforceTrainer(GRPOTrainer):
         """A policy that writes <|image_pad|> (a drifting policy does) asks the vision tower for an image
         it does not have, and the log-prob forward fails ("Image features and image tokens do not
         match"): the vision markers are never sampled."""
-        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
-        vocab = tokenizer.get_vocab()
+        vocab = self._text_tokenizer().get_vocab()
         ids = sorted(vocab[t] for t in VISION_TOKENS if t in vocab)
         if not ids or self.args.use_vllm:
             return
         suppressed = sorted({*(self.generation_config.suppress_tokens or []), *ids})
         self.generation_config.suppress_tokens = suppressed
         self.generation_kwargs["suppress_tokens"] = suppressed
+
+    def _text_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The text tokenizer: a multimodal processor's, or the processing class when it is one."""
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        if not isinstance(tokenizer, PreTrainedTokenizerBase):
+            raise TypeError(f"processing_class has no text tokenizer: {type(self.processing_class).__name__}")
+        return tokenizer
+
+    def _mode(self) -> str:
+        """The metrics' key: "train" while the policy trains, "eval" in evaluation."""
+        assert self.model is not None  # Trainer.__init__ sets it
+        return "train" if self.model.training else "eval"
+
+    def _reduce(self, x: torch.Tensor, reduction: str) -> torch.Tensor:
+        """`x` reduced over processes (accelerate types its result as any nested structure: a tensor in,
+        a tensor out)."""
+        reduced = self.accelerator.reduce(x, reduction=reduction)
+        assert isinstance(reduced, torch.Tensor)
+        return reduced
 
     # ---- advantages ----
     def _calculate_rewards(self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any) -> torch.Tensor:
@@ -126,11 +147,11 @@ class StableReinforceTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _sum_over_processes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.accelerator.reduce(x, reduction="sum") if self.accelerator.num_processes > 1 else x
+        return self._reduce(x, "sum") if self.accelerator.num_processes > 1 else x
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         out = super()._generate_and_score_completions(inputs)
-        mode = "train" if self.model.training else "eval"
+        mode = self._mode()
         mask = _loss_mask(out)
         batch = mask.size(0)
         local = slice(self.accelerator.process_index * batch, (self.accelerator.process_index + 1) * batch)
@@ -140,6 +161,7 @@ class StableReinforceTrainer(GRPOTrainer):
         if self.algorithm.baseline == "group":
             # The gathered scores hold whole groups (TRL repeats each prompt num_generations times in a row).
             group = self.num_generations if mode == "train" else self.num_generations_eval
+            assert group is not None  # TRL sets both (num_generations_eval defaults to num_generations)
             scores = group_baseline(scores, group)
         scores = scores[local].to(mask.device)  # (B,)
         old = out.get("old_per_token_logps")
@@ -161,13 +183,16 @@ class StableReinforceTrainer(GRPOTrainer):
     def _reference_completions(self, inputs: list[dict[str, Any]], device: torch.device) -> tuple[Any, Any]:
         """(B, T) ids and mask of each row's `reference` completion + <|im_end|>, right-padded as TRL pads
         completions; a row without one has an empty mask."""
-        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        tokenizer = self._text_tokenizer()
+        eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+        if not isinstance(eos, int) or not isinstance(pad, int):
+            raise ValueError(f"the tokenizer needs one eos and one pad token id, has {eos!r} and {pad!r}")
         rows = [
-            [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id] if text else []
+            [*tokenizer(text, add_special_tokens=False)["input_ids"], eos] if text else []
             for text in (row.get("reference") or "" for row in inputs)
         ]
         width = max(1, *map(len, rows))
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
         real = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
@@ -226,7 +251,7 @@ class StableReinforceTrainer(GRPOTrainer):
         old = logps.detach() if old is None else old
         result = policy_loss(logps, old, inputs["advantages"], mask, self.algorithm)
 
-        mode = "train" if self.model.training else "eval"
+        mode = self._mode()
         real = mask.bool()
         log_ratio = (logps - old).detach()
         low, high = self.algorithm.log_ratio_bounds
@@ -243,8 +268,8 @@ class StableReinforceTrainer(GRPOTrainer):
         top = torch.where(real, log_ratio, torch.full_like(log_ratio, -math.inf)).max()
         bottom = torch.where(real, log_ratio, torch.full_like(log_ratio, math.inf)).min()
         if self.accelerator.num_processes > 1:
-            top = self.accelerator.reduce(top, reduction="max")
-            bottom = -self.accelerator.reduce(-bottom, reduction="max")
+            top = self._reduce(top, "max")
+            bottom = -self._reduce(-bottom, "max")
         m = self._metrics[mode]
         m["policy_loss"].append(self._sum_over_processes(result.loss.detach()).item() / self.accelerator.num_processes)
         m["clip_fraction"].append((stats[0] / stats[1].clamp(min=1.0)).item())
