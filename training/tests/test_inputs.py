@@ -95,12 +95,3 @@ def test_a_checkpoint_without_preprocessor_config_has_no_image_processor(tmp_pat
     (tmp_path / "preprocessor_config.json").write_text('{"min_pixels": 10, "max_pixels": 5}')
     with pytest.raises(ValueError, match=r"preprocessor_config\.json: field 'min_pixels'"):
         checkpoint_image_processor(tmp_path)
-
-
-def test_alpha_is_composited_on_white():
-    clear = Image.new("RGBA", (56, 56), (0, 0, 0, 0))
-    white = Image.new("RGB", (56, 56), (255, 255, 255))
-    processor = image_processor()
-    a = preprocess_images([clear], processor).pixel_values
-    b = preprocess_images([white], processor).pixel_values
-    np.testing.assert_allclose(a, b, atol=1e-6)

@@ -18,6 +18,9 @@ from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from ..tokenizer.qwen import LoadedTokenizer
+from .to_rgb import to_rgb
+
+__all__ = ["to_rgb"]  # re-exported: callers take every prompt input from here
 
 IMAGE_PAD = "<|image_pad|>"
 
@@ -95,17 +98,6 @@ def checkpoint_image_processor(checkpoint_dir: Path) -> Qwen2VLImageProcessorPil
 class PixelInputs:
     pixel_values: np.ndarray  # (N_patches, 1176) float32
     image_grid_thw: np.ndarray  # (n_images, 3) int64
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB with any transparency composited on white (transformers 5.17 would drop alpha to black)."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def preprocess_images(images: Sequence[Image.Image], processor: Qwen2VLImageProcessorPil) -> PixelInputs | None:
