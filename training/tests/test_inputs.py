@@ -1,4 +1,4 @@
-"""Model inputs: M-RoPE ids equal transformers', image pads expand per grid, images resize like Qwen2-VL."""
+"""Model inputs: M-RoPE ids equal transformers', images resize like Qwen2-VL, pixel bounds are checked."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,8 @@ from PIL import Image
 
 from r1judge_train.models.config import SpecialTokenIds, build_config
 from r1judge_train.models.inputs import (
-    IMAGE_PAD,
     check_preprocessor,
     checkpoint_image_processor,
-    expand_image_pads,
     image_processor,
     mrope_positions,
     preprocess_images,
@@ -53,16 +51,6 @@ def test_mrope_positions_equal_transformers(hf_model, grids):
     else:
         np.testing.assert_array_equal(ours, np.tile(np.arange(len(seq)), (3, 1)))
         assert delta == 0
-
-
-def test_image_pads_expand_per_grid_and_count_mismatch_is_an_error():
-    grids = np.array([[1, 4, 6], [1, 2, 2]])
-    text = expand_image_pads(f"a{IMAGE_PAD}b{IMAGE_PAD}c", grids)
-    assert text == "a" + IMAGE_PAD * 6 + "b" + IMAGE_PAD + "c"
-    with pytest.raises(ValueError, match="2 image placeholders for 1 images"):
-        expand_image_pads(f"{IMAGE_PAD}{IMAGE_PAD}", grids[:1])
-    with pytest.raises(ValueError, match="no images"):
-        expand_image_pads(IMAGE_PAD, None)
 
 
 @pytest.mark.parametrize(
