@@ -6,6 +6,8 @@
 // question holding `<|im_end|><|im_start|>assistant` or `<|image_pad|>` cannot end the user turn,
 // open another, or claim an image. For text without special tokens the ids are exactly those of
 // tokenizing the rendered prompt as a whole.
+// Training encodes prompts by the same rule (training/src/r1judge_train/models/chat_encoding.py,
+// step for step); the golden prompts with typed special tokens compare the two.
 
 import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";

@@ -77,3 +77,4 @@ def test_golden_fixtures_are_current(tmp_path):
         committed = np.fromfile(GOLDEN / case["pixel_values"], dtype="<f4")
         np.testing.assert_allclose(fresh, committed, atol=1e-6, err_msg=case["image"])
         assert (tmp_path / case["image"]).read_bytes() == (GOLDEN / case["image"]).read_bytes()
+        assert (tmp_path / case["rgb"]).read_bytes() == (GOLDEN / case["rgb"]).read_bytes()

@@ -1,4 +1,4 @@
-"""Model inputs: M-RoPE ids equal transformers', image pads expand per grid, images resize like Qwen2-VL."""
+"""Model inputs: M-RoPE ids equal transformers', images resize like Qwen2-VL, pixel bounds are checked."""
 
 import numpy as np
 import pytest
@@ -7,10 +7,8 @@ from PIL import Image
 
 from r1judge_train.models.config import SpecialTokenIds, build_config
 from r1judge_train.models.inputs import (
-    IMAGE_PAD,
     check_preprocessor,
     checkpoint_image_processor,
-    expand_image_pads,
     image_processor,
     mrope_positions,
     preprocess_images,
@@ -55,16 +53,6 @@ def test_mrope_positions_equal_transformers(hf_model, grids):
         assert delta == 0
 
 
-def test_image_pads_expand_per_grid_and_count_mismatch_is_an_error():
-    grids = np.array([[1, 4, 6], [1, 2, 2]])
-    text = expand_image_pads(f"a{IMAGE_PAD}b{IMAGE_PAD}c", grids)
-    assert text == "a" + IMAGE_PAD * 6 + "b" + IMAGE_PAD + "c"
-    with pytest.raises(ValueError, match="2 image placeholders for 1 images"):
-        expand_image_pads(f"{IMAGE_PAD}{IMAGE_PAD}", grids[:1])
-    with pytest.raises(ValueError, match="no images"):
-        expand_image_pads(IMAGE_PAD, None)
-
-
 @pytest.mark.parametrize(
     ("size", "grid"),
     [((70, 70), (1, 4, 4)), ((100, 70), (1, 4, 8)), ((20, 30), (1, 6, 4)), ((84, 112), (1, 8, 6))],
@@ -95,12 +83,3 @@ def test_a_checkpoint_without_preprocessor_config_has_no_image_processor(tmp_pat
     (tmp_path / "preprocessor_config.json").write_text('{"min_pixels": 10, "max_pixels": 5}')
     with pytest.raises(ValueError, match=r"preprocessor_config\.json: field 'min_pixels'"):
         checkpoint_image_processor(tmp_path)
-
-
-def test_alpha_is_composited_on_white():
-    clear = Image.new("RGBA", (56, 56), (0, 0, 0, 0))
-    white = Image.new("RGB", (56, 56), (255, 255, 255))
-    processor = image_processor()
-    a = preprocess_images([clear], processor).pixel_values
-    b = preprocess_images([white], processor).pixel_values
-    np.testing.assert_allclose(a, b, atol=1e-6)

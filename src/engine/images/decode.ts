@@ -1,9 +1,11 @@
 // Decodes request image bytes (PNG, JPEG, WebP, GIF first frame) with sharp into RGB uint8, matching
-// what PIL.Image.open + `to_rgb` give the Python reference: no EXIF rotation, no ICC conversion,
-// transparency composited on white.
+// what PIL.Image.open + `to_rgb` give the Python reference: no EXIF rotation, no ICC conversion, and
+// the alpha rule R1-Reward was trained with (qwen-vl-utils' `to_rgb`): an image PIL opens in mode
+// RGBA is composited on white, every other mode's transparency is ignored (docs/checkpoint-format.md).
 
 import sharp, { type Metadata, type SharpOptions } from "sharp";
 import { ImageDecodeError, ImagePixelsError } from "./errors.js";
+import { gifTransparentColour } from "./gif.js";
 import { type RgbImage, toRgb } from "./to-rgb.js";
 
 export type { RgbImage } from "./to-rgb.js";
@@ -93,9 +95,10 @@ export async function decodeImage(
         .toBuffer({ resolveWithObject: true });
       let channels = info.channels;
       let pixels: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
-      // A tRNS chunk on a grey or truecolour PNG leaves PIL in mode L/RGB, which `to_rgb` converts
-      // without compositing; libvips turns it into an alpha band, so drop that band instead.
-      if (png && (png.colorType === 0 || png.colorType === 2) && (channels === 2 || channels === 4)) {
+      // libvips gives an alpha band to grey+alpha and palette PNGs, tRNS chunks and GIF transparency
+      // too; PIL opens those in modes LA, P, L or RGB, whose convert("RGB") ignores alpha: drop it.
+      if ((channels === 2 || channels === 4) && !pilOpensRgba(header.format, png)) {
+        if (header.format === "gif") fillTransparent(pixels, channels, gifTransparentColour(bytes));
         pixels = dropAlpha(pixels, channels);
         channels -= 1;
       }
@@ -150,6 +153,29 @@ async function decodeGrey16(bytes: Uint8Array, input: SharpOptions): Promise<Rgb
   const grey = new Uint8Array(n);
   for (let i = 0; i < n; i++) grey[i] = Math.min(255, data.readUInt16LE(i * info.channels * 2));
   return toRgb(info.width, info.height, 1, grey);
+}
+
+/**
+ * Whether PIL opens the image in mode RGBA, the one mode qwen-vl-utils' `to_rgb` composites on
+ * white: PNGs of colour type 6 (8 or 16 bits) and WebP with alpha (libvips then gives 4 bands).
+ */
+function pilOpensRgba(format: string, png: { colorType: number } | undefined): boolean {
+  if (format === "png") return png?.colorType === 6;
+  return format === "webp";
+}
+
+/**
+ * libvips zeroes a GIF's transparent pixels; PIL keeps the transparent palette entry's colour, which
+ * convert("RGB") shows. Only transparent pixels have alpha 0 in a GIF (its alpha is 0 or 255).
+ */
+function fillTransparent(pixels: Uint8Array, channels: number, colour: readonly number[] | undefined): void {
+  if (!colour || channels !== 4) return;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (pixels[i + 3] !== 0) continue;
+    pixels[i] = colour[0] ?? 0;
+    pixels[i + 1] = colour[1] ?? 0;
+    pixels[i + 2] = colour[2] ?? 0;
+  }
 }
 
 function dropAlpha(src: Uint8Array, channels: number): Uint8Array {

@@ -1,5 +1,6 @@
-// PIL-equivalent conversion of decoded pixels to RGB uint8: the TypeScript twin of `to_rgb` in
-// training/src/r1judge_train/models/inputs.py (alpha composited over opaque white, grey replicated).
+// PIL-equivalent conversion of decoded pixels to RGB uint8: grey replicated, an alpha band composited
+// over opaque white as PIL does for mode RGBA. Which images keep their alpha band is decode.ts's rule
+// (the twin of training/src/r1judge_train/models/to_rgb.py): only those PIL opens as RGBA.
 
 export interface RgbImage {
   width: number;

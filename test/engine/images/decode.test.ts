@@ -1,5 +1,7 @@
 // decodeImage vs PIL + `to_rgb` (expected bytes printed by Pillow 12.3 from the same PNGs), the
-// EXIF and error behaviour.
+// EXIF and error behaviour. The alpha rule is R1-Reward's (qwen-vl-utils' `to_rgb`): mode RGBA is
+// composited on white, every other mode's transparency ignored; golden.test.ts checks it on the
+// fixture images Python decoded.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -40,7 +42,7 @@ test("tRNS on a grey PNG is ignored, grey is replicated", async () => {
   assert.deepEqual(await rgb(png), [7, 7, 7, 99, 99, 99, 7, 7, 7, 250, 250, 250]);
 });
 
-test("palette transparency is composited on white", async () => {
+test("palette transparency is ignored: PIL's P mode shows the palette colours", async () => {
   const png = writePng({
     width: 3,
     height: 1,
@@ -50,10 +52,10 @@ test("palette transparency is composited on white", async () => {
     palette: new Uint8Array([255, 0, 0, 0, 128, 255, 40, 80, 120]),
     trns: new Uint8Array([0, 100]),
   });
-  assert.deepEqual(await rgb(png), [255, 255, 255, 155, 205, 255, 40, 80, 120]);
+  assert.deepEqual(await rgb(png), [255, 0, 0, 0, 128, 255, 40, 80, 120]);
 });
 
-test("grey+alpha and RGBA are composited on white with PIL's integer rounding", async () => {
+test("grey+alpha keeps its grey (PIL's LA); RGBA is composited on white with PIL's integer rounding", async () => {
   const la = writePng({
     width: 3,
     height: 1,
@@ -61,7 +63,7 @@ test("grey+alpha and RGBA are composited on white with PIL's integer rounding", 
     colorType: 4,
     pixels: new Uint8Array([0, 0, 100, 128, 200, 255]),
   });
-  assert.deepEqual(await rgb(la), [255, 255, 255, 177, 177, 177, 200, 200, 200]);
+  assert.deepEqual(await rgb(la), [0, 0, 0, 100, 100, 100, 200, 200, 200]);
   const rgba = writePng({
     width: 2,
     height: 1,
@@ -70,6 +72,35 @@ test("grey+alpha and RGBA are composited on white with PIL's integer rounding", 
     pixels: new Uint8Array([0, 100, 200, 1, 13, 77, 254, 254]),
   });
   assert.deepEqual(await rgb(rgba), [254, 254, 255, 14, 78, 254]);
+});
+
+test("16-bit RGBA keeps the high bytes, then is composited; 16-bit grey+alpha keeps its grey", async () => {
+  const rgba16 = writePng({
+    width: 2,
+    height: 1,
+    bitDepth: 16,
+    colorType: 6,
+    // (0x00ff, 0x64aa, 0xc8ff, alpha 0x01ff) and (0x0d00, 0x4dff, 0xfe00, alpha 0xfeff)
+    pixels: new Uint8Array([0, 0xff, 100, 0xaa, 200, 0xff, 1, 0xff, 13, 0, 77, 0xff, 254, 0, 254, 0xff]),
+  });
+  assert.deepEqual(await rgb(rgba16), [254, 254, 255, 14, 78, 254]);
+  const la16 = writePng({
+    width: 2,
+    height: 1,
+    bitDepth: 16,
+    colorType: 4,
+    pixels: new Uint8Array([0x64, 0xff, 0x00, 0x10, 0xc8, 0x01, 0xff, 0xff]),
+  });
+  assert.deepEqual(await rgb(la16), [100, 100, 100, 200, 200, 200]);
+});
+
+test("GIF transparency is ignored: the transparent palette entry's colour, as PIL shows it", async () => {
+  // A 2x1 GIF written by Pillow 12.3: palette (10, 20, 30), (200, 100, 50); index 1 transparent.
+  const gif = Buffer.from([
+    71, 73, 70, 56, 57, 97, 2, 0, 1, 0, 129, 0, 0, 10, 20, 30, 200, 100, 50, 0, 0, 0, 0, 0, 0, 33, 249, 4, 1,
+    0, 0, 1, 0, 44, 0, 0, 0, 0, 2, 0, 1, 0, 0, 8, 5, 0, 1, 4, 8, 8, 0, 59,
+  ]);
+  assert.deepEqual(await rgb(gif), [10, 20, 30, 200, 100, 50]);
 });
 
 test("16-bit PNGs: RGB keeps the high byte, grey clips at 255 like PIL's I;16", async () => {

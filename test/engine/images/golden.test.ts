@@ -1,5 +1,7 @@
-// Golden check against the Python reference (training kit, HF Qwen2VLImageProcessorPil): decode →
-// preprocess of each fixture image must match its pixel_values within 1e-5 and its grid exactly.
+// Golden check against the Python reference (training kit, HF Qwen2VLImageProcessorPil): each fixture
+// image must decode to exactly Python's RGB bytes (PIL + `to_rgb`, R1-Reward's alpha rule: RGBA on
+// white, other modes' transparency ignored), and decode → preprocess must match its pixel_values
+// within 1e-5 and its grid exactly.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -15,6 +17,8 @@ interface GoldenCase {
   image: string;
   size: [number, number];
   mode: string;
+  /** Raw RGB bytes of PIL.Image.open + `to_rgb`. */
+  rgb: string;
   grid_thw: [number, number, number];
   pixel_values_shape: [number, number];
   pixel_values: string;
@@ -46,6 +50,13 @@ for (const c of cases) {
   test(`golden ${c.image} (${c.mode} ${c.size.join("x")})`, async (t) => {
     const image = await decodeImage(readFileSync(path.join(GOLDEN, c.image)));
     assert.deepEqual([image.width, image.height], c.size);
+    const rgb = readFileSync(path.join(GOLDEN, c.rgb));
+    assert.equal(image.data.length, rgb.length);
+    let levels = 0;
+    image.data.forEach((v, i) => {
+      levels = Math.max(levels, Math.abs(v - (rgb[i] as number)));
+    });
+    assert.equal(levels, 0, `decoded RGB differs from Python's by up to ${levels} levels`);
     const { pixelValues, gridThw } = preprocessImage(image, config);
     assert.deepEqual(gridThw, c.grid_thw);
     const expected = readF32(c.pixel_values);

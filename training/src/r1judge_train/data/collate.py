@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..models.inputs import encode_prompt, mrope_positions
+from ..models.inputs import encode_prompt, mrope_positions, to_rgb
 from ..tokenizer.qwen import LoadedTokenizer
 from .demo_task import JudgeItem
 from .prompt import judge_messages, user_messages
@@ -23,7 +23,8 @@ IGNORE_INDEX = -100
 
 
 def load_item_images(item: JudgeItem, root: Path) -> list[Image.Image]:
-    return [Image.open(root / rel).convert("RGB") for rel in item.images]
+    """The item's images in RGB by the one rule the server applies too (`to_rgb`: R1-Reward's)."""
+    return [to_rgb(Image.open(root / rel)) for rel in item.images]
 
 
 @dataclass(frozen=True)

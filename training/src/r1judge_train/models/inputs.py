@@ -1,4 +1,4 @@
-"""Model inputs for a judging prompt: chat rendering, image preprocessing, image-pad expansion, M-RoPE ids.
+"""Model inputs for a judging prompt: image preprocessing, token ids (chat_encoding.py), M-RoPE ids.
 
 This is the reference the server's TypeScript port is checked against (golden fixtures): the same
 prompt text, token ids, pixel_values, grids and 3-axis position ids.
@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from PIL import Image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from ..tokenizer.qwen import LoadedTokenizer
+from .chat_encoding import encode_chat, render_chat
+from .to_rgb import to_rgb
 
-IMAGE_PAD = "<|image_pad|>"
+__all__ = ["render_chat", "to_rgb"]  # re-exported: callers take every prompt input from here
 
 # R1-Reward's training and evaluation bounds (r1-reward.md): 4·28·28 to 640·28·28 pixels.
 MIN_PIXELS = 4 * 28 * 28
@@ -97,17 +98,6 @@ class PixelInputs:
     image_grid_thw: np.ndarray  # (n_images, 3) int64
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB with any transparency composited on white (transformers 5.17 would drop alpha to black)."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def preprocess_images(images: Sequence[Image.Image], processor: Qwen2VLImageProcessorPil) -> PixelInputs | None:
     if not images:
         return None
@@ -115,30 +105,6 @@ def preprocess_images(images: Sequence[Image.Image], processor: Qwen2VLImageProc
     return PixelInputs(
         np.asarray(out["pixel_values"], dtype=np.float32), np.asarray(out["image_grid_thw"], dtype=np.int64)
     )
-
-
-_JINJA = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-
-
-def render_chat(template: str, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
-    """The chat template rendered the way transformers renders it (sandboxed, trim/lstrip blocks)."""
-    return _JINJA.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt)
-
-
-def expand_image_pads(text: str, grids: np.ndarray | None, merge_size: int = 2) -> str:
-    """Replace the k-th <|image_pad|> with one pad per merged patch of image k (t·h·w / merge²)."""
-    if grids is None or len(grids) == 0:
-        if IMAGE_PAD in text:
-            raise ValueError("the prompt has image placeholders but no images were given")
-        return text
-    parts = text.split(IMAGE_PAD)
-    if len(parts) - 1 != len(grids):
-        raise ValueError(f"the prompt has {len(parts) - 1} image placeholders for {len(grids)} images")
-    out = [parts[0]]
-    for grid, tail in zip(grids, parts[1:], strict=True):
-        out.append(IMAGE_PAD * (int(np.prod(grid)) // merge_size**2))
-        out.append(tail)
-    return "".join(out)
 
 
 def mrope_positions(
@@ -187,10 +153,13 @@ def encode_prompt(
     processor: Qwen2VLImageProcessorPil | None = None,
     add_generation_prompt: bool = True,
 ) -> PromptInputs:
-    """Everything the model needs for one prompt, from chat messages and decoded images."""
-    pixels = preprocess_images(images, processor or image_processor())
+    """Everything the model needs for one prompt, from chat messages and decoded images: the message
+    text tokenized as plain text, control tokens only from the template (chat_encoding.py)."""
+    proc = processor or image_processor()
+    pixels = preprocess_images(images, proc)
     grids = pixels.image_grid_thw if pixels is not None else None
-    text = expand_image_pads(render_chat(tok.chat_template, messages, add_generation_prompt), grids)
-    input_ids = tok.tokenizer.encode(text, add_special_tokens=False).ids
-    positions, delta = mrope_positions(input_ids, grids, tok.ids.image_pad)
-    return PromptInputs(text, input_ids, pixels, positions, delta)
+    merge = proc.merge_size
+    pads = [int(np.prod(grid)) // merge**2 for grid in grids] if grids is not None else []
+    encoded = encode_chat(tok.tokenizer, tok.chat_template, messages, pads, add_generation_prompt)
+    positions, delta = mrope_positions(encoded.input_ids, grids, tok.ids.image_pad, merge)
+    return PromptInputs(encoded.text, encoded.input_ids, pixels, positions, delta)

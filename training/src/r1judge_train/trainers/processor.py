@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor
+import numpy as np
+from PIL import Image
+from transformers import BatchFeature, PreTrainedTokenizerFast, Qwen2_5_VLProcessor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.processing_utils import ProcessorMixin
 
+from ..models.inputs import encode_prompt
 from ..tokenizer.qwen import LoadedTokenizer
 
 
@@ -24,6 +27,7 @@ class JudgeProcessor(Qwen2_5_VLProcessor):
         self.video_token = "<|video_pad|>"
         self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
         self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+        self.loaded: LoadedTokenizer | None = None  # set by judge_processor
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
     def __call__(
@@ -36,6 +40,60 @@ class JudgeProcessor(Qwen2_5_VLProcessor):
             if all(entry == [] for entry in images):
                 images = None
         return super().__call__(images=images, text=text, videos=videos, audio=audio, **kwargs)
+
+    def apply_chat_template(
+        self,
+        conversation: Any,
+        chat_template: str | None = None,
+        add_generation_prompt: bool = False,
+        tokenize: bool = False,
+        return_dict: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if not tokenize:
+            return super().apply_chat_template(
+                conversation,
+                chat_template,
+                add_generation_prompt=add_generation_prompt,
+                return_dict=return_dict,
+                **kwargs,
+            )
+        unsupported = {k for k in ("padding", "return_tensors", "truncation", "max_length") if kwargs.get(k)}
+        # TRL asks for unpadded lists; padding here would have to match its left padding: refuse it.
+        if unsupported:
+            raise ValueError(f"JudgeProcessor.apply_chat_template(tokenize=True): unsupported {sorted(unsupported)}")
+        if self.loaded is None:
+            raise ValueError(
+                "JudgeProcessor: make it with judge_processor(), which gives it the tokenizer to encode with"
+            )
+        batched = isinstance(conversation[0], list)
+        loaded = self.loaded
+        if chat_template is not None:
+            loaded = LoadedTokenizer(loaded.tokenizer, chat_template, loaded.ids)
+        prompts = [
+            encode_prompt(loaded, messages, _images(messages), self.image_processor, add_generation_prompt)
+            for messages in (conversation if batched else [conversation])
+        ]
+        ids = [p.input_ids for p in prompts]
+        if not return_dict:
+            return ids  # a batch of one for a single conversation, as the stock processor returns
+        out: dict[str, Any] = {
+            "input_ids": ids,
+            "attention_mask": [[1] * len(row) for row in ids],
+            "mm_token_type_ids": self.create_mm_token_type_ids(ids),
+        }
+        pixels = [p.pixels for p in prompts if p.pixels is not None]
+        if pixels:
+            out["pixel_values"] = np.concatenate([p.pixel_values for p in pixels])
+            out["image_grid_thw"] = np.concatenate([p.image_grid_thw for p in pixels])
+        return BatchFeature(out)
+
+
+def _images(messages: list[dict[str, Any]]) -> list[Image.Image]:
+    """The messages' images in order (TRL passes decoded PIL images; a path is opened)."""
+    parts = [part for m in messages if isinstance(m["content"], list) for part in m["content"]]
+    found = [part.get("image", part.get("url", part.get("path"))) for part in parts if part.get("type") == "image"]
+    return [image if isinstance(image, Image.Image) else Image.open(image) for image in found]
 
 
 def hf_tokenizer(tok: LoadedTokenizer) -> PreTrainedTokenizerFast:
@@ -52,4 +110,6 @@ def judge_processor(tok: LoadedTokenizer, image_processor: Qwen2VLImageProcessor
     # TRL left-pads prompts, and lines the processor's per-token image types up with them: the
     # processor must pad on the same side, or image positions shift by the padding.
     tokenizer.padding_side = "left"
-    return JudgeProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tok.chat_template)
+    processor = JudgeProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=tok.chat_template)
+    processor.loaded = tok  # what `encode_prompt` needs: the tokenizer itself, template and special ids
+    return processor
