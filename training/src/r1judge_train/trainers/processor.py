@@ -41,27 +41,50 @@ class JudgeProcessor(Qwen2_5_VLProcessor):
                 images = None
         return super().__call__(images=images, text=text, videos=videos, audio=audio, **kwargs)
 
+    # The base class's signature, so TRL's calls bind the same way.
     def apply_chat_template(
         self,
         conversation: Any,
         chat_template: str | None = None,
+        tools: list[dict] | None = None,
+        documents: list[dict[str, str]] | None = None,
         add_generation_prompt: bool = False,
+        continue_final_message: bool | str = False,
+        return_assistant_tokens_mask: bool = False,
         tokenize: bool = False,
+        return_tensors: Any = None,
         return_dict: bool = False,
+        load_audio_from_video: bool = False,
+        processor_kwargs: dict | None = None,
         **kwargs: Any,
     ) -> Any:
         if not tokenize:
             return super().apply_chat_template(
                 conversation,
                 chat_template,
+                tools=tools,
+                documents=documents,
                 add_generation_prompt=add_generation_prompt,
+                continue_final_message=continue_final_message,
+                return_assistant_tokens_mask=return_assistant_tokens_mask,
+                return_tensors=return_tensors,
                 return_dict=return_dict,
+                load_audio_from_video=load_audio_from_video,
+                processor_kwargs=processor_kwargs,
                 **kwargs,
             )
-        unsupported = {k for k in ("padding", "return_tensors", "truncation", "max_length") if kwargs.get(k)}
+        given = {
+            "tools": tools,
+            "documents": documents,
+            "continue_final_message": continue_final_message,
+            "return_assistant_tokens_mask": return_assistant_tokens_mask,
+            "return_tensors": return_tensors,
+            **{k: kwargs.get(k) for k in ("padding", "truncation", "max_length")},
+        }
+        unsupported = sorted(k for k, v in given.items() if v)
         # TRL asks for unpadded lists; padding here would have to match its left padding: refuse it.
         if unsupported:
-            raise ValueError(f"JudgeProcessor.apply_chat_template(tokenize=True): unsupported {sorted(unsupported)}")
+            raise ValueError(f"JudgeProcessor.apply_chat_template(tokenize=True): unsupported {unsupported}")
         if self.loaded is None:
             raise ValueError(
                 "JudgeProcessor: make it with judge_processor(), which gives it the tokenizer to encode with"
