@@ -4,29 +4,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { JudgementCache } from "../../src/judge/cache.js";
-import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
+import { judgePair } from "../../src/judge/judge.js";
 import { judgeText } from "../../src/judge/prompt.js";
 import { knockout, roundRobin } from "../../src/judge/rank.js";
-import { VerdictReader } from "../../src/judge/verdict.js";
 import { FakePort, firstResponse } from "./fake-port.js";
-import { DEMO_RULE } from "./verdict-rules.js";
+import { judgeInput } from "./verdict-rules.js";
 
-const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
-  question: "What is 7 + 5?",
-  responses: ["12", "13"],
-  samples: 8,
-  temperature: 1,
-  topP: 1,
-  topK: 0,
-  maxNewTokens: 64,
-  seed: 40,
-  order: "alternate",
-  aggregation: "majority",
-  earlyStop: false,
-  returnReasoning: true,
-  verdict: new VerdictReader(DEMO_RULE),
-  ...overrides,
-});
+const input = judgeInput;
 
 /** A judge that prefers the response "12" wherever it is shown. */
 const prefers12 = (prompt: string) =>

@@ -1,9 +1,12 @@
 // Verdict rules for judging tests, as the engine hands them over (ModelInfo.verdict): the demo
-// checkpoint's own block, read from its manifest rather than copied, and a rule of another shape.
+// checkpoint's own block, read from its manifest rather than copied, and a rule of another shape;
+// and the judgement input those tests start from.
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseVerdictSpec, type VerdictSpec } from "../../src/engine/verdict-spec.js";
+import type { JudgeInput } from "../../src/judge/judge.js";
+import { VerdictReader } from "../../src/judge/verdict.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -19,3 +22,21 @@ export const BOXED_BLOCK = {
   stop_strings: ["}"],
 };
 export const BOXED_RULE: VerdictSpec = parseVerdictSpec(BOXED_BLOCK);
+
+/** Eight sampled votes in alternating order, read by the demo rule, unless `overrides` say otherwise. */
+export const judgeInput = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
+  question: "What is 7 + 5?",
+  responses: ["12", "13"],
+  samples: 8,
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  maxNewTokens: 64,
+  seed: 40,
+  order: "alternate",
+  aggregation: "majority",
+  earlyStop: false,
+  returnReasoning: true,
+  verdict: new VerdictReader(DEMO_RULE),
+  ...overrides,
+});

@@ -9,7 +9,7 @@ import { parseVerdictSpec, VerdictSpecError } from "../../src/engine/verdict-spe
 import { type JudgeInput, judgePair } from "../../src/judge/judge.js";
 import { VerdictReader } from "../../src/judge/verdict.js";
 import { FakePort, firstResponse } from "./fake-port.js";
-import { BOXED_RULE, DEMO_RULE } from "./verdict-rules.js";
+import { BOXED_RULE, DEMO_RULE, judgeInput } from "./verdict-rules.js";
 
 const demo = new VerdictReader(DEMO_RULE);
 const boxed = new VerdictReader(BOXED_RULE);
@@ -40,22 +40,8 @@ test("boxed rule: \\boxed{A} is verdict 1, \\boxed{B} verdict 2; <answer>1</answ
   assert.equal(boxed.reasoning("Both say <answer>2</answer> \\boxed{B}"), "Both say <answer>2</answer>");
 });
 
-const input = (overrides: Partial<JudgeInput> = {}): JudgeInput => ({
-  question: "What is 7 + 5?",
-  responses: ["12", "13"],
-  samples: 6,
-  temperature: 1,
-  topP: 1,
-  topK: 0,
-  maxNewTokens: 64,
-  seed: 40,
-  order: "alternate",
-  aggregation: "majority",
-  earlyStop: false,
-  returnReasoning: true,
-  verdict: boxed,
-  ...overrides,
-});
+const input = (overrides: Partial<JudgeInput> = {}): JudgeInput =>
+  judgeInput({ samples: 6, verdict: boxed, ...overrides });
 
 test("judging by the boxed rule: boxed answers are votes (unswapped), <answer> answers invalid votes", async () => {
   // Prefers "12" wherever it is shown; every third seed answers in the demo's shape instead.
