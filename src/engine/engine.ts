@@ -26,6 +26,11 @@ export interface SampleSpec {
   maxNewTokens: number;
   /** Epoch milliseconds; rows still running then finish with "deadline". */
   deadline?: number;
+  /**
+   * This request's own stop strings, beside the checkpoint's (StopRule): a sample ends ("stop") once
+   * its text contains one (the text still holds it; the caller trims what its protocol wants).
+   */
+  stopStrings?: readonly string[];
 }
 
 /**
@@ -137,6 +142,17 @@ interface Active {
 }
 
 const STOP_TAIL_TOKENS = 16;
+
+/**
+ * Tokens to decode to find a request's stop strings: every token is at least one byte, so a string of
+ * B UTF-8 bytes that the newest token completes lies within the last B tokens (one more for a split
+ * character at the start).
+ */
+function tailTokens(stopStrings: readonly string[]): number {
+  let longest = 0;
+  for (const s of stopStrings) longest = Math.max(longest, Buffer.byteLength(s, "utf8"));
+  return Math.max(STOP_TAIL_TOKENS, longest + 1);
+}
 const EMPTY_PROMPT: PromptTensors = { inputIds: [], positions: new Int32Array(0), ropeDelta: 0 };
 /** Consecutive failed decode steps after which the engine counts as broken (run() rejects). */
 export const MAX_FAILED_STEPS = 3;
@@ -454,12 +470,17 @@ export class Engine {
     row.tokens.push(token);
     this.tokensGenerated++;
     const probe = request.probe && !row.choiceProbabilities ? request.probe : undefined;
+    const own = request.stopStrings ?? [];
     const tail =
-      this.stopRule.stopStrings.length || probe
-        ? this.stopRule.decodeTail(row.tokens.slice(-STOP_TAIL_TOKENS))
+      this.stopRule.stopStrings.length || own.length || probe
+        ? this.stopRule.decodeTail(row.tokens.slice(-tailTokens(own)))
         : "";
     if (probe && tail.endsWith(probe.after)) row.atChoice = true;
-    if (this.stopRule.eosIds.has(token) || this.stopRule.stopStrings.some((s) => tail.includes(s))) {
+    if (
+      this.stopRule.eosIds.has(token) ||
+      this.stopRule.stopStrings.some((s) => tail.includes(s)) ||
+      own.some((s) => tail.includes(s))
+    ) {
       this.report(row, "stop");
       return false;
     }
@@ -554,6 +575,7 @@ function requestProblem(request: GenerateRequest): string | undefined {
     stride < 1
   )
     return `seed must be an integer in [0, 2^53 - samples], got ${request.seed}`;
+  if (request.stopStrings?.some((s) => s.length === 0)) return "a stop string must not be empty";
   return samplingProblem(request.sampling);
 }
 

@@ -148,6 +148,10 @@ export class EngineHost {
           sampling: message.sampling,
           maxNewTokens: message.maxNewTokens,
           ...(message.deadline !== undefined ? { deadline: message.deadline } : {}),
+          // R1JUDGE_IGNORE_EOS: only max_new_tokens ends a sample, a request's stop strings included.
+          ...(message.stopStrings?.length && !this.options.ignoreEos
+            ? { stopStrings: message.stopStrings }
+            : {}),
           ...(message.choiceProbabilities && this.verdictProbe ? { probe: this.verdictProbe } : {}),
         },
         listener,

@@ -336,6 +336,34 @@ test("a stop string found by decodeTail ends a row with 'stop'", async () => {
   assert.ok((spanning?.tokens.length ?? 99) <= at + 1);
 });
 
+test("a request's own stop strings end its rows too, even one longer than the usual tail; empty is refused", async () => {
+  const spec = { maxNewTokens: 30, sampling: WARM, seed: 7 };
+  const [free] = await alone(spec);
+  const tokens = free?.tokens ?? [];
+  assert.equal(tokens.length, 30);
+  const text = (upTo: number) =>
+    tokens
+      .slice(0, upTo)
+      .map((t) => `<${t}>`)
+      .join("");
+  /** The tokens a sample keeps when `stop` ends it: up to the first whose text completes it. */
+  const until = (stop: string) => tokens.slice(0, tokens.findIndex((_, i) => text(i + 1).includes(stop)) + 1);
+  const one = `<${tokens[5]}>`;
+  const [own] = await alone({ ...spec, stopStrings: [one] });
+  assert.equal(own?.finishReason, "stop");
+  assert.deepEqual(own?.tokens, until(one));
+  // 20 tokens' text: more than the 16 tokens decoded for the checkpoint's stop strings.
+  const long = text(25).slice(text(5).length);
+  const [spanning] = await alone({ ...spec, stopStrings: [long] });
+  assert.equal(spanning?.finishReason, "stop");
+  assert.deepEqual(spanning?.tokens, until(long));
+  assert.equal(spanning?.tokens.length, 25);
+  assert.throws(
+    () => engine(new FakeModel()).submit(request("empty", { stopStrings: [""] }), collector().listener),
+    /stop string must not be empty/,
+  );
+});
+
 test("a choice probe reports the choice tokens' probabilities at the step after its marker text", async () => {
   const [free] = await alone({ maxNewTokens: 10, sampling: GREEDY });
   const tokens = free?.tokens ?? [];
