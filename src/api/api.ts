@@ -89,6 +89,36 @@ export type paths = {
     /** The loaded model. */
     get: operations["listModels"];
   };
+  "/v1/chat/completions": {
+    /**
+     * OpenAI-compatible chat completions on the loaded checkpoint (verl, ROLL, any OpenAI client).
+     * @description A thin adapter over the same engine path as `/judge`: the messages are rendered by the
+     * checkpoint's chat template, with message text tokenized as plain text (a `<|im_end|>` typed
+     * in a message stays text and cannot end a turn); the same admission queue (one slot per
+     * request; 429 with `Retry-After` when none is free), deadline (R1JUDGE_DEFAULT_TIMEOUT_MS from
+     * arrival, 504 past it) and engine errors. `n` samples share one prefill (the engine's
+     * `samples`); choice *i* is drawn with seed `seed + i`, so a request with a `seed` is
+     * reproducible. Not cached. Streaming is not supported yet (`stream: true` is 400).
+     *
+     * Defaults (OpenAI's): `n` 1, `temperature` 1, `top_p` 1, `top_k` off, `max_tokens`
+     * R1JUDGE_MAX_NEW_TOKENS (also the cap: more is 400 naming the field), `seed` random, no
+     * `stop`. `model` may be left out; when given it must be the loaded model's id (`GET
+     * /v1/models`), else 404 `model_not_found` (as vLLM answers). A sample also ends at the
+     * checkpoint's end-of-turn tokens and its verdict stop strings (the judge's `</answer>`).
+     * A `stop` string ends a choice with `finish_reason` `stop` and is cut from its content.
+     *
+     * Errors on `/v1/*` use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`
+     * (schema `OpenAIError`), not problem+json: 400 `invalid_request_error` with `param` naming
+     * the field (every request-side problem, the ones other routes answer 422 included), 401
+     * `invalid_api_key`, 404 `model_not_found`, 413, 415, 429 `rate_limit_exceeded`, 500, 503
+     * (`not_ready`/`draining`) and 504 `deadline_exceeded` as `server_error`.
+     */
+    post: operations["createChatCompletion"];
+  };
+  "/v1/models": {
+    /** The loaded model in OpenAI's list shape (its `id` is the `model` to send). */
+    get: operations["listOpenAIModels"];
+  };
   "/healthz": {
     /** Liveness — the process is up. Never needs a key; never touches the model. */
     get: operations["healthz"];
@@ -421,6 +451,135 @@ export type components = {
       /** @description The request's id (also the `X-Request-Id` response header). */
       request_id?: string;
     };
+    ChatTextPart: {
+      /** @constant */
+      type: "text";
+      text: string;
+    };
+    ChatImagePart: {
+      /** @constant */
+      type: "image_url";
+      image_url: {
+        /**
+         * @description A data URL (`data:image/png;base64,…`; PNG, JPEG, WebP or GIF; the limits of `Image`).
+         * http(s) URLs are refused with 400: the server fetches nothing.
+         */
+        url: string;
+        /**
+         * @description Accepted and ignored.
+         * @enum {string}
+         */
+        detail?: "auto" | "low" | "high";
+      };
+    };
+    ChatMessage: {
+      /**
+       * @description `developer` is rendered as `system`.
+       * @enum {string}
+       */
+      role: "system" | "developer" | "user" | "assistant";
+      content: string | ((components["schemas"]["ChatTextPart"] | components["schemas"]["ChatImagePart"])[]);
+      /** @description Accepted and ignored. */
+      name?: string;
+    };
+    /**
+     * @description OpenAI's chat completion request. Fields not listed here are ignored (as vLLM ignores
+     * them); the refused ones are accepted only at their "off" value. `null` means absent.
+     */
+    ChatCompletionRequest: {
+      /** @description The loaded model's id (`GET /v1/models`); may be left out. */
+      model?: string | null;
+      messages: components["schemas"]["ChatMessage"][];
+      /** @description Choices (samples of one prefill); default 1. */
+      n?: number | null;
+      /** @description Default 1; 0 is greedy. */
+      temperature?: number | null;
+      /** @description Default 1 (off). */
+      top_p?: number | null;
+      /** @description vLLM's extension; -1 or 0 is off (the default). */
+      top_k?: number | null;
+      /** @description New tokens per choice; default and cap R1JUDGE_MAX_NEW_TOKENS (over the cap is 400). */
+      max_tokens?: number | null;
+      /** @description The same as `max_tokens` (wins when both are given). */
+      max_completion_tokens?: number | null;
+      /** @description Choice i uses seed + i; default random. */
+      seed?: number | null;
+      /** @description Up to 4 strings (1–64 characters each); a choice ends at the first and it is cut from the content. */
+      stop?: string | string[] | null;
+      /** @description Accepted and ignored. */
+      user?: string | null;
+      /** @description Only false: streaming is not supported yet. */
+      stream?: boolean | null;
+      /** @description Only false. */
+      logprobs?: boolean | null;
+      /** @description Only 0. */
+      top_logprobs?: number | null;
+      /** @description Only 0. */
+      frequency_penalty?: number | null;
+      /** @description Only 0. */
+      presence_penalty?: number | null;
+      /** @description Only empty. */
+      logit_bias?: {
+        [key: string]: number;
+      } | null;
+      /** @description Only empty. */
+      tools?: unknown[] | null;
+      /** @description Only {"type": "text"}. */
+      response_format?: {
+        type: string;
+      } | null;
+    };
+    ChatCompletion: {
+      /** @description `chatcmpl-` and the request id. */
+      id: string;
+      /** @constant */
+      object: "chat.completion";
+      /** @description Unix seconds. */
+      created: number;
+      model: string;
+      choices: ({
+          index: number;
+          message: {
+            /** @constant */
+            role: "assistant";
+            content: string;
+          };
+          /**
+           * @description `stop`: an end-of-turn token, the checkpoint's stop string or a `stop` string; `length`: `max_tokens`.
+           * @enum {string}
+           */
+          finish_reason: "stop" | "length";
+        })[];
+      usage: {
+        /** @description The prompt's tokens (prefilled once for all choices). */
+        prompt_tokens: number;
+        /** @description Every choice's generated tokens together. */
+        completion_tokens: number;
+        total_tokens: number;
+      };
+    };
+    OpenAIModelList: {
+      /** @constant */
+      object: "list";
+      data: {
+          id: string;
+          /** @constant */
+          object: "model";
+          created: number;
+          owned_by: string;
+        }[];
+    };
+    OpenAIError: {
+      error: {
+        message: string;
+        /** @enum {string} */
+        type: "invalid_request_error" | "authentication_error" | "not_found_error" | "rate_limit_error" | "server_error";
+        /** @description The failing field (`messages[0].content`, `max_tokens`), or null. */
+        param: string | null;
+        /** @description `model_not_found`, `invalid_api_key`, `rate_limit_exceeded`, or this server's problem code. */
+        code: string | null;
+      };
+    };
   };
   responses: {
     /** @description 400 `invalid_request`: the body is not valid JSON or does not match the schema. */
@@ -484,6 +643,21 @@ export type components = {
     DeadlineExceeded: {
       content: {
         "application/problem+json": components["schemas"]["Problem"];
+      };
+    };
+    /** @description An error in OpenAI's shape (the `/v1/*` routes). */
+    OpenAIError: {
+      content: {
+        "application/json": components["schemas"]["OpenAIError"];
+      };
+    };
+    /** @description 429 (queue full) or 503 (loading, draining) in OpenAI's shape; retry after `Retry-After` seconds. */
+    OpenAIRateLimited: {
+      headers: {
+        "Retry-After": components["headers"]["RetryAfter"];
+      };
+      content: {
+        "application/json": components["schemas"]["OpenAIError"];
       };
     };
   };
@@ -672,6 +846,66 @@ export type operations = {
       };
       401: components["responses"]["Unauthorized"];
       503: components["responses"]["Unavailable"];
+    };
+  };
+  /**
+   * OpenAI-compatible chat completions on the loaded checkpoint (verl, ROLL, any OpenAI client).
+   * @description A thin adapter over the same engine path as `/judge`: the messages are rendered by the
+   * checkpoint's chat template, with message text tokenized as plain text (a `<|im_end|>` typed
+   * in a message stays text and cannot end a turn); the same admission queue (one slot per
+   * request; 429 with `Retry-After` when none is free), deadline (R1JUDGE_DEFAULT_TIMEOUT_MS from
+   * arrival, 504 past it) and engine errors. `n` samples share one prefill (the engine's
+   * `samples`); choice *i* is drawn with seed `seed + i`, so a request with a `seed` is
+   * reproducible. Not cached. Streaming is not supported yet (`stream: true` is 400).
+   *
+   * Defaults (OpenAI's): `n` 1, `temperature` 1, `top_p` 1, `top_k` off, `max_tokens`
+   * R1JUDGE_MAX_NEW_TOKENS (also the cap: more is 400 naming the field), `seed` random, no
+   * `stop`. `model` may be left out; when given it must be the loaded model's id (`GET
+   * /v1/models`), else 404 `model_not_found` (as vLLM answers). A sample also ends at the
+   * checkpoint's end-of-turn tokens and its verdict stop strings (the judge's `</answer>`).
+   * A `stop` string ends a choice with `finish_reason` `stop` and is cut from its content.
+   *
+   * Errors on `/v1/*` use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`
+   * (schema `OpenAIError`), not problem+json: 400 `invalid_request_error` with `param` naming
+   * the field (every request-side problem, the ones other routes answer 422 included), 401
+   * `invalid_api_key`, 404 `model_not_found`, 413, 415, 429 `rate_limit_exceeded`, 500, 503
+   * (`not_ready`/`draining`) and 504 `deadline_exceeded` as `server_error`.
+   */
+  createChatCompletion: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ChatCompletionRequest"];
+      };
+    };
+    responses: {
+      /** @description One choice per sample, in order. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ChatCompletion"];
+        };
+      };
+      400: components["responses"]["OpenAIError"];
+      401: components["responses"]["OpenAIError"];
+      404: components["responses"]["OpenAIError"];
+      413: components["responses"]["OpenAIError"];
+      415: components["responses"]["OpenAIError"];
+      429: components["responses"]["OpenAIRateLimited"];
+      500: components["responses"]["OpenAIError"];
+      503: components["responses"]["OpenAIRateLimited"];
+      504: components["responses"]["OpenAIError"];
+    };
+  };
+  /** The loaded model in OpenAI's list shape (its `id` is the `model` to send). */
+  listOpenAIModels: {
+    responses: {
+      /** @description The one model this server serves. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["OpenAIModelList"];
+        };
+      };
+      401: components["responses"]["OpenAIError"];
+      503: components["responses"]["OpenAIRateLimited"];
     };
   };
   /** Liveness — the process is up. Never needs a key; never touches the model. */

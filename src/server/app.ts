@@ -12,6 +12,7 @@ import type { Lifecycle } from "./lifecycle.js";
 import type { Metrics } from "./metrics.js";
 import { problemHandler } from "./problem.js";
 import { judgeRoutes } from "./routes/judge.js";
+import { openaiRoutes } from "./routes/openai.js";
 import { rankRoutes } from "./routes/rank.js";
 import { notReady, type SystemDeps, systemRoutes } from "./routes/system.js";
 
@@ -134,6 +135,7 @@ export function createApp(deps: AppDeps): Express {
     systemRoutes({ ...deps, requireKey }),
     judgeRoutes(deps.service, guard, shutdown),
     rankRoutes(deps.service, guard, shutdown),
+    openaiRoutes(deps.service, guard, shutdown, { model: deps.model, requireKey }),
   ];
   app.use(...routers);
   app.use(wrongMethod(routers));

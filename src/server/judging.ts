@@ -15,6 +15,7 @@ import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
+import { type ChatCompletion, chatCompletion } from "./chat.js";
 import {
   type DefaultSettings,
   judgeRequestInput,
@@ -24,6 +25,7 @@ import {
   rewardItemInput,
 } from "./judge-inputs.js";
 import type { Metrics } from "./metrics.js";
+import type { ChatCompletionRequest } from "./openai-schemas.js";
 import { toApiError } from "./problem.js";
 import {
   type BatchItem,
@@ -178,6 +180,21 @@ export class JudgingService {
           ...(neutral ? { empty_label: items.map((item) => (item.reference === "" ? 1 : 0)) } : {}),
         },
       };
+    } finally {
+      slots.release();
+    }
+  }
+
+  /** POST /v1/chat/completions: one slot, the engine path and deadline of the judging routes (chat.ts). */
+  async chat(body: ChatCompletionRequest, signal?: AbortSignal, requestId?: string): Promise<ChatCompletion> {
+    const slots = this.admission.admit(1);
+    try {
+      return await chatCompletion(this.port, body, this.settings, {
+        arrived: this.clock.now(),
+        clock: this.clock,
+        signal,
+        requestId,
+      });
     } finally {
       slots.release();
     }

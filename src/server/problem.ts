@@ -168,6 +168,52 @@ export function toProblem(err: unknown, context: ProblemContext = {}): ProblemRe
   return { status: api.status, headers, body, internal };
 }
 
+export type OpenAIErrorBody = components["schemas"]["OpenAIError"];
+
+/** The `/v1/*` routes (OpenAI-compatible) answer errors in OpenAI's shape, every other route problem+json. */
+export const OPENAI_ROUTES = "/v1/";
+
+/**
+ * The same error as `toProblem`, in OpenAI's shape: `{"error": {message, type, param, code}}`. Statuses
+ * are problem+json's, except that every request-side problem is 400 `invalid_request_error` (OpenAI
+ * and vLLM answer 400 where the other routes answer 422); `param` is the first failing field.
+ */
+export function toOpenAIError(
+  err: unknown,
+  context: ProblemContext = {},
+): Omit<ProblemResponse, "body"> & { body: OpenAIErrorBody } {
+  const problem = toProblem(err, context);
+  const { code } = problem.body;
+  const field = problem.body.errors[0]?.field;
+  const param = field === undefined || field === "body" ? null : field;
+  const status = code === "unprocessable" ? 400 : problem.status;
+  const type =
+    status === 401
+      ? "authentication_error"
+      : status === 404
+        ? "not_found_error"
+        : status === 429
+          ? "rate_limit_error"
+          : status >= 500 || code === "client_closed"
+            ? "server_error"
+            : "invalid_request_error";
+  const openaiCode =
+    code === "unauthorized"
+      ? "invalid_api_key"
+      : code === "queue_full"
+        ? "rate_limit_exceeded"
+        : code === "not_found" && param === "model"
+          ? "model_not_found"
+          : (code ?? null);
+  const headers = { ...problem.headers, "Content-Type": "application/json" };
+  return {
+    status,
+    headers,
+    body: { error: { message: problem.body.detail ?? problem.body.title, type, param, code: openaiCode } },
+    internal: problem.internal,
+  };
+}
+
 /** Writes the problem for `err` to `res` (the request id comes from `res.locals.requestId`). */
 export function sendProblem(res: Response, err: unknown, instance?: string): ProblemResponse {
   const requestId = res.locals.requestId;
@@ -191,7 +237,15 @@ export function problemHandler(
       next(err);
       return;
     }
-    const problem = sendProblem(res, err, req.originalUrl.split("?")[0]);
+    const path = req.originalUrl.split("?")[0] as string;
+    if (path.startsWith(OPENAI_ROUTES)) {
+      const requestId = typeof res.locals.requestId === "string" ? res.locals.requestId : undefined;
+      const answer = toOpenAIError(err, requestId === undefined ? {} : { requestId });
+      res.status(answer.status).set(answer.headers).send(JSON.stringify(answer.body));
+      if (answer.internal) onInternal?.(err, requestId);
+      return;
+    }
+    const problem = sendProblem(res, err, path);
     if (problem.internal) onInternal?.(err, problem.body.request_id);
   };
 }

@@ -73,6 +73,9 @@ export function imageBytes(value: string): Uint8Array {
   return new Uint8Array(Buffer.from(base64Payload(value), "base64"));
 }
 
+/** One image field (data URL or bare base64), for other routes' schemas (openai-schemas.ts). */
+export const imageField = image;
+
 const images = z.array(image).max(LIMITS.images);
 const samples = z.number().int().min(1).max(LIMITS.samples);
 const temperature = z.number().min(0).max(2);

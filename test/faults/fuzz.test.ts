@@ -1,8 +1,8 @@
 // Property-based fuzzing of every route in openapi.yaml against the real server (the CLI process,
 // the demo model): bodies built from each route's schema, mostly valid, often hostile, sent one to
 // four at a time. Every answer must be a status the route documents, never a 5xx (a 504 only when
-// the body set a deadline), errors as problem+json; afterwards the process is alive, its queue
-// empty, and a fresh judgement answers.
+// the body set a deadline), errors as problem+json (on /v1/*, OpenAI's error shape); afterwards the
+// process is alive, its queue empty, and a fresh judgement answers.
 //
 // R1JUDGE_FUZZ_RUNS (default 600) and R1JUDGE_FUZZ_SEED (default 1) size and reproduce a run;
 // scripts/fault-suite.sh runs thousands with a random seed.
@@ -137,7 +137,12 @@ test(`${RUNS} fuzzed calls over every route: documented statuses only, never a 5
           expected.has(answer.status),
           `${c.method.toUpperCase()} ${c.route} → ${answer.status} (allowed ${[...expected]}): ${answer.text.slice(0, 300)}\nbody: ${String(JSON.stringify(c.body ?? c.raw)).slice(0, 500)}`,
         );
-        if (answer.status >= 400) {
+        if (answer.status >= 400 && c.route.startsWith("/v1/")) {
+          // The OpenAI-compatible routes answer in OpenAI's error shape.
+          assert.match(answer.type, /^application\/json/, answer.text.slice(0, 200));
+          const { error } = JSON.parse(answer.text) as { error: Record<string, unknown> };
+          assert.deepEqual(Object.keys(error).sort(), ["code", "message", "param", "type"]);
+        } else if (answer.status >= 400) {
           assert.match(answer.type, /^application\/problem\+json/, answer.text.slice(0, 200));
           const problem = JSON.parse(answer.text) as { status: number; errors: unknown[] };
           assert.equal(problem.status, answer.status);
