@@ -1,4 +1,5 @@
-// The one place any error becomes an HTTP response: an RFC 9457 application/problem+json document.
+// The one place any error becomes an HTTP response: an RFC 9457 application/problem+json document,
+// or, on the OpenAI-compatible `/v1/*` routes, the same error in OpenAI's `{"error": {...}}` shape.
 // Handles ApiError, ZodError, express body-parser errors (too large, bad JSON, bad charset), the
 // engine's typed errors (by code), the judge's deadline and abandonment, and anything else as a 500
 // that reveals nothing.
