@@ -21,6 +21,7 @@ files=(
   test/engine/supervisor.test.ts
   test/judge/judging.test.ts
   test/judge/reward.test.ts
+  test/server/chat.test.ts
   test/server/schemas.test.ts
 )
 node --import tsx --test --test-reporter=dot "${files[@]}" "$@"
