@@ -1,7 +1,9 @@
 """The Python client (clients/python, r1judge_client) against the real server on the demo model: every
 route, retries on 429/503 honouring Retry-After and never on other 4xx, chunking past the batch limit,
 the TRL reward function (reference and group modes, chat and plain prompts, images), verl's
-compute_score (single and batched) and OpenRLHF's request shapes."""
+compute_score (single and batched, loaded by path as verl loads it, reward_kwargs), OpenRLHF's request
+shapes, base64 images of any size, get_reward's sampling fields and ready() within its timeout. The
+async TRL and the AReaL functions, called as those frameworks call them: test_client_frameworks.py."""
 
 from __future__ import annotations
 
@@ -223,6 +225,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         type(self).bodies.append((self.path, {}))
         if self.path == "/hang":
             threading.Event().wait(10)
+            return  # the client gave up long ago: nothing to answer
         self._send(503, {"title": "Not ready", "status": 503}, {"Retry-After": "5"})
 
     def do_POST(self) -> None:
