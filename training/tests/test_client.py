@@ -362,9 +362,17 @@ def test_verl_reward_kwargs_are_honoured_and_unknown_ones_refused(recorder: str)
     assert score == 0.75
     path, body = _Recorder.bodies[-1]
     assert path == "/judge" and (body["samples"], body["seed"], body["timeout_ms"]) == (3, 2, 4000)
+    assert body["early_stop"] is False, "a reward counts every vote, both orders alike"
     batched = fn(data_sources=["demo"], solution_strs=["74"], ground_truths=["47"], extra_infos=[{"question": "q"}])
     assert batched == [0.75] and _Recorder.bodies[-1][0] == "/judge/batch"
     assert _Recorder.bodies[-1][1]["items"][0]["samples"] == 3
+    before = len(_Recorder.bodies)
+    assert fn("demo", "  ", "47", {"question": "q"}) == 0.0, "an empty solution gets the floor, unjudged"
+    assert verl_reward_fn(VERL_PY, {"url": recorder, "empty_reward": -1})("demo", "", "47", {}) == -1.0
+    assert fn(
+        data_sources=["d"] * 2, solution_strs=["", "74"], ground_truths=["47"] * 2, extra_infos=[{"question": "q"}] * 2
+    ) == [0.0, 0.75]
+    assert len(_Recorder.bodies) == before + 1 and len(_Recorder.bodies[-1][1]["items"]) == 1
     with pytest.raises(TypeError, match="sample"):
         verl_reward_fn(VERL_PY, {"url": recorder, "sample": 3})("demo", "74", "47", {"question": "q"})
 

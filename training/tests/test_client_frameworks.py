@@ -103,10 +103,11 @@ def test_trl_async_against_a_reference_with_images(client: Client, trl: TrlLike)
     ]
     rows[0]["images"] = None
     inputs = grouped(rows, 3)
-    completions: list[Any] = ["82", "28", "It is 82.", *([[{"role": "assistant", "content": "Blue."}]] * 3)]
+    completions: list[Any] = ["82", " ", "It is 82.", *([[{"role": "assistant", "content": "Blue."}]] * 3)]
     reward = async_reward_function(client, reference_column="solution", samples=2)
     rewards = trl.rewards(reward, inputs, completions)
     assert len(rewards) == 6 and all(r is not None and 0.0 <= r <= 1.0 for r in rewards)
+    assert rewards[1] == 0.0, "an empty completion gets the floor"
     assert reward.__name__ == "r1judge"
     assert trl.metrics["r1judge/failed_fraction"] == [0.0]
 
@@ -128,6 +129,7 @@ class _Fake(http.server.BaseHTTPRequestHandler):
     delay = 0.0
     release = threading.Event()
     seen: ClassVar[list[str]] = []
+    responses: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
@@ -139,12 +141,17 @@ class _Fake(http.server.BaseHTTPRequestHandler):
             cls.release.wait(cls.delay)
             questions = [item["question"] for item in body.get("items", [body])]
             cls.seen.extend(questions)
+            cls.responses.extend(r for item in body.get("items", [body]) for r in item.get("responses", []))
+            cls.responses.extend(body.get("candidates", []))
             if any(q.startswith("down") for q in questions):
                 self._send(503, {"title": "Engine restarting"}, {"Retry-After": "0"})
             elif any(q.startswith("auth") for q in questions):
                 self._send(401, {"title": "Unauthorized"})
             elif any(q.startswith("slow") for q in questions):
                 cls.release.wait(30)  # the client gives up first: nothing to answer
+            elif self.path == "/rank":
+                n = len(body["candidates"])
+                self._send(200, {"best": 0, "ranking": list(range(n)), "scores": [i / n for i in range(n)]})
             elif self.path == "/judge/batch":
                 results = [
                     {"status": 422, "title": "bad image"}
@@ -180,6 +187,7 @@ def fake() -> Iterator[str]:
     _Fake.in_flight = _Fake.most = 0
     _Fake.delay = 0.0
     _Fake.seen = []
+    _Fake.responses = []
     _Fake.release = threading.Event()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
     server.daemon_threads = True
@@ -211,6 +219,29 @@ def test_trl_async_bounds_the_requests_in_flight_and_sends_one_per_group(fake: s
     assert rewards == [0.8] * 24
     assert _Fake.most == 2, f"{_Fake.most} requests in flight, 2 allowed"
     assert sorted(set(_Fake.seen)) == [f"q{i}" for i in range(6)] and len(_Fake.seen) == 24
+
+
+def test_empty_completions_get_the_floor_without_a_judgement(fake: str, trl: TrlLike) -> None:
+    from r1judge_client.trl import reward_function
+
+    client = Client(fake)
+    rows = [{"prompt": "ok", "ref": "r"}]
+    for fn in (async_reward_function(client, reference_column="ref"), reward_function(client, reference_column="ref")):
+        _Fake.responses = []
+        args = {"prompts": ["ok"] * 4, "completions": ["good", "", " \n", [{"role": "assistant", "content": ""}]]}
+        got = (
+            trl.rewards(fn, grouped(rows, 4), args["completions"])
+            if inspect.iscoroutinefunction(fn)
+            else fn(**args, ref=["r"] * 4)
+        )
+        assert got == [0.8, 0.0, 0.0, 0.0]
+        assert _Fake.responses == ["good", "r"], "only the non-empty completion is judged"
+    grouped_fn = async_reward_function(client, reference_column=None, empty_reward=-1.0)
+    _Fake.responses = []
+    got = trl.rewards(grouped_fn, grouped([{"prompt": "ok"}], 4), ["a", "", "b", "c"])
+    assert got == [0.0, -1.0, 1 / 3, 2 / 3] and _Fake.responses == ["a", "b", "c"]
+    judged_anyway = async_reward_function(client, reference_column="ref", empty_reward=None)
+    assert trl.rewards(judged_anyway, grouped(rows, 2), ["", "x"]) == [0.8, 0.8]
 
 
 # ---- AReaL ----
@@ -283,6 +314,9 @@ def test_areal_gives_up_before_areals_15_seconds(fake: str) -> None:
         fn("slow", "a", [], [], messages=[{"role": "user", "content": "slow down"}], answer="b")
     assert time.monotonic() - start < 5.0
     assert fn("p", "a<|im_end|>", [], [], messages=[{"role": "user", "content": "ok"}], answer="b") == 0.8
+    _Fake.responses = []
+    assert fn("p", " <|im_end|>", [], [], messages=[{"role": "user", "content": "ok"}], answer="b") == 0.0
+    assert _Fake.responses == [], "an empty completion is not judged"
     with pytest.raises(KeyError, match="answer"):
         fn("p", "a", [], [], messages=[{"role": "user", "content": "ok"}])
 

@@ -10,8 +10,9 @@ AReaL calls it with the prompt decoded from its token ids (chat markup included)
 both id lists and every field of the dataset row as keywords. The question is the last user turn of the
 row's `messages` (text parts; its image parts and an `images` field are sent as the images, PIL images
 included), else of the rendered prompt (ChatML/Qwen or Llama 3 markup; image placeholders dropped);
-the completion is cut at its end-of-turn marker; the reference is the row's `answer` field
-(`reference_key`). The reward is the share of the judge's votes for the completion, in [0, 1].
+the completion is cut at its end-of-turn marker (nothing left: `empty_reward`, 0.0, without judging);
+the reference is the row's `answer` field (`reference_key`). The reward is the share of the judge's
+votes for the completion, in [0, 1].
 
 Timeout: AReaL's AsyncRewardWrapper gives up on a call after 15 s (`timeout_seconds`), retries it, and
 after the last try counts the reward as 0. This function finishes first: the whole call, retries of
@@ -32,7 +33,7 @@ from typing import Any
 
 from .client import Client, RetryPolicy
 from .prompts import completion_text, question_and_images
-from .trl import _share
+from .trl import EMPTY_REWARD, REWARD_OPTIONS, _share
 
 DEFAULT_TIMEOUT = 12.0  # seconds; AReaL's AsyncRewardWrapper times out at 15
 AREAL_TIMEOUT = 15.0
@@ -72,6 +73,7 @@ class RewardFunction:
     seed: int | None = 0
     timeout: float = DEFAULT_TIMEOUT
     reference_key: str = "answer"
+    empty_reward: float = EMPTY_REWARD  # an empty or whitespace-only completion, never judged
     options: dict[str, Any] = field(default_factory=dict)  # other /judge fields: temperature, order, …
 
     def __post_init__(self) -> None:
@@ -83,14 +85,18 @@ class RewardFunction:
     ) -> float:
         if self.reference_key not in kw:
             raise KeyError(f"the dataset row has no '{self.reference_key}' field for the judge's reference")
+        response = response_text(completions)
+        if not response:
+            return float(self.empty_reward)
         if kw.get("messages"):
             question, images = question_and_images(kw["messages"], kw.get("images"))
         else:
             question, images = question_and_images(question_from_rendered(str(prompt)), kw.get("images"))
         body: dict[str, Any] = {
             "question": question,
-            "responses": [response_text(completions), str(kw[self.reference_key])],
+            "responses": [response, str(kw[self.reference_key])],
             "samples": self.samples,
+            **REWARD_OPTIONS,
             "timeout_ms": int((self.timeout - 1.0) * 1000),
             **({"seed": self.seed} if self.seed is not None else {}),
             **self.options,

@@ -10,7 +10,8 @@ this file imports the package absolutely, and finds it next to itself when it is
 `reward_kwargs` arrive as keyword arguments: `url` (default R1JUDGE_URL, else http://127.0.0.1:8080),
 `api_key` (default R1JUDGE_API_KEY), `samples` (votes, default R1JUDGE_SAMPLES, else 4), `seed` (0),
 `timeout` (seconds per HTTP request, default 180), `timeout_ms` (the server's deadline per judgement),
-`max_concurrency` (batched requests in flight, 8) and /judge's sampling fields (`temperature`, `top_p`,
+`max_concurrency` (batched requests in flight, 8), `empty_reward` (0.0: the score of an empty or
+whitespace-only solution, never judged) and /judge's sampling fields (`temperature`, `top_p`,
 `top_k`, `max_new_tokens`, `order`, `early_stop`, `aggregation`). Any other keyword is refused with a
 TypeError naming it, so a misspelt key never falls back to a default silently; the keywords verl passes
 itself (`reward_router_address`, `reward_model_tokenizer` from its reward loop) are accepted and unused.
@@ -37,7 +38,7 @@ except ImportError:  # loaded by path from a checkout that is not installed: the
     sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from r1judge_client.client import Client
 from r1judge_client.prompts import question_and_images
-from r1judge_client.trl import _share
+from r1judge_client.trl import EMPTY_REWARD, REWARD_OPTIONS, _share
 
 JUDGE_OPTIONS = frozenset({"temperature", "top_p", "top_k", "max_new_tokens", "order", "early_stop", "aggregation"})
 VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})  # verl's own, not ours
@@ -89,14 +90,16 @@ def compute_score(
     timeout: float | None = None,
     timeout_ms: int | None = None,
     max_concurrency: int | None = None,
+    empty_reward: float = EMPTY_REWARD,
     **options: Any,
 ) -> float | list[float]:
     unknown = sorted(set(options) - JUDGE_OPTIONS - VERL_KEYWORDS)
     if unknown:
-        accepted = ["url", "api_key", "samples", "seed", "timeout", "timeout_ms", "max_concurrency", *JUDGE_OPTIONS]
+        ours = ["url", "api_key", "samples", "seed", "timeout", "timeout_ms", "max_concurrency", "empty_reward"]
+        accepted = [*ours, *JUDGE_OPTIONS]
         raise TypeError(f"r1judge compute_score: unknown reward_kwargs {unknown}; accepted: {sorted(accepted)}")
     votes = samples if samples is not None else int(os.environ.get("R1JUDGE_SAMPLES", "4"))
-    settings: dict[str, Any] = {"samples": int(votes)}
+    settings: dict[str, Any] = {"samples": int(votes), **REWARD_OPTIONS}
     if seed is not None:
         settings["seed"] = int(seed)
     if timeout_ms is not None:
@@ -107,6 +110,14 @@ def compute_score(
         solutions = list(solution_strs if solution_strs is not None else solution_str)
         truths = list(ground_truths if ground_truths is not None else ground_truth)
         extras = list(extra_infos if extra_infos is not None else (extra_info or [None] * len(solutions)))
-        items = [_item(s, t, e, settings) for s, t, e in zip(solutions, truths, extras, strict=True)]
-        return [_share(r) for r in judge.judge_batch(items)]
+        if not len(solutions) == len(truths) == len(extras):
+            raise ValueError("solution_strs, ground_truths and extra_infos must have the same length")
+        scores = [float(empty_reward)] * len(solutions)
+        live = [i for i, s in enumerate(solutions) if str(s).strip()]
+        items = [_item(str(solutions[i]), truths[i], extras[i], settings) for i in live]
+        for i, result in zip(live, judge.judge_batch(items) if items else [], strict=True):
+            scores[i] = _share(result)
+        return scores
+    if not str(solution_str or "").strip():
+        return float(empty_reward)
     return _share(judge.request("POST", "/judge", _item(str(solution_str), ground_truth, extra_info, settings)))
