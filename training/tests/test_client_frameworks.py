@@ -6,6 +6,7 @@ apart with `inspect.iscoroutinefunction`, and awaited on the trainer's own event
 (`asyncio.run_coroutine_threadsafe(..., self.async_loop)`) with `prompts=`, `completions=`,
 `completion_ids=`, every other dataset column as a list, `trainer_state=`, `log_extra=` and `log_metric=`;
 a prompt's `num_generations` completions are adjacent; None becomes NaN (no reward from this function).
+Those tests reproduce that call; one more runs GRPOTrainer itself for a step on a tiny random policy.
 
 AReaL (areal/api/reward_api.py `AsyncRewardWrapper`): the reward function runs in a ProcessPoolExecutor
 through `loop.run_in_executor(executor, partial(reward_fn, *args, **kwargs))` under
@@ -118,6 +119,54 @@ def test_trl_async_within_each_group(client: Client, trl: TrlLike) -> None:
     rewards = trl.rewards(reward, inputs, ["93", "39", "both", "40", "4", "40!"])
     assert all(r is not None for r in rewards)
     assert abs(sum(rewards[:3]) - 1.5) < 1e-9 and abs(sum(rewards[3:]) - 1.5) < 1e-9  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_trl_grpo_trainer_trains_a_step_on_the_async_judge(client: Client, tmp_path: Path) -> None:
+    """TRL itself: GRPOTrainer (a tiny random Qwen2 policy with the demo judge's tokenizer, on the CPU)
+    generates 4 completions per prompt, awaits the judge for them and logs its reward."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "models" / "demo")
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    rows = [{"prompt": f"Which is larger, {a} or {b}? (grpo)", "solution": str(max(a, b))} for a, b in [(16, 61)] * 2]
+    judge = async_reward_function(client, reference_column="solution", samples=2)
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=1,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=3,
+    )
+    trainer = GRPOTrainer(
+        model=Qwen2ForCausalLM(config),
+        processing_class=tokenizer,
+        reward_funcs=[judge],
+        train_dataset=Dataset.from_list(rows),
+        args=args,
+    )
+    trainer.train()
+    logged = trainer.state.log_history[0]
+    assert 0.0 <= logged["rewards/r1judge/mean"] <= 1.0
+    assert logged["r1judge/failed_fraction"] == 0.0
 
 
 class _Fake(http.server.BaseHTTPRequestHandler):
