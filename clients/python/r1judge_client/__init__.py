@@ -4,8 +4,10 @@
     client = Client("http://judge:8080", api_key="…")
     client.judge("What is 7 + 5?", ["12", "13"], samples=8)["winner"]
 
-Reward functions for RLHF libraries: `r1judge_client.trl.reward_function`,
-`r1judge_client.verl.compute_score`; OpenRLHF needs no code (`--remote_rm_url …/get_reward`).
+Reward functions for RL libraries: `r1judge_client.trl.reward_function` and
+`r1judge_client.trl.async_reward_function` (TRL), `r1judge_client.verl.compute_score` (verl's
+custom_reward_function), `r1judge_client.areal.reward_fn` (AReaL); OpenRLHF needs no code
+(`--reward.remote_url …/get_reward`).
 """
 
 from .client import Client, ProblemError, RetryPolicy

@@ -55,6 +55,9 @@ class RetryPolicy:
         return min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
 
 
+_ONCE = RetryPolicy(attempts=1)
+
+
 class Client:
     def __init__(
         self,
@@ -73,17 +76,36 @@ class Client:
         self._sleep = sleep
 
     # ---- transport ----
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        budget: float | None = None,
+    ) -> Any:
+        """One call with the retry rules above. `timeout` (seconds, default the client's) bounds each
+        attempt; `budget` (seconds) bounds the whole call, waits before retries included: an attempt never
+        outlives it and no retry is started that could not finish in it (then the last error is raised)."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"accept": "application/json"}
         if data is not None:
             headers["content-type"] = "application/json"
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.retry.attempts):
+        policy = retry or self.retry
+        per_attempt = self.timeout if timeout is None else timeout
+        deadline = None if budget is None else time.monotonic() + budget
+        for attempt in range(policy.attempts):
+            left = per_attempt if deadline is None else min(per_attempt, deadline - time.monotonic())
+            if left <= 0:
+                raise TimeoutError(f"{method} {path}: no time left in the {budget} s budget")
+            last = attempt + 1 >= policy.attempts
             req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as res:
+                with urllib.request.urlopen(req, timeout=left) as res:
                     text = res.read().decode()
                     kind = res.headers.get("content-type", "")
                     return json.loads(text) if "json" in kind else text
@@ -93,14 +115,19 @@ class Client:
                     problem = json.loads(text)
                 except ValueError:
                     problem = {"detail": text[:300]}
-                if err.code in self.retry.statuses and attempt + 1 < self.retry.attempts:
-                    self._sleep(self.retry.delay(attempt, err.headers.get("retry-after")))
-                    continue
+                if err.code in policy.statuses and not last:
+                    wait = policy.delay(attempt, err.headers.get("retry-after"))
+                    if deadline is None or time.monotonic() + wait < deadline:
+                        self._sleep(wait)
+                        continue
                 raise ProblemError(err.code, problem if isinstance(problem, dict) else {"detail": text}) from None
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if attempt + 1 >= self.retry.attempts:
+                if last:
                     raise
-                self._sleep(self.retry.delay(attempt, None))
+                wait = policy.delay(attempt, None)
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise
+                self._sleep(wait)
         raise AssertionError("unreachable")
 
     def _map(self, fn: Callable[[Any], Any], chunks: Sequence[Any]) -> list[Any]:
@@ -113,11 +140,14 @@ class Client:
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/healthz")
 
-    def ready(self) -> bool:
+    def ready(self, timeout: float = 5.0) -> bool:
+        """One readiness probe (`/readyz`), answered within `timeout` seconds: True on 200; False on any
+        error status (503 while loading or draining, whatever its Retry-After), a timeout or no
+        connection. A probe is never retried: its answer is the current state."""
         try:
-            self.request("GET", "/readyz")
+            self.request("GET", "/readyz", timeout=min(timeout, self.timeout), retry=_ONCE)
             return True
-        except ProblemError:
+        except (ProblemError, urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
     def models(self) -> list[dict[str, Any]]:
@@ -151,16 +181,30 @@ class Client:
         return self.request("POST", "/rank", body)
 
     def get_reward(
-        self, query: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None = None
+        self,
+        query: Sequence[str],
+        prompts: Sequence[str],
+        labels: Sequence[Any] | None = None,
+        *,
+        samples: int | None = None,
+        seed: int | None = None,
+        timeout_ms: int | None = None,
+        **options: Any,
     ) -> list[float]:
-        """OpenRLHF's protocol: rewards in [0, 1] for `query[k]` (prompt + response) against `labels[k]`."""
+        """OpenRLHF's protocol: rewards in [0, 1] for `query[k]` (prompt + response) against `labels[k]`.
+
+        `samples` (votes per item; the server's default is R1JUDGE_REWARD_SAMPLES), `seed` and `timeout_ms`
+        (the server's deadline per request) and `options` (temperature, top_p, order, early_stop, …) are
+        sent as /get_reward's fields; left out, the server's defaults apply."""
         if len(query) != len(prompts) or (labels is not None and len(labels) != len(query)):
             raise ValueError("query, prompts and labels must have the same length")
         spans = [(i, min(i + REWARD_CHUNK, len(query))) for i in range(0, len(query), REWARD_CHUNK)]
+        fields = {"samples": samples, "seed": seed, "timeout_ms": timeout_ms, **options}
+        settings = {k: v for k, v in fields.items() if v is not None}
 
         def call(span: tuple[int, int]) -> list[float]:
             a, b = span
-            body: dict[str, Any] = {"query": list(query[a:b]), "prompts": list(prompts[a:b])}
+            body: dict[str, Any] = {"query": list(query[a:b]), "prompts": list(prompts[a:b]), **settings}
             if labels is not None:
                 body["labels"] = list(labels[a:b])
             return [float(r) for r in self.request("POST", "/get_reward", body)["rewards"]]

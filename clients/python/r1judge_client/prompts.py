@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
 from pathlib import Path
 from typing import Any
 
+# A string longer than this is never a file name (Linux allows 255 bytes a name, 4096 a path).
+_MAX_PATH = 4096
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+# The leading bytes of the image formats the server decodes, as base64 (PNG, JPEG, GIF, WebP/RIFF, BMP).
+_IMAGE_PREFIXES = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "Qk")
+
+
+def looks_like_base64_image(value: str) -> bool:
+    """Base64 (standard or URL-safe alphabet, no line breaks) of a PNG, JPEG, GIF, WebP or BMP file."""
+    return value.startswith(_IMAGE_PREFIXES) and len(value) >= 16 and _BASE64.fullmatch(value) is not None
+
 
 def encode_image(value: Any) -> str | None:
-    """An image as the server takes it (base64 or a data URL) from bytes, a path, a data URL or a PIL image."""
+    """An image as the server takes it (base64 or a data URL) from bytes, a path, a data URL, base64, a PIL
+    image or a dict holding one of those (Hugging Face datasets' `{"bytes", "path"}`).
+
+    A string is judged by its content first: a data URL, an http(s) URL or base64 of an image goes as is, of
+    any size; only a string short enough to be a path that names an existing file is read from disk."""
     if value is None:
         return None
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, os.PathLike):
+        return base64.b64encode(Path(value).read_bytes()).decode()
     if isinstance(value, str):
-        if value.startswith("data:"):
+        if value.startswith(("data:", "http://", "https://")) or looks_like_base64_image(value):
             return value
-        path = Path(value)
-        return base64.b64encode(path.read_bytes()).decode() if path.is_file() else value
+        if len(value) <= _MAX_PATH and "\0" not in value:
+            try:
+                path = Path(value)
+                if path.is_file():
+                    return base64.b64encode(path.read_bytes()).decode()
+            except (OSError, ValueError):  # a name too long for this file system, not a path at all
+                pass
+        return value  # other base64: the server says whether it is an image
     if hasattr(value, "save"):  # a PIL image
         import io
 
