@@ -16,6 +16,8 @@ import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
 import {
+  type CompareBody,
+  compareComparisonInputs,
   type DefaultSettings,
   judgeRequestInput,
   type RequestContext,
@@ -75,6 +77,11 @@ export class JudgingService {
     this.verdict = new VerdictReader(model.verdict);
   }
 
+  /** The loaded model's id (what answers carry in `model`). */
+  get modelId(): string {
+    return this.settings.modelId;
+  }
+
   get queueDepth(): number {
     return this.admission.depth;
   }
@@ -121,7 +128,15 @@ export class JudgingService {
     }
   }
 
-  async reward(body: RewardRequest, signal?: AbortSignal): Promise<RewardResponse> {
+  /**
+   * `images[k]`: item k's images, read from its label by the route (image-refs.ts); the protocols
+   * that use this path send no pixels of their own.
+   */
+  async reward(
+    body: RewardRequest,
+    signal?: AbortSignal,
+    images: readonly (readonly Uint8Array[] | undefined)[] = [],
+  ): Promise<RewardResponse> {
     const arrived = this.clock.now();
     const neutral = this.settings.rewardEmptyLabel === "neutral";
     const items = body.query.map((query, k) => {
@@ -155,11 +170,13 @@ export class JudgingService {
           try {
             return await slots.run(async () => {
               combined.throwIfAborted();
-              const { judgement } = await this.judgeInput(
-                rewardItemInput(body, item, this.settings, this.context(arrived, undefined, combined)),
-                body.seed !== undefined,
-              );
-              return judgement;
+              return this.withImageBytes(images[k], async (ref) => {
+                const { judgement } = await this.judgeInput(
+                  rewardItemInput(body, item, this.settings, this.context(arrived, ref, combined)),
+                  body.seed !== undefined,
+                );
+                return judgement;
+              });
             });
           } catch (err) {
             stop.abort(err);
@@ -178,6 +195,44 @@ export class JudgingService {
           ...(neutral ? { empty_label: items.map((item) => (item.reference === "" ? 1 : 0)) } : {}),
         },
       };
+    } finally {
+      slots.release();
+    }
+  }
+
+  /**
+   * NeMo-Gym /compare: one judgement per pair (its samples are the judges), through one queue slot
+   * per comparison; `images` (read by the route) are shared by every comparison. One failed
+   * comparison fails the call and stops the others.
+   */
+  async compare(
+    body: CompareBody,
+    pairs: readonly (readonly [number, number])[],
+    images: readonly Uint8Array[] | undefined,
+    signal?: AbortSignal,
+  ): Promise<Judgement[]> {
+    const arrived = this.clock.now();
+    const slots = this.admission.admit(pairs.length);
+    const stop = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    setMaxListeners(0, combined);
+    try {
+      return await this.withImageBytes(images, (ref) => {
+        const inputFor = compareComparisonInputs(body, this.settings, this.context(arrived, ref, combined));
+        return Promise.all(
+          pairs.map(async (pair, c) => {
+            try {
+              return await slots.run(async () => {
+                combined.throwIfAborted();
+                return (await this.judgeInput(inputFor(pair, c), body.seed !== undefined)).judgement;
+              });
+            } catch (err) {
+              stop.abort(err);
+              throw toApiError(err);
+            }
+          }),
+        );
+      });
     } finally {
       slots.release();
     }
@@ -227,8 +282,15 @@ export class JudgingService {
     images: readonly string[] | undefined,
     use: (ref: ImageSetRef | undefined) => Promise<T>,
   ): Promise<T> {
+    return this.withImageBytes(images?.map(imageBytes), use);
+  }
+
+  private async withImageBytes<T>(
+    images: readonly Uint8Array[] | undefined,
+    use: (ref: ImageSetRef | undefined) => Promise<T>,
+  ): Promise<T> {
     if (images === undefined || images.length === 0) return use(undefined);
-    const ref = this.port.putImages(images.map(imageBytes));
+    const ref = this.port.putImages(images);
     try {
       return await use(ref);
     } finally {
