@@ -296,7 +296,10 @@ export type components = {
        * @description The reference answer each response is compared against (OpenRLHF's `--label_key`
        * column, passed through as it is): text, or a number or boolean (compared as JSON writes
        * it). A missing list, `null` or `""` is an empty reference: refused (422, field
-       * `labels[k]`) or given the neutral reward 0.5, per R1JUDGE_REWARD_EMPTY_LABEL.
+       * `labels[k]`) or given the neutral reward 0.5, per R1JUDGE_REWARD_EMPTY_LABEL. A label
+       * that is the JSON text of `{"reference": …, "images": [data URLs or paths under
+       * R1JUDGE_IMAGE_ROOT]}` names the prompt's images, one per image run in `prompts[k]`
+       * (docs/api.md, "Images through text-only protocols"; 422 naming `labels[k].images`).
        */
       labels?: (string | number | boolean | null)[];
       /** @description Votes per item, 1–64. Default R1JUDGE_REWARD_SAMPLES (1 unless configured), not 1. */

@@ -219,3 +219,13 @@ export async function rewardLabelImages(
   }
   return { labels: out, images };
 }
+
+/** The same error with its field paths and detail renamed (a protocol's own field names). */
+export function renameFields(api: ApiError, rename: (text: string) => string): ApiError {
+  if (api.errors.length === 0) return api;
+  return new ApiError(api.code, rename(api.detail), {
+    errors: api.errors.map((e) => ({ field: rename(e.field), message: rename(e.message) })),
+    ...(api.retryAfter === undefined ? {} : { retryAfter: api.retryAfter }),
+    cause: api,
+  });
+}

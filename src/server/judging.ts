@@ -15,6 +15,7 @@ import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
+import { renameFields } from "./image-refs.js";
 import {
   type CompareBody,
   compareComparisonInputs,
@@ -180,7 +181,11 @@ export class JudgingService {
             });
           } catch (err) {
             stop.abort(err);
-            throw itemError(err, `query[${k}]`);
+            const failed = itemError(err, `query[${k}]`);
+            // The engine names an image `images[j]`: for /get_reward it is the label's.
+            throw images[k]
+              ? renameFields(failed, (f) => f.replace(/^images\[/, `labels[${k}].images[`))
+              : failed;
           }
         }),
       );

@@ -73,6 +73,7 @@ test("the file's bytes reach the judge: one that is not an image fails in the en
   const res = await reward(server, [{ response: "red", label: label("blue", ["notes.png"]) }]);
   assert.equal(res.status, 422, res.text);
   assert.match(res.json.detail, /cannot decode image/);
+  assert.equal(res.json.errors[0].field, "labels[0].images[0]");
 });
 
 test("refusals: a count that does not match the prompt's runs, links out of the root, paths without a root", async () => {

@@ -13,6 +13,7 @@ import { floatJson } from "../float-json.js";
 import {
   checkImageCount,
   countImageRuns,
+  renameFields,
   resolveImage,
   resolveImages,
   type ScalarLabel,
@@ -145,19 +146,13 @@ export async function slimeToReward(
  * the image the sample named in `imagesField`.
  */
 function slimeFields(err: unknown, imagesField: string): ApiError {
-  const api = toApiError(err);
-  const rename = (s: string) =>
+  return renameFields(toApiError(err), (s) =>
     s
-      .replace(/^images\[/, `${imagesField}[`)
+      .replace(/^(?:labels\[0\]\.)?images\[/, `${imagesField}[`)
       .replace(/\bquery\[0\]/g, "response")
       .replace(/\bprompts\[0\]/g, "prompt")
-      .replace(/\blabels\[0\]/g, "label");
-  if (api.errors.length === 0) return api;
-  return new ApiError(api.code, rename(api.detail), {
-    errors: api.errors.map((e) => ({ field: rename(e.field), message: rename(e.message) })),
-    ...(api.retryAfter === undefined ? {} : { retryAfter: api.retryAfter }),
-    cause: api,
-  });
+      .replace(/\blabels\[0\]/g, "label"),
+  );
 }
 
 export function slimeRoutes(
