@@ -191,31 +191,36 @@ function unprocessable(field: string, message: string): ApiError {
   return new ApiError("unprocessable", `${field} ${message}`, { errors: [{ field, message }] });
 }
 
+/** An item's images, read when its judgement starts (after it has a queue slot), not on arrival. */
+export type ImageLoader = () => Promise<Uint8Array[]>;
+
 /**
  * /get_reward's labels with their image references taken out: each label becomes its reference (the
- * convention's `reference`, or the label itself), and each item's images are read, checked against
- * the image runs of its prompt (or of its query when the prompt is empty). `undefined` images: the
- * item names none.
+ * convention's `reference`, or the label itself), and each item's references are checked against
+ * the image runs of its prompt (or of its query when the prompt is empty) now, and read by its
+ * loader once the item is judged, so a large batch never holds every item's images at once.
+ * `undefined`: the item names no images.
  */
-export async function rewardLabelImages(
+export function rewardLabelImages(
   labels: readonly ScalarLabel[] | undefined,
   prompts: readonly string[],
   queries: readonly string[],
   root: string | undefined,
-): Promise<{ labels: ScalarLabel[] | undefined; images: (Uint8Array[] | undefined)[] }> {
+): { labels: ScalarLabel[] | undefined; images: (ImageLoader | undefined)[] } {
   if (labels === undefined) return { labels, images: [] };
   const out: ScalarLabel[] = [];
-  const images: (Uint8Array[] | undefined)[] = [];
+  const images: (ImageLoader | undefined)[] = [];
   for (const [k, label] of labels.entries()) {
     const parts = splitLabel(label, `labels[${k}]`);
     out.push(parts.reference);
-    if (parts.images === undefined) {
+    const refs = parts.images;
+    if (refs === undefined) {
       images.push(undefined);
       continue;
     }
     const prompt = prompts[k] || queries[k] || "";
-    checkImageCount(parts.images, countImageRuns(prompt), `labels[${k}].images`, `prompts[${k}]`);
-    images.push(await resolveImages(parts.images, root, `labels[${k}].images`));
+    checkImageCount(refs, countImageRuns(prompt), `labels[${k}].images`, `prompts[${k}]`);
+    images.push(() => resolveImages(refs, root, `labels[${k}].images`));
   }
   return { labels: out, images };
 }

@@ -15,7 +15,7 @@ import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
-import { renameFields } from "./image-refs.js";
+import { type ImageLoader, renameFields } from "./image-refs.js";
 import {
   type CompareBody,
   compareComparisonInputs,
@@ -130,13 +130,13 @@ export class JudgingService {
   }
 
   /**
-   * `images[k]`: item k's images, read from its label by the route (image-refs.ts); the protocols
-   * that use this path send no pixels of their own.
+   * `images[k]` loads item k's images, named by its label (image-refs.ts; the protocols that use
+   * this path send no pixels of their own), once the item has a queue slot.
    */
   async reward(
     body: RewardRequest,
     signal?: AbortSignal,
-    images: readonly (readonly Uint8Array[] | undefined)[] = [],
+    images: readonly (ImageLoader | undefined)[] = [],
   ): Promise<RewardResponse> {
     const arrived = this.clock.now();
     const neutral = this.settings.rewardEmptyLabel === "neutral";
@@ -171,7 +171,7 @@ export class JudgingService {
           try {
             return await slots.run(async () => {
               combined.throwIfAborted();
-              return this.withImageBytes(images[k], async (ref) => {
+              return this.withImageBytes(await images[k]?.(), async (ref) => {
                 const { judgement } = await this.judgeInput(
                   rewardItemInput(body, item, this.settings, this.context(arrived, ref, combined)),
                   body.seed !== undefined,
@@ -207,13 +207,13 @@ export class JudgingService {
 
   /**
    * NeMo-Gym /compare: one judgement per pair (its samples are the judges), through one queue slot
-   * per comparison; `images` (read by the route) are shared by every comparison. One failed
+   * per comparison; `images` (named by the request, read here) are shared by every comparison. One failed
    * comparison fails the call and stops the others.
    */
   async compare(
     body: CompareBody,
     pairs: readonly (readonly [number, number])[],
-    images: readonly Uint8Array[] | undefined,
+    images: ImageLoader | undefined,
     signal?: AbortSignal,
   ): Promise<Judgement[]> {
     const arrived = this.clock.now();
@@ -222,7 +222,8 @@ export class JudgingService {
     const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     setMaxListeners(0, combined);
     try {
-      return await this.withImageBytes(images, (ref) => {
+      // Read once the request holds queue slots (a 429 reads nothing).
+      return await this.withImageBytes(await images?.(), (ref) => {
         const inputFor = compareComparisonInputs(body, this.settings, this.context(arrived, ref, combined));
         return Promise.all(
           pairs.map(async (pair, c) => {

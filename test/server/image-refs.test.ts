@@ -140,7 +140,7 @@ test("image runs are counted in the prompt and the references must match them", 
     (err: ApiError) => err.status === 422 && err.errors[0]?.field === "labels[0].images",
   );
   const prompt = `<|im_start|>user\n${run}What colour?<|im_end|>\n<|im_start|>assistant\n`;
-  const ok = await rewardLabelImages(
+  const ok = rewardLabelImages(
     ["plain", JSON.stringify({ reference: "red", images: ["sub/red.png"] })],
     ["no image here", prompt],
     ["", ""],
@@ -148,8 +148,10 @@ test("image runs are counted in the prompt and the references must match them", 
   );
   assert.deepEqual(ok.labels, ["plain", "red"]);
   assert.equal(ok.images[0], undefined);
-  assert.deepEqual(Buffer.from(ok.images[1]?.[0] as Uint8Array), PNG);
-  const mismatch = await refusal(() =>
+  // Read only when the item is judged (its loader), not when the request arrives.
+  const loaded = await (ok.images[1] as () => Promise<Uint8Array[]>)();
+  assert.deepEqual(Buffer.from(loaded[0] as Uint8Array), PNG);
+  const mismatch = await refusal(async () =>
     rewardLabelImages(
       [JSON.stringify({ reference: "red", images: ["sub/red.png"] })],
       ["no image"],

@@ -4,7 +4,6 @@
 // reaching the engine (a file that is not an image fails in its decoder).
 
 import assert from "node:assert/strict";
-import { randomInt } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +25,7 @@ before(async () => {
   writeFileSync(join(root, "notes.png"), "not an image");
   writeFileSync(join(base, "outside.png"), PNG);
   symlinkSync(join(base, "outside.png"), join(root, "link-out.png"));
-  const common = ["--port", "0", "--max-new-tokens", "48"];
+  const common = ["--port", "0"];
   server = await startServer(loadConfig([...common, "--image-root", root], {}), pino({ level: "silent" }));
   noRoot = await startServer(loadConfig(common, {}), pino({ level: "silent" }));
   await Promise.all([server.ready, noRoot.ready]);
@@ -41,7 +40,7 @@ const RUN = "<|vision_start|><|image_pad|><|vision_end|>";
 const prompt = (q: string) => `<|im_start|>user\n${RUN}${q}<|im_end|>\n<|im_start|>assistant\n`;
 
 async function reward(target: RunningServer, items: { response: string; label: unknown }[]) {
-  const q = `What colour is the shape? (${randomInt(1e9)})`;
+  const q = "What colour is the shape?"; // fixed: greedy judgements are deterministic
   const res = await fetch(`${target.url}/get_reward`, {
     method: "POST",
     headers: { "content-type": "application/json" },

@@ -28,10 +28,7 @@ before(async () => {
   writeFileSync(join(root, "red.png"), PNG);
   writeFileSync(join(root, "notes.png"), "these bytes are not an image");
   const common = ["--port", "0", "--max-queue", "64"];
-  server = await startServer(
-    loadConfig([...common, "--max-new-tokens", "48", "--image-root", root], {}),
-    pino({ level: "silent" }),
-  );
+  server = await startServer(loadConfig([...common, "--image-root", root], {}), pino({ level: "silent" }));
   broken = await startServer(loadConfig([...common, "--max-new-tokens", "1"], {}), pino({ level: "silent" }));
   await Promise.all([server.ready, broken.ready]);
 });
@@ -102,7 +99,7 @@ test("a rendered prompt: `--reward-key reward` reads a float reward, with the vo
   const res = await fetch(url(), {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ prompt: chatml(fresh()), response: "The larger one.", label: "The smaller one." }),
+    body: JSON.stringify({ prompt: chatml("Which is larger, 36 or 63?"), response: "63", label: "36" }),
   });
   const text = await res.text();
   assert.equal(res.status, 200, text);
@@ -136,7 +133,8 @@ test("chat messages: the last user message is the question; a number label is a 
 });
 
 test("images reach the judge: a message's image_url part, a label's data URL and a path under the root", async () => {
-  const question = `What colour is the shape? (${randomInt(1e9)})`;
+  // Fixed items: greedy judgements are deterministic (a random one might end without a verdict).
+  const question = "What colour is the shape?";
   const parts = [
     { type: "image_url", image_url: { url: DATA_URL } },
     { type: "text", text: question },
@@ -197,7 +195,7 @@ test("images reach the judge: a message's image_url part, a label's data URL and
 });
 
 test("refusals name slime's fields: image counts, paths outside the root, empty labels, no user turn", async () => {
-  const prompt = chatml(`${IMAGE_RUN}What colour is it? (${randomInt(1e9)})`);
+  const prompt = chatml(`${IMAGE_RUN}What colour is it?`);
   const cases: [unknown, unknown, string, RegExp][] = [
     [prompt, { reference: "blue", images: [] }, "label.images", /names 0 images but prompt holds 1/],
     [prompt, { reference: "blue", images: ["red.png", "red.png"] }, "label.images", /names 2 images/],

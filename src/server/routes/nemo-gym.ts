@@ -22,7 +22,7 @@ import {
 } from "../../judge/compare.js";
 import type { Judgement } from "../../judge/judge.js";
 import { floatJson } from "../float-json.js";
-import { resolveImage } from "../image-refs.js";
+import { resolveImages } from "../image-refs.js";
 import type { JudgingService } from "../judging.js";
 import { toApiError } from "../problem.js";
 import { LIMITS, parseBody } from "../schemas.js";
@@ -141,10 +141,11 @@ export function nemoGymRoutes(
         errors: [{ field: "conversation_history", message: `more than ${LIMITS.images} images` }],
       });
     }
-    const images: Uint8Array[] = [];
-    for (const [k, ref] of turn.images.entries()) {
-      images.push(await resolveImage(ref, settings.imageRoot, `conversation_history.image[${k}]`));
-    }
+    const refs = turn.images;
+    const images =
+      refs.length > 0
+        ? () => resolveImages(refs, settings.imageRoot, "conversation_history.image")
+        : undefined;
     const strategy = body.comparison_strategy ?? settings.strategy;
     const judges = body.num_judges_per_comparison ?? settings.judges;
     const pairs = comparisonPairs(strategy, n);
@@ -154,7 +155,7 @@ export function nemoGymRoutes(
       judgements = await service.compare(
         { question: turn.text, responses, judges, seed: body.seed, timeout_ms: body.timeout_ms },
         pairs,
-        images.length > 0 ? images : undefined,
+        images,
         requestSignal(res, shutdown),
       );
     } catch (err) {

@@ -23,12 +23,7 @@ export function rankRoutes(
   router.post("/get_reward", ...guard, async (req, res) => {
     const parsed = parseBody(rewardRequestSchema, req.body);
     // Labels may name the prompts' images (image-refs.ts): the judge sees them, OpenRLHF sends none.
-    const { labels, images } = await rewardLabelImages(
-      parsed.labels,
-      parsed.prompts,
-      parsed.query,
-      imageRoot,
-    );
+    const { labels, images } = rewardLabelImages(parsed.labels, parsed.prompts, parsed.query, imageRoot);
     const body = labels === undefined ? parsed : { ...parsed, labels };
     // Python clients turn the rewards into tensors: `1.0` makes a float tensor, `1` an int64 one.
     res

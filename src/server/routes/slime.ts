@@ -13,8 +13,8 @@ import { floatJson } from "../float-json.js";
 import {
   checkImageCount,
   countImageRuns,
+  type ImageLoader,
   renameFields,
-  resolveImage,
   resolveImages,
   type ScalarLabel,
   splitLabel,
@@ -88,23 +88,25 @@ export function lastUserTurn(messages: z.output<typeof message>[]): ChatQuestion
 }
 
 /** The sample as a one-item /get_reward body, with the images the judge is to see. */
-export async function slimeToReward(
+export function slimeToReward(
   body: SlimeRewardRequest,
   imageRoot: string | undefined,
-): Promise<{
+): {
   query: string;
   prompt: string;
   label: ScalarLabel;
-  images: Uint8Array[] | undefined;
+  /** Read once the sample has a queue slot. */
+  images: ImageLoader | undefined;
   /** Where the images came from, for errors about them. */
   imagesField: string;
-}> {
+} {
   const label = splitLabel(body.label ?? null, "label");
   if (typeof body.prompt === "string") {
-    let images: Uint8Array[] | undefined;
-    if (label.images !== undefined) {
-      checkImageCount(label.images, countImageRuns(body.prompt), "label.images", "prompt");
-      images = await resolveImages(label.images, imageRoot, "label.images");
+    let images: ImageLoader | undefined;
+    const refs = label.images;
+    if (refs !== undefined) {
+      checkImageCount(refs, countImageRuns(body.prompt), "label.images", "prompt");
+      images = () => resolveImages(refs, imageRoot, "label.images");
     }
     return {
       query: body.prompt + body.response,
@@ -115,21 +117,21 @@ export async function slimeToReward(
     };
   }
   const turn = lastUserTurn(body.prompt);
-  let images: Uint8Array[] | undefined;
-  if (label.images !== undefined) {
+  let images: ImageLoader | undefined;
+  const refs = label.images;
+  if (refs !== undefined) {
     const slots = turn.parts.length > 0 ? turn.parts.length : countImageRuns(turn.text);
-    checkImageCount(label.images, slots, "label.images", "the last user message");
-    images = await resolveImages(label.images, imageRoot, "label.images");
+    checkImageCount(refs, slots, "label.images", "the last user message");
+    images = () => resolveImages(refs, imageRoot, "label.images");
   } else if (turn.parts.length > 0) {
-    images = [];
     for (const [k, ref] of turn.parts.entries()) {
       if (ref.startsWith("http:") || ref.startsWith("https:")) {
         throw new ApiError("unprocessable", "prompt: image URLs are not fetched; send a data URL", {
           errors: [{ field: `prompt.image[${k}]`, message: "http(s) image URLs are not fetched" }],
         });
       }
-      images.push(await resolveImage(ref, imageRoot, `prompt.image[${k}]`));
     }
+    images = () => resolveImages(turn.parts, imageRoot, "prompt.image");
   }
   const question = turn.text.replace(IMAGE_RUN_TOKENS, "").trim();
   return {
@@ -164,7 +166,7 @@ export function slimeRoutes(
   const router = makeRouter();
   router.post("/reward", ...guard, async (req, res) => {
     const body = parseBody(slimeRewardRequestSchema, req.body);
-    const item = await slimeToReward(body, imageRoot);
+    const item = slimeToReward(body, imageRoot);
     let result: Awaited<ReturnType<JudgingService["reward"]>>;
     try {
       result = await service.reward(
