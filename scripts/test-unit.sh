@@ -22,6 +22,7 @@ files=(
   test/judge/compare.test.ts
   test/judge/judging.test.ts
   test/judge/reward.test.ts
+  test/server/compare-inputs.test.ts
   test/server/schemas.test.ts
 )
 node --import tsx --test --test-reporter=dot "${files[@]}" "$@"
