@@ -19,9 +19,11 @@ files=(
   test/engine/sampling.test.ts
   test/engine/scheduler.test.ts
   test/engine/supervisor.test.ts
+  test/judge/compare.test.ts
   test/judge/judging.test.ts
   test/judge/reward.test.ts
   test/server/chat.test.ts
+  test/server/compare-inputs.test.ts
   test/server/schemas.test.ts
 )
 node --import tsx --test --test-reporter=dot "${files[@]}" "$@"

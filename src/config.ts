@@ -130,6 +130,13 @@ const KEYS = {
     z.enum(["reject", "neutral"]).default("reject"),
   ],
   rewardEndMarkers: ["R1JUDGE_REWARD_END_MARKERS", "--reward-end-markers", list.default([])],
+  imageRoot: ["R1JUDGE_IMAGE_ROOT", "--image-root", z.string().trim().min(1).optional()],
+  compareStrategy: [
+    "R1JUDGE_COMPARE_STRATEGY",
+    "--compare-strategy",
+    z.enum(["circular", "all_pairs"]).default("circular"),
+  ],
+  compareJudges: ["R1JUDGE_COMPARE_JUDGES", "--compare-judges", int(1, 64).default(1)],
 } as const;
 
 type Key = keyof typeof KEYS;

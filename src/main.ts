@@ -103,6 +103,11 @@ export async function startServer(
     metrics,
     apiKeys: config.apiKeys,
     maxBodyBytes: config.maxBodyBytes,
+    protocols: {
+      imageRoot: config.imageRoot,
+      strategy: config.compareStrategy,
+      judges: config.compareJudges,
+    },
     model: () => engine?.model,
     refreshMetrics: async () => {
       metrics.engineUp.set(engine?.ready ? 1 : 0);

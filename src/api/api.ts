@@ -7,6 +7,11 @@
  */
 
 
+/** OneOf type helpers */
+type Without<T, U> = { [P in Exclude<keyof T, keyof U>]?: never };
+type XOR<T, U> = (T | U) extends object ? (Without<T, U> & U) | (Without<U, T> & T) : T | U;
+type OneOf<T extends any[]> = T extends [infer Only] ? Only : T extends [infer A, infer B, ...infer Rest] ? OneOf<[XOR<A, B>, ...Rest]> : never;
+
 export type paths = {
   "/judge": {
     /**
@@ -84,6 +89,47 @@ export type paths = {
      * settled.
      */
     post: operations["getReward"];
+  };
+  "/reward": {
+    /**
+     * slime's remote reward model (`--rm-type remote_rm --rm-url http://host:port/reward --reward-key reward`).
+     * @description One sample per request, as slime's `remote_rm` posts it. The sample is judged exactly as a
+     * one-item `/get_reward` (`{query: [prompt + response], prompts: [prompt], labels: [label]}`):
+     * the same question extraction, reference rules (R1JUDGE_REWARD_EMPTY_LABEL), votes
+     * (R1JUDGE_REWARD_SAMPLES), seeds, cache and deadline. With `prompt` as chat messages, the
+     * question is the last user message's text and its `image_url` parts (data URLs, or paths
+     * under R1JUDGE_IMAGE_ROOT) are the images the judge sees. The label may name the prompt's
+     * images (**Images through text-only protocols** in docs/api.md).
+     *
+     * A judgement with no valid vote is **503** with `Retry-After` (slime retries 5xx and 429 up to
+     * 10 times with backoff), never a made-up reward. Errors name slime's fields (`prompt`,
+     * `response`, `label`).
+     */
+    post: operations["slimeReward"];
+  };
+  "/compare": {
+    /**
+     * NeMo-Gym's genrm_compare API (pairwise comparison of a group's responses).
+     * @description The responses (`response_objs`, Responses API objects: their `output_text` parts) are compared
+     * in pairs: `circular` (i against i+1 mod N, N comparisons) or `all_pairs` (every i < j),
+     * R1JUDGE_COMPARE_STRATEGY unless the request names one. Each comparison is one judgement
+     * whose samples are its `num_judges_per_comparison` judges (R1JUDGE_COMPARE_JUDGES unless
+     * given; one judge is greedy, more sample at temperature 1 with the orders alternating; every
+     * judge runs to its verdict). A judge's verdict probabilities [p1, p2] give NeMo-Gym's scores:
+     * `score_1` = 1 + 4·p1, `score_2` = 1 + 4·p2 (1–5), `ranking` = 1 + 5·p2 (1: response 1 much
+     * better … 6: response 2 much better). `rewards[k]` is NeMo-Gym's `simple_tiebreaker`
+     * aggregate: the mean of response k's scores over the valid judges of its comparisons (1–5, 3
+     * neutral). The question is the last user message of `conversation_history` (its image parts:
+     * data URLs or paths under R1JUDGE_IMAGE_ROOT); `principle` is accepted and not used (R1-Reward's
+     * prompt has no principle, as NeMo-Gym's default `use_principle: false`). Fewer than two
+     * responses: every reward 3.0 and no comparisons, as NeMo-Gym answers.
+     *
+     * A judge without a readable verdict has null scores and counts for neither response. When a
+     * response ends with no valid judge, or a comparison fails (engine, deadline), the answer is
+     * **503** with `Retry-After` (or the failure's own 5xx), never a made-up reward; with
+     * `"on_failure": "mask"` it is 200 with every reward 3.0, `mask_sample: true` and `failure`.
+     */
+    post: operations["genrmCompare"];
   };
   "/models": {
     /** The loaded model. */
@@ -280,7 +326,10 @@ export type components = {
        * @description The reference answer each response is compared against (OpenRLHF's `--label_key`
        * column, passed through as it is): text, or a number or boolean (compared as JSON writes
        * it). A missing list, `null` or `""` is an empty reference: refused (422, field
-       * `labels[k]`) or given the neutral reward 0.5, per R1JUDGE_REWARD_EMPTY_LABEL.
+       * `labels[k]`) or given the neutral reward 0.5, per R1JUDGE_REWARD_EMPTY_LABEL. A label
+       * that is the JSON text of `{"reference": …, "images": [data URLs or paths under
+       * R1JUDGE_IMAGE_ROOT]}` names the prompt's images, one per image run in `prompts[k]`
+       * (docs/api.md, "Images through text-only protocols"; 422 naming `labels[k].images`).
        */
       labels?: (string | number | boolean | null)[];
       /** @description Votes per item, 1–64. Default R1JUDGE_REWARD_SAMPLES (1 unless configured), not 1. */
@@ -399,6 +448,84 @@ export type components = {
         /** @description 1.0 where the item had no reference (neutral reward); only with R1JUDGE_REWARD_EMPTY_LABEL=neutral. */
         empty_label?: number[];
       };
+    };
+    /** @description slime's `remote_rm` payload; unknown fields are ignored. */
+    SlimeRewardRequest: {
+      /**
+       * @description The rendered prompt (its last user turn is the question, as `/get_reward` reads
+       * `prompts`), or chat messages (`[{role, content}]`, content a string or text and
+       * `image_url` parts; the last user message is the question).
+       */
+      prompt: string | [components["schemas"]["ConversationMessage"], ...components["schemas"]["ConversationMessage"][]];
+      /** @description The policy's response. */
+      response: string;
+      /**
+       * @description The reference answer (text, number or boolean), or
+       * `{"reference": …, "images": ["data:image/png;base64,…", "dir/x.png"]}` (as an object or
+       * a JSON string) naming the prompt's images; another JSON value is compared as its JSON text.
+       */
+      label?: unknown;
+    };
+    ConversationMessage: {
+      role: string;
+      content?: OneOf<[string, {
+          type: string;
+        }[], null]>;
+    };
+    SlimeRewardResponse: {
+      /** @description What slime reads with `--reward-key reward`: /get_reward's reward. */
+      reward: number;
+      /** @description Same as `reward` (`/get_reward`'s `scores`). */
+      score: number;
+      votes_for: number;
+      votes_against: number;
+      invalid: number;
+      model?: string;
+      [key: string]: unknown;
+    };
+    /** @description NeMo-Gym's genrm_compare request, plus optional overrides of the server's settings; unknown fields are ignored. */
+    CompareRequest: {
+      /** @description The conversation before the responses; its last user message is the question. */
+      conversation_history: components["schemas"]["ConversationMessage"][];
+      /** @description Responses API objects; the text of their `output[].content[]` parts of type `output_text` is compared ("None" when empty, as NeMo-Gym does). */
+      response_objs: Record<string, never>[];
+      /** @description Accepted and not used. */
+      principle?: string | null;
+      /**
+       * @description Default R1JUDGE_COMPARE_STRATEGY (circular).
+       * @enum {string}
+       */
+      comparison_strategy?: "circular" | "all_pairs";
+      /** @description Default R1JUDGE_COMPARE_JUDGES (1). */
+      num_judges_per_comparison?: number;
+      /**
+       * @description A failed judgement: 503 (error, the default) or 200 with `mask_sample: true` (mask).
+       * @enum {string}
+       */
+      on_failure?: "error" | "mask";
+      seed?: components["schemas"]["Seed"];
+      timeout_ms?: components["schemas"]["TimeoutMs"];
+    };
+    CompareResponse: {
+      /** @description One per response */
+      rewards: number[];
+      comparison_results: (({
+          response_i: number;
+          response_j: number;
+          judge_idx: number;
+          score_1: number | null;
+          score_2: number | null;
+          ranking: number | null;
+        })[]) | null;
+      /** @description NeMo-Gym's (mean_individual_score, std_individual_score, tiebreak_usage_rate) and num_judgements, invalid_judgements. */
+      metrics: {
+        [key: string]: number;
+      } | null;
+      /** @description Only with "on_failure": "mask": the judgement failed; drop this group. */
+      mask_sample?: boolean;
+      /** @description What failed (with mask_sample). */
+      failure?: string;
+      model?: string;
     };
     Model: {
       /** @description Model id (from the checkpoint manifest). */
@@ -822,6 +949,89 @@ export type operations = {
       200: {
         content: {
           "application/json": components["schemas"]["RewardResponse"];
+        };
+      };
+      400: components["responses"]["InvalidRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["PayloadTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      422: components["responses"]["Unprocessable"];
+      429: components["responses"]["QueueFull"];
+      500: components["responses"]["Internal"];
+      503: components["responses"]["Unavailable"];
+      504: components["responses"]["DeadlineExceeded"];
+    };
+  };
+  /**
+   * slime's remote reward model (`--rm-type remote_rm --rm-url http://host:port/reward --reward-key reward`).
+   * @description One sample per request, as slime's `remote_rm` posts it. The sample is judged exactly as a
+   * one-item `/get_reward` (`{query: [prompt + response], prompts: [prompt], labels: [label]}`):
+   * the same question extraction, reference rules (R1JUDGE_REWARD_EMPTY_LABEL), votes
+   * (R1JUDGE_REWARD_SAMPLES), seeds, cache and deadline. With `prompt` as chat messages, the
+   * question is the last user message's text and its `image_url` parts (data URLs, or paths
+   * under R1JUDGE_IMAGE_ROOT) are the images the judge sees. The label may name the prompt's
+   * images (**Images through text-only protocols** in docs/api.md).
+   *
+   * A judgement with no valid vote is **503** with `Retry-After` (slime retries 5xx and 429 up to
+   * 10 times with backoff), never a made-up reward. Errors name slime's fields (`prompt`,
+   * `response`, `label`).
+   */
+  slimeReward: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SlimeRewardRequest"];
+      };
+    };
+    responses: {
+      /** @description The reward, in `reward`. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["SlimeRewardResponse"];
+        };
+      };
+      400: components["responses"]["InvalidRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["PayloadTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      422: components["responses"]["Unprocessable"];
+      429: components["responses"]["QueueFull"];
+      500: components["responses"]["Internal"];
+      503: components["responses"]["Unavailable"];
+      504: components["responses"]["DeadlineExceeded"];
+    };
+  };
+  /**
+   * NeMo-Gym's genrm_compare API (pairwise comparison of a group's responses).
+   * @description The responses (`response_objs`, Responses API objects: their `output_text` parts) are compared
+   * in pairs: `circular` (i against i+1 mod N, N comparisons) or `all_pairs` (every i < j),
+   * R1JUDGE_COMPARE_STRATEGY unless the request names one. Each comparison is one judgement
+   * whose samples are its `num_judges_per_comparison` judges (R1JUDGE_COMPARE_JUDGES unless
+   * given; one judge is greedy, more sample at temperature 1 with the orders alternating; every
+   * judge runs to its verdict). A judge's verdict probabilities [p1, p2] give NeMo-Gym's scores:
+   * `score_1` = 1 + 4·p1, `score_2` = 1 + 4·p2 (1–5), `ranking` = 1 + 5·p2 (1: response 1 much
+   * better … 6: response 2 much better). `rewards[k]` is NeMo-Gym's `simple_tiebreaker`
+   * aggregate: the mean of response k's scores over the valid judges of its comparisons (1–5, 3
+   * neutral). The question is the last user message of `conversation_history` (its image parts:
+   * data URLs or paths under R1JUDGE_IMAGE_ROOT); `principle` is accepted and not used (R1-Reward's
+   * prompt has no principle, as NeMo-Gym's default `use_principle: false`). Fewer than two
+   * responses: every reward 3.0 and no comparisons, as NeMo-Gym answers.
+   *
+   * A judge without a readable verdict has null scores and counts for neither response. When a
+   * response ends with no valid judge, or a comparison fails (engine, deadline), the answer is
+   * **503** with `Retry-After` (or the failure's own 5xx), never a made-up reward; with
+   * `"on_failure": "mask"` it is 200 with every reward 3.0, `mask_sample: true` and `failure`.
+   */
+  genrmCompare: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["CompareRequest"];
+      };
+    };
+    responses: {
+      /** @description One reward per response, in order. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CompareResponse"];
         };
       };
       400: components["responses"]["InvalidRequest"];

@@ -12,8 +12,10 @@ import type { Lifecycle } from "./lifecycle.js";
 import type { Metrics } from "./metrics.js";
 import { problemHandler } from "./problem.js";
 import { judgeRoutes } from "./routes/judge.js";
+import { type CompareSettings, nemoGymRoutes } from "./routes/nemo-gym.js";
 import { openaiRoutes } from "./routes/openai.js";
 import { rankRoutes } from "./routes/rank.js";
+import { slimeRoutes } from "./routes/slime.js";
 import { notReady, type SystemDeps, systemRoutes } from "./routes/system.js";
 
 export interface AppDeps extends Omit<SystemDeps, "requireKey"> {
@@ -21,6 +23,8 @@ export interface AppDeps extends Omit<SystemDeps, "requireKey"> {
   log: Logger;
   apiKeys: readonly string[];
   maxBodyBytes: number;
+  /** The RL protocols' settings: R1JUDGE_IMAGE_ROOT and NeMo-Gym /compare's defaults. */
+  protocols?: CompareSettings;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -131,10 +135,13 @@ export function createApp(deps: AppDeps): Express {
     express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json", verify: utf8Only }),
   ];
   const shutdown = deps.lifecycle.shutdown.signal;
+  const protocols = deps.protocols ?? { imageRoot: undefined, strategy: "circular", judges: 1 };
   const routers = [
     systemRoutes({ ...deps, requireKey }),
     judgeRoutes(deps.service, guard, shutdown),
-    rankRoutes(deps.service, guard, shutdown),
+    rankRoutes(deps.service, guard, shutdown, protocols.imageRoot),
+    slimeRoutes(deps.service, guard, shutdown, protocols.imageRoot),
+    nemoGymRoutes(deps.service, guard, shutdown, protocols),
     openaiRoutes(deps.service, guard, shutdown, { model: deps.model, requireKey }),
   ];
   app.use(...routers);

@@ -140,3 +140,37 @@ function sampling(body: SamplingBody, samples: number, settings: DefaultSettings
     ...(ctx.signal ? { signal: ctx.signal } : {}),
   };
 }
+
+/** NeMo-Gym /compare's body as the judging service takes it (routes/nemo-gym.ts builds it). */
+export interface CompareBody {
+  question: string;
+  responses: readonly string[];
+  /** NeMo-Gym's num_judges_per_comparison: the samples of each comparison. */
+  judges: number;
+  seed?: number | undefined;
+  timeout_ms?: number | undefined;
+}
+
+/**
+ * /compare: comparison c of pair (i, j) is responses[i] as Response 1 against responses[j]. Every
+ * judge votes (no early stop: NeMo-Gym reports each judge), greedy for one judge, else temperature 1
+ * with the orders alternating (a position bias cancels); comparison c gets seeds seed + c·judges + i
+ * (the base seed drawn once per request, as /rank's); votes counted.
+ */
+export function compareComparisonInputs(
+  body: CompareBody,
+  settings: DefaultSettings,
+  ctx: RequestContext,
+): (pair: readonly [number, number], comparison: number) => JudgeOptions {
+  const base = sampling({ seed: body.seed, timeout_ms: body.timeout_ms }, body.judges, settings, ctx);
+  return ([i, j], comparison) => ({
+    question: body.question,
+    responses: [body.responses[i] as string, body.responses[j] as string],
+    ...base,
+    seed: base.seed + comparison * body.judges,
+    earlyStop: false,
+    order: votingOrder(body.judges),
+    aggregation: RANK_AND_REWARD_AGGREGATION,
+    returnReasoning: false,
+  });
+}

@@ -16,7 +16,10 @@ import { rewardFromVotes, rewardItem } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
 import { type ChatCompletion, chatCompletion } from "./chat.js";
+import { type ImageLoader, renameFields } from "./image-refs.js";
 import {
+  type CompareBody,
+  compareComparisonInputs,
   type DefaultSettings,
   judgeRequestInput,
   type RequestContext,
@@ -77,6 +80,11 @@ export class JudgingService {
     this.verdict = new VerdictReader(model.verdict);
   }
 
+  /** The loaded model's id (what answers carry in `model`). */
+  get modelId(): string {
+    return this.settings.modelId;
+  }
+
   get queueDepth(): number {
     return this.admission.depth;
   }
@@ -123,7 +131,15 @@ export class JudgingService {
     }
   }
 
-  async reward(body: RewardRequest, signal?: AbortSignal): Promise<RewardResponse> {
+  /**
+   * `images[k]` loads item k's images, named by its label (image-refs.ts; the protocols that use
+   * this path send no pixels of their own), once the item has a queue slot.
+   */
+  async reward(
+    body: RewardRequest,
+    signal?: AbortSignal,
+    images: readonly (ImageLoader | undefined)[] = [],
+  ): Promise<RewardResponse> {
     const arrived = this.clock.now();
     const neutral = this.settings.rewardEmptyLabel === "neutral";
     const items = body.query.map((query, k) => {
@@ -157,15 +173,21 @@ export class JudgingService {
           try {
             return await slots.run(async () => {
               combined.throwIfAborted();
-              const { judgement } = await this.judgeInput(
-                rewardItemInput(body, item, this.settings, this.context(arrived, undefined, combined)),
-                body.seed !== undefined,
-              );
-              return judgement;
+              return this.withImageBytes(await images[k]?.(), async (ref) => {
+                const { judgement } = await this.judgeInput(
+                  rewardItemInput(body, item, this.settings, this.context(arrived, ref, combined)),
+                  body.seed !== undefined,
+                );
+                return judgement;
+              });
             });
           } catch (err) {
             stop.abort(err);
-            throw itemError(err, `query[${k}]`);
+            const failed = itemError(err, `query[${k}]`);
+            // The engine names an image `images[j]`: for /get_reward it is the label's.
+            throw images[k]
+              ? renameFields(failed, (f) => f.replace(/^images\[/, `labels[${k}].images[`))
+              : failed;
           }
         }),
       );
@@ -194,6 +216,45 @@ export class JudgingService {
         clock: this.clock,
         signal,
         requestId,
+      });
+    } finally {
+      slots.release();
+    }
+  }
+
+  /**
+   * NeMo-Gym /compare: one judgement per pair (its samples are the judges), through one queue slot
+   * per comparison; `images` (named by the request, read here) are shared by every comparison. One failed
+   * comparison fails the call and stops the others.
+   */
+  async compare(
+    body: CompareBody,
+    pairs: readonly (readonly [number, number])[],
+    images: ImageLoader | undefined,
+    signal?: AbortSignal,
+  ): Promise<Judgement[]> {
+    const arrived = this.clock.now();
+    const slots = this.admission.admit(pairs.length);
+    const stop = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    setMaxListeners(0, combined);
+    try {
+      // Read once the request holds queue slots (a 429 reads nothing).
+      return await this.withImageBytes(await images?.(), (ref) => {
+        const inputFor = compareComparisonInputs(body, this.settings, this.context(arrived, ref, combined));
+        return Promise.all(
+          pairs.map(async (pair, c) => {
+            try {
+              return await slots.run(async () => {
+                combined.throwIfAborted();
+                return (await this.judgeInput(inputFor(pair, c), body.seed !== undefined)).judgement;
+              });
+            } catch (err) {
+              stop.abort(err);
+              throw toApiError(err);
+            }
+          }),
+        );
       });
     } finally {
       slots.release();
@@ -244,8 +305,15 @@ export class JudgingService {
     images: readonly string[] | undefined,
     use: (ref: ImageSetRef | undefined) => Promise<T>,
   ): Promise<T> {
+    return this.withImageBytes(images?.map(imageBytes), use);
+  }
+
+  private async withImageBytes<T>(
+    images: readonly Uint8Array[] | undefined,
+    use: (ref: ImageSetRef | undefined) => Promise<T>,
+  ): Promise<T> {
     if (images === undefined || images.length === 0) return use(undefined);
-    const ref = this.port.putImages(images.map(imageBytes));
+    const ref = this.port.putImages(images);
     try {
       return await use(ref);
     } finally {

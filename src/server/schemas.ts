@@ -48,7 +48,8 @@ function decodedLength(payload: string): number {
   return Math.floor((payload.length * 3) / 4) - padding;
 }
 
-const image = z
+/** One image field: a data URL or bare base64 (also what image references in labels are checked with). */
+export const image = z
   .string()
   .min(1)
   .max(LIMITS.imageChars)
