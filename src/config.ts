@@ -49,6 +49,15 @@ const bytes = (min: number, max: number) =>
     })
     .pipe(z.number().int().min(min).max(max));
 
+/** A decimal number in [min, max]: `0`, `0.25`, `1`. */
+const fraction = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `expected a number from ${min} to ${max}, e.g. 0 or 0.25`)
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
 const bool = z
   .string()
   .trim()
@@ -123,7 +132,13 @@ const KEYS = {
   shutdownGraceMs: ["R1JUDGE_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", int(0, 3_600_000).default(30_000)],
   engineStallMs: ["R1JUDGE_ENGINE_STALL_MS", "--engine-stall-ms", int(0, 86_400_000).default(300_000)],
   engineMaxRestarts: ["R1JUDGE_ENGINE_MAX_RESTARTS", "--engine-max-restarts", int(0, 1000).default(3)],
-  rewardSamples: ["R1JUDGE_REWARD_SAMPLES", "--reward-samples", int(1, 64).default(1)],
+  rewardSamples: ["R1JUDGE_REWARD_SAMPLES", "--reward-samples", int(1, 64).default(2)],
+  rewardEmptyFloor: ["R1JUDGE_REWARD_EMPTY_FLOOR", "--reward-empty-floor", fraction(0, 1).default(0)],
+  rewardNoVerdict: [
+    "R1JUDGE_REWARD_NO_VERDICT",
+    "--reward-no-verdict",
+    z.enum(["error", "neutral"]).default("error"),
+  ],
   rewardEmptyLabel: [
     "R1JUDGE_REWARD_EMPTY_LABEL",
     "--reward-empty-label",

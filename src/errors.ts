@@ -11,6 +11,9 @@ export const ERROR_CODES = {
   unprocessable: { status: 422, title: "Unprocessable request" },
   queue_full: { status: 429, title: "Queue full" },
   internal: { status: 500, title: "Internal server error" },
+  // A judgement that produced no valid vote, where a reward was asked for: no reward, and a status
+  // every RL client retries (OpenRLHF any failure, slime and verl 5xx).
+  no_verdict: { status: 502, title: "No verdict" },
   not_ready: { status: 503, title: "Not ready" },
   draining: { status: 503, title: "Draining" },
   deadline_exceeded: { status: 504, title: "Deadline exceeded" },

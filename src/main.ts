@@ -51,6 +51,8 @@ function judgingSettings(config: Config, modelId: string): JudgingSettings {
     cacheEntries: config.cacheEntries,
     rewardSamples: config.rewardSamples,
     rewardEmptyLabel: config.rewardEmptyLabel,
+    rewardEmptyFloor: config.rewardEmptyFloor,
+    rewardNoVerdict: config.rewardNoVerdict,
     rewardEndMarkers: config.rewardEndMarkers,
   };
 }

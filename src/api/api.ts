@@ -58,20 +58,27 @@ export type paths = {
   };
   "/get_reward": {
     /**
-     * OpenRLHF remote reward model protocol (`--remote_rm_url http://host:port/get_reward`).
+     * OpenRLHF remote reward model protocol (`--reward.remote_url`, before 0.11 `--remote_rm_url`, `http://host:port/get_reward`).
      * @description For each index *k*: the question is the last user turn of `prompts[k]`; the policy's
      * response is `query[k]` after `prompts[k]` (OpenRLHF sends the prompt followed by the
      * generated text), up to its first end-of-turn marker; the reference response is `labels[k]`
      * (start OpenRLHF with `--label_key` naming the dataset column that holds the reference
      * answer). The judge compares the policy response (shown as Response 1) with the reference
-     * (Response 2; swapped in half the votes when `order` is alternate) and
+     * (Response 2; swapped in half the samples when `order` is alternate) and
      *
-     * * `rewards[k]` = the share of valid votes preferring the policy response; **0.5 when no vote
-     *   is valid** (neutral: an unreadable judgement neither rewards nor punishes the policy);
-     * * `scores[k]` = the same value (always in [0, 1]);
-     * * `extra_logs` = `{votes_for: [...], votes_against: [...], invalid: [...]}`, vote counts per
-     *   item (OpenRLHF logs each key's mean), plus `empty_label` (1.0 where the reference was
-     *   empty) when R1JUDGE_REWARD_EMPTY_LABEL is `neutral`.
+     * * `rewards[k]` = the mean over the valid samples of the judge's probability that the policy
+     *   response is better (its verdict-choice probabilities at the answer token, `confidence`).
+     *   By default (R1JUDGE_REWARD_SAMPLES=2) that is one greedy sample in each order: continuous,
+     *   reproducible, and a response identical to its reference gets exactly 0.5.
+     *   A response that is empty or blank once its chat markup is removed gets
+     *   R1JUDGE_REWARD_EMPTY_FLOOR (0) without judging. An item whose samples are all invalid has
+     *   **no reward**: the call fails with 502 `no_verdict` naming `query[k]` (OpenRLHF retries
+     *   it), or with R1JUDGE_REWARD_NO_VERDICT=neutral gets 0.5 flagged in `extra_logs.no_verdict`;
+     * * `scores[k]` = the same value (always in [0, 1]; OpenRLHF's dynamic filtering reads it);
+     * * `extra_logs` = `{votes_for: [...], votes_against: [...], invalid: [...], empty_response: [...]}`,
+     *   per item (OpenRLHF logs each key's mean): verdict counts, and 1.0 where the response was
+     *   empty (floor reward); plus `empty_label` (1.0 where the reference was empty) when
+     *   R1JUDGE_REWARD_EMPTY_LABEL is `neutral` and `no_verdict` when R1JUDGE_REWARD_NO_VERDICT is.
      *
      * Every number in the answer is written as a JSON float (`1.0`, not `1`): Python clients
      * (`torch.tensor(rewards)`) then get floating-point tensors.
@@ -80,13 +87,14 @@ export type paths = {
      * in which the response cannot be found is 422 with field `query[k]`. Items are judged
      * concurrently, as many at once as the queue has free slots; one failing item fails the call
      * (its status and field), so a client retries the whole batch (reproducible items come back
-     * from the judgement cache). Sampling settings (`samples`, `temperature`, …) are optional extra
-     * fields with the same meaning as in `/judge`; `samples` defaults to R1JUDGE_REWARD_SAMPLES
-     * (default 1: one greedy vote), since OpenRLHF sends none; the others take `/judge`'s
-     * defaults (the table under **Defaults**; without `seed`, a random one per item). Votes are
-     * counted (`majority`; `/get_reward` takes no `aggregation`): the reward is a vote share, and
-     * with `early_stop` (default true) the share of the votes drawn before the majority was
-     * settled.
+     * from the judgement cache: without `seed` each item's seed is derived from its question,
+     * response and reference, so a retry gets the same rewards). Sampling settings (`samples`,
+     * `temperature`, …) are optional extra fields with the same meaning as in `/judge`; `samples`
+     * defaults to R1JUDGE_REWARD_SAMPLES (default 2: one greedy sample per order), since OpenRLHF
+     * sends none; `temperature` to 0 while each order gets at most one sample, else 1.0; the
+     * others take `/judge`'s defaults (the table under **Defaults**). With `early_stop` (default
+     * true) sampling ends once the remaining samples cannot change the verdict (never before both
+     * of two samples are in).
      */
     post: operations["getReward"];
   };
@@ -192,6 +200,12 @@ export type components = {
     /** @description A candidate response (at most 100,000 characters; may be empty). */
     ResponseText: string;
     /**
+     * @description A response to judge (at most 100,000 characters), not blank: empty, whitespace-only or
+     * invisible-only text (zero-width spaces and joiners, BOM, soft hyphen) is refused with 400
+     * naming `responses[i]`, since there is nothing to judge.
+     */
+    JudgedResponse: string;
+    /**
      * @description One image, base64-encoded: a data URL (`data:image/png;base64,…`; PNG, JPEG, WebP or GIF)
      * or bare base64. At most 10 MiB once decoded (base64 text at most 14,000,000 characters)
      * and at most R1JUDGE_MAX_IMAGE_PIXELS pixels. An image that does not decode is 422 with
@@ -267,8 +281,8 @@ export type components = {
     TimeoutMs: number;
     JudgeRequest: {
       question: components["schemas"]["Question"];
-      /** @description Exactly two responses; the verdict says which one (1 or 2) is better. */
-      responses: [components["schemas"]["ResponseText"], components["schemas"]["ResponseText"]];
+      /** @description Exactly two non-blank responses; the verdict says which one (1 or 2) is better. */
+      responses: [components["schemas"]["JudgedResponse"], components["schemas"]["JudgedResponse"]];
       images?: components["schemas"]["Images"];
       samples?: components["schemas"]["Samples"];
       temperature?: components["schemas"]["Temperature"];
@@ -332,7 +346,7 @@ export type components = {
        * (docs/api.md, "Images through text-only protocols"; 422 naming `labels[k].images`).
        */
       labels?: (string | number | boolean | null)[];
-      /** @description Votes per item, 1–64. Default R1JUDGE_REWARD_SAMPLES (1 unless configured), not 1. */
+      /** @description Samples per item, 1–64. Default R1JUDGE_REWARD_SAMPLES (2 unless configured, one greedy sample per order), not 1. */
       samples?: components["schemas"]["Samples"];
       temperature?: components["schemas"]["Temperature"];
       top_p?: components["schemas"]["TopP"];
@@ -434,7 +448,7 @@ export type components = {
       usage: components["schemas"]["Usage"];
     };
     RewardResponse: {
-      /** @description Share of valid votes preferring the policy response; 0.5 when no vote is valid. */
+      /** @description Mean over valid samples of p(policy response better); R1JUDGE_REWARD_EMPTY_FLOOR for an empty response; 0.5 for an empty label or (with R1JUDGE_REWARD_NO_VERDICT=neutral) no valid sample. */
       rewards: number[];
       /** @description Same as `rewards`. */
       scores: number[];
@@ -445,6 +459,10 @@ export type components = {
         votes_against: number[];
         /** @description Invalid votes. */
         invalid: number[];
+        /** @description 1.0 where the policy's response was empty or blank (floor reward, not judged). */
+        empty_response: number[];
+        /** @description 1.0 where no sample was valid (reward 0.5, not a judgement); only with R1JUDGE_REWARD_NO_VERDICT=neutral. */
+        no_verdict?: number[];
         /** @description 1.0 where the item had no reference (neutral reward); only with R1JUDGE_REWARD_EMPTY_LABEL=neutral. */
         empty_label?: number[];
       };
@@ -572,7 +590,7 @@ export type components = {
       /** @description The request path. */
       instance?: string;
       /** @enum {string} */
-      code: "invalid_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unprocessable" | "queue_full" | "not_ready" | "draining" | "deadline_exceeded" | "client_closed" | "internal";
+      code: "invalid_request" | "unauthorized" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "unprocessable" | "queue_full" | "not_ready" | "draining" | "deadline_exceeded" | "client_closed" | "internal" | "no_verdict";
       /** @description The failing fields (empty when the problem is not about a field). */
       errors: components["schemas"]["ProblemFieldError"][];
       /** @description The request's id (also the `X-Request-Id` response header). */
@@ -772,6 +790,12 @@ export type components = {
         "application/problem+json": components["schemas"]["Problem"];
       };
     };
+    /** @description 502 `no_verdict`: an item's judgement had no valid vote, so it has no reward; `errors` names `query[k]`. */
+    NoVerdict: {
+      content: {
+        "application/problem+json": components["schemas"]["Problem"];
+      };
+    };
     /** @description An error in OpenAI's shape (the `/v1/*` routes). */
     OpenAIError: {
       content: {
@@ -908,20 +932,27 @@ export type operations = {
     };
   };
   /**
-   * OpenRLHF remote reward model protocol (`--remote_rm_url http://host:port/get_reward`).
+   * OpenRLHF remote reward model protocol (`--reward.remote_url`, before 0.11 `--remote_rm_url`, `http://host:port/get_reward`).
    * @description For each index *k*: the question is the last user turn of `prompts[k]`; the policy's
    * response is `query[k]` after `prompts[k]` (OpenRLHF sends the prompt followed by the
    * generated text), up to its first end-of-turn marker; the reference response is `labels[k]`
    * (start OpenRLHF with `--label_key` naming the dataset column that holds the reference
    * answer). The judge compares the policy response (shown as Response 1) with the reference
-   * (Response 2; swapped in half the votes when `order` is alternate) and
+   * (Response 2; swapped in half the samples when `order` is alternate) and
    *
-   * * `rewards[k]` = the share of valid votes preferring the policy response; **0.5 when no vote
-   *   is valid** (neutral: an unreadable judgement neither rewards nor punishes the policy);
-   * * `scores[k]` = the same value (always in [0, 1]);
-   * * `extra_logs` = `{votes_for: [...], votes_against: [...], invalid: [...]}`, vote counts per
-   *   item (OpenRLHF logs each key's mean), plus `empty_label` (1.0 where the reference was
-   *   empty) when R1JUDGE_REWARD_EMPTY_LABEL is `neutral`.
+   * * `rewards[k]` = the mean over the valid samples of the judge's probability that the policy
+   *   response is better (its verdict-choice probabilities at the answer token, `confidence`).
+   *   By default (R1JUDGE_REWARD_SAMPLES=2) that is one greedy sample in each order: continuous,
+   *   reproducible, and a response identical to its reference gets exactly 0.5.
+   *   A response that is empty or blank once its chat markup is removed gets
+   *   R1JUDGE_REWARD_EMPTY_FLOOR (0) without judging. An item whose samples are all invalid has
+   *   **no reward**: the call fails with 502 `no_verdict` naming `query[k]` (OpenRLHF retries
+   *   it), or with R1JUDGE_REWARD_NO_VERDICT=neutral gets 0.5 flagged in `extra_logs.no_verdict`;
+   * * `scores[k]` = the same value (always in [0, 1]; OpenRLHF's dynamic filtering reads it);
+   * * `extra_logs` = `{votes_for: [...], votes_against: [...], invalid: [...], empty_response: [...]}`,
+   *   per item (OpenRLHF logs each key's mean): verdict counts, and 1.0 where the response was
+   *   empty (floor reward); plus `empty_label` (1.0 where the reference was empty) when
+   *   R1JUDGE_REWARD_EMPTY_LABEL is `neutral` and `no_verdict` when R1JUDGE_REWARD_NO_VERDICT is.
    *
    * Every number in the answer is written as a JSON float (`1.0`, not `1`): Python clients
    * (`torch.tensor(rewards)`) then get floating-point tensors.
@@ -930,13 +961,14 @@ export type operations = {
    * in which the response cannot be found is 422 with field `query[k]`. Items are judged
    * concurrently, as many at once as the queue has free slots; one failing item fails the call
    * (its status and field), so a client retries the whole batch (reproducible items come back
-   * from the judgement cache). Sampling settings (`samples`, `temperature`, …) are optional extra
-   * fields with the same meaning as in `/judge`; `samples` defaults to R1JUDGE_REWARD_SAMPLES
-   * (default 1: one greedy vote), since OpenRLHF sends none; the others take `/judge`'s
-   * defaults (the table under **Defaults**; without `seed`, a random one per item). Votes are
-   * counted (`majority`; `/get_reward` takes no `aggregation`): the reward is a vote share, and
-   * with `early_stop` (default true) the share of the votes drawn before the majority was
-   * settled.
+   * from the judgement cache: without `seed` each item's seed is derived from its question,
+   * response and reference, so a retry gets the same rewards). Sampling settings (`samples`,
+   * `temperature`, …) are optional extra fields with the same meaning as in `/judge`; `samples`
+   * defaults to R1JUDGE_REWARD_SAMPLES (default 2: one greedy sample per order), since OpenRLHF
+   * sends none; `temperature` to 0 while each order gets at most one sample, else 1.0; the
+   * others take `/judge`'s defaults (the table under **Defaults**). With `early_stop` (default
+   * true) sampling ends once the remaining samples cannot change the verdict (never before both
+   * of two samples are in).
    */
   getReward: {
     requestBody: {
@@ -958,6 +990,7 @@ export type operations = {
       422: components["responses"]["Unprocessable"];
       429: components["responses"]["QueueFull"];
       500: components["responses"]["Internal"];
+      502: components["responses"]["NoVerdict"];
       503: components["responses"]["Unavailable"];
       504: components["responses"]["DeadlineExceeded"];
     };

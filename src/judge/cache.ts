@@ -1,5 +1,6 @@
-// An LRU of finished judgements. Only reproducible requests are cached: those with a client seed,
-// or greedy ones (temperature 0), whose answer does not depend on a seed at all.
+// An LRU of finished judgements. Only reproducible requests are cached: those with a client seed or
+// a seed derived from their content (rewards: contentSeed in reward.ts), or greedy ones
+// (temperature 0), whose answer does not depend on a seed at all.
 
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";

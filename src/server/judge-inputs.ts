@@ -1,13 +1,16 @@
 // Every judging default, in one place: one function per route turns its validated body into complete
 // JudgeInputs, so judge/ never fills an option in and no route picks up another's default by
 // accident. docs/api.md tables them per route, and openapi.yaml describes each field's.
-// /rank and /get_reward count votes (majority): a comparison's preference and a reward are vote
-// shares, so their verdicts (and early stop) follow the same count; /judge takes `aggregation`.
+// /rank counts votes (majority): a comparison's preference is a vote share, so its verdict (and early
+// stop) follows the same count; /judge takes `aggregation`. Rewards (/get_reward, and any other
+// reward protocol through rewardPairInput) are order-balanced and reproducible by default: one greedy
+// sample in each order, the reward the mean of their p(policy) ("confidence"), the seed derived from
+// the content when the request gives none.
 
 import type { ImageSetRef } from "../engine/client.js";
 import { ApiError } from "../errors.js";
 import type { JudgeInput } from "../judge/judge.js";
-import type { RewardItem } from "../judge/reward.js";
+import { contentSeed, type RewardItem } from "../judge/reward.js";
 import type { Aggregation, Order } from "../judge/voting.js";
 import type { JudgeRequest, RankRequest, RewardRequest } from "./schemas.js";
 
@@ -20,7 +23,10 @@ export interface DefaultSettings {
   maxNewTokens: number;
   /** R1JUDGE_DEFAULT_TIMEOUT_MS, counted from the request's arrival. */
   defaultTimeoutMs: number;
-  /** R1JUDGE_REWARD_SAMPLES: /get_reward's votes when the body gives none (OpenRLHF never does). */
+  /**
+   * R1JUDGE_REWARD_SAMPLES: a reward's samples when the body gives none (OpenRLHF never does); 2 is
+   * one greedy sample in each order.
+   */
   rewardSamples: number;
 }
 
@@ -86,31 +92,79 @@ export function rankComparisonInputs(
     ...base,
     seed: base.seed + comparison * samples,
     order,
-    aggregation: RANK_AND_REWARD_AGGREGATION,
+    aggregation: RANK_AGGREGATION,
     returnReasoning: false,
   });
 }
 
-/** /get_reward: one item, the policy's response as Response 1 against the reference as Response 2. */
+/** The sampling fields a reward request may carry (all optional; reward protocols send none). */
+export type RewardSamplingBody = SamplingBody & { order?: Order | undefined };
+
+/**
+ * Any reward route: the policy's response as Response 1 against the reference as Response 2, with
+ * the reward defaults: R1JUDGE_REWARD_SAMPLES samples in alternating order, greedy while each order
+ * gets at most one sample (rewardTemperature), "confidence" aggregation (the reward is the mean
+ * p(policy), rewardOf in judge/reward.ts), and without a seed one derived from the content
+ * (contentSeed: the request's images' digests included), which makes the judgement reproducible
+ * (cache it: JudgingService passes `seeded` true for rewards).
+ */
+export function rewardPairInput(
+  pair: { question: string; policy: string; reference: string },
+  body: RewardSamplingBody,
+  settings: DefaultSettings,
+  ctx: RequestContext,
+): JudgeOptions {
+  const samples = body.samples ?? settings.rewardSamples;
+  const order = body.order ?? votingOrder(samples);
+  const responses: [string, string] = [pair.policy, pair.reference];
+  const seeded: RequestContext = {
+    ...ctx,
+    drawSeed: () => contentSeed(pair.question, responses, ctx.images?.digests ?? []),
+  };
+  const base = sampling(body, samples, settings, seeded);
+  return {
+    question: pair.question,
+    responses,
+    ...base,
+    temperature: body.temperature ?? rewardTemperature(samples, order),
+    order,
+    aggregation: REWARD_AGGREGATION,
+    returnReasoning: false,
+  };
+}
+
+/** /get_reward: one item (OpenRLHF's query, prompt and label, read by rewardItem). */
 export function rewardItemInput(
   body: RewardRequest,
   item: RewardItem,
   settings: DefaultSettings,
   ctx: RequestContext,
 ): JudgeOptions {
-  const samples = body.samples ?? settings.rewardSamples;
-  return {
-    question: item.question,
-    responses: [item.response, item.reference],
-    ...sampling(body, samples, settings, ctx),
-    order: body.order ?? votingOrder(samples),
-    aggregation: RANK_AND_REWARD_AGGREGATION,
-    returnReasoning: false,
-  };
+  return rewardPairInput(
+    { question: item.question, policy: item.response, reference: item.reference },
+    body,
+    settings,
+    ctx,
+  );
 }
 
-/** Their scores are vote shares, so their verdicts count votes too. */
-const RANK_AND_REWARD_AGGREGATION: Aggregation = "majority";
+/**
+ * A reward's default temperature: greedy while no order gets more than one sample (one greedy
+ * sample per order is the order-balanced reward; more greedy samples would only repeat it), else 1.
+ */
+export function rewardTemperature(samples: number, order: Order): number {
+  const perOrder = order === "alternate" ? Math.ceil(samples / 2) : samples;
+  return perOrder <= 1 ? 0 : 1;
+}
+
+/** A comparison's scores are vote shares, so its verdicts count votes too. */
+const RANK_AGGREGATION: Aggregation = "majority";
+
+/** A reward is the mean p(policy) over the samples: continuous, and balanced over both orders. */
+const REWARD_AGGREGATION: Aggregation = "confidence";
+
+/** NeMo-Gym counts its judges' votes (majority), as its genrm_compare does. */
+const COMPARE_AGGREGATION: Aggregation = "majority";
 
 /** Several votes see the responses in both orders (a position bias cancels); one vote sees them as given. */
 function votingOrder(samples: number): Order {
@@ -170,7 +224,7 @@ export function compareComparisonInputs(
     seed: base.seed + comparison * body.judges,
     earlyStop: false,
     order: votingOrder(body.judges),
-    aggregation: RANK_AND_REWARD_AGGREGATION,
+    aggregation: COMPARE_AGGREGATION,
     returnReasoning: false,
   });
 }

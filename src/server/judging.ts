@@ -12,7 +12,7 @@ import { JudgementCache } from "../judge/cache.js";
 import { type Clock, systemClock } from "../judge/clock.js";
 import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from "../judge/judge.js";
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
-import { rewardFromVotes, rewardItem } from "../judge/reward.js";
+import { isEmptyResponse, NoVerdictError, rewardItem, rewardOf } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
 import { Admission, type Slots } from "./admission.js";
 import { type ChatCompletion, chatCompletion } from "./chat.js";
@@ -50,6 +50,13 @@ export interface JudgingSettings extends DefaultSettings {
   cacheEntries: number;
   /** /get_reward: what an empty reference gets (a 422, or the neutral reward 0.5). */
   rewardEmptyLabel: "reject" | "neutral";
+  /** Rewards: what an empty (blank) policy response gets, without judging (R1JUDGE_REWARD_EMPTY_FLOOR). */
+  rewardEmptyFloor: number;
+  /**
+   * Rewards: a judgement with no valid vote is an error the client retries (`error`: 502
+   * no_verdict), or the neutral 0.5 flagged in extra_logs.no_verdict (`neutral`).
+   */
+  rewardNoVerdict: "error" | "neutral";
   /** /get_reward: end-of-turn markers of the policy's template beyond the known ones. */
   rewardEndMarkers: readonly string[];
 }
@@ -159,8 +166,10 @@ export class JudgingService {
       }
       return found.item;
     });
-    const judged = items.filter((item) => item.reference !== "");
-    const slots = this.admission.admit(judged.length);
+    // Rewards without a judgement: an empty response gets the floor, an empty reference (neutral) 0.5.
+    const empty = items.map((item) => isEmptyResponse(item.response, this.settings.rewardEndMarkers));
+    const judge = items.map((item, k) => !empty[k] && item.reference !== "");
+    const slots = this.admission.admit(judge.filter(Boolean).length);
     // One failed item fails the call: stop judging the others.
     const stop = new AbortController();
     const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
@@ -169,16 +178,17 @@ export class JudgingService {
     try {
       const judgements = await Promise.all(
         items.map(async (item, k) => {
-          if (item.reference === "") return undefined;
+          if (!judge[k]) return undefined;
           try {
             return await slots.run(async () => {
               combined.throwIfAborted();
+              // Reward inputs are reproducible (a client seed, or one derived from the content and images).
               return this.withImageBytes(await images[k]?.(), async (ref) => {
                 const { judgement } = await this.judgeInput(
                   rewardItemInput(body, item, this.settings, this.context(arrived, ref, combined)),
-                  body.seed !== undefined,
+                  true,
                 );
-                return judgement;
+                return { judgement, reward: this.rewardOrNeutral(judgement) };
               });
             });
           } catch (err) {
@@ -191,15 +201,22 @@ export class JudgingService {
           }
         }),
       );
-      const rewards = judgements.map((j) => (j ? rewardFromVotes(j.votes[1], j.votes[2]) : 0.5));
+      const rewards = judgements.map((j, k) =>
+        empty[k] ? this.settings.rewardEmptyFloor : j ? (j.reward ?? 0.5) : 0.5,
+      );
+      const noVerdict = this.settings.rewardNoVerdict === "neutral";
       return {
         rewards,
         scores: rewards,
         extra_logs: {
-          votes_for: judgements.map((j) => j?.votes[1] ?? 0),
-          votes_against: judgements.map((j) => j?.votes[2] ?? 0),
-          invalid: judgements.map((j) => j?.votes.invalid ?? 0),
-          ...(neutral ? { empty_label: items.map((item) => (item.reference === "" ? 1 : 0)) } : {}),
+          votes_for: judgements.map((j) => j?.judgement.votes[1] ?? 0),
+          votes_against: judgements.map((j) => j?.judgement.votes[2] ?? 0),
+          invalid: judgements.map((j) => j?.judgement.votes.invalid ?? 0),
+          empty_response: empty.map((e) => (e ? 1 : 0)),
+          ...(neutral
+            ? { empty_label: items.map((item, k) => (!empty[k] && item.reference === "" ? 1 : 0)) }
+            : {}),
+          ...(noVerdict ? { no_verdict: judgements.map((j) => (j && j.reward === undefined ? 1 : 0)) } : {}),
         },
       };
     } finally {
@@ -258,6 +275,16 @@ export class JudgingService {
       });
     } finally {
       slots.release();
+    }
+  }
+
+  /** A judged reward; with R1JUDGE_REWARD_NO_VERDICT=neutral, undefined (0.5, flagged) for no verdict. */
+  private rewardOrNeutral(judgement: Judgement): number | undefined {
+    try {
+      return rewardOf(judgement);
+    } catch (err) {
+      if (err instanceof NoVerdictError && this.settings.rewardNoVerdict === "neutral") return undefined;
+      throw err;
     }
   }
 
@@ -376,9 +403,12 @@ function unprocessable(field: string, detail: string, message = detail): ApiErro
   return new ApiError("unprocessable", detail, { errors: [{ field, message }] });
 }
 
-/** An item's failure as the call's: a request-side problem names the item when it names no field. */
+/**
+ * An item's failure as the call's: a request-side problem, or an item without a verdict, names the
+ * item when it names no field.
+ */
 function itemError(err: unknown, field: string): ApiError {
   const api = toApiError(err);
-  if (api.code !== "unprocessable" || api.errors.length > 0) return api;
+  if ((api.code !== "unprocessable" && api.code !== "no_verdict") || api.errors.length > 0) return api;
   return new ApiError(api.code, api.detail, { errors: [{ field, message: api.detail }], cause: api });
 }

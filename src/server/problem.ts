@@ -1,8 +1,8 @@
 // The one place any error becomes an HTTP response: an RFC 9457 application/problem+json document,
 // or, on the OpenAI-compatible `/v1/*` routes, the same error in OpenAI's `{"error": {...}}` shape.
 // Handles ApiError, ZodError, express body-parser errors (too large, bad JSON, bad charset), the
-// engine's typed errors (by code), the judge's deadline and abandonment, and anything else as a 500
-// that reveals nothing.
+// engine's typed errors (by code), the judge's deadline and abandonment, a reward without a verdict,
+// and anything else as a 500 that reveals nothing.
 
 import type { ErrorRequestHandler, Response } from "express";
 import { z } from "zod";
@@ -10,6 +10,7 @@ import type { components } from "../api/api.js";
 import { EngineError, type EngineErrorCode } from "../engine/errors.js";
 import { ApiError, type ErrorCode } from "../errors.js";
 import { JudgeAbortedError, JudgeDeadlineError } from "../judge/judge.js";
+import { NoVerdictError } from "../judge/reward.js";
 import { invalidRequest, zodFieldErrors } from "./schemas.js";
 
 export type Problem = components["schemas"]["Problem"];
@@ -141,6 +142,7 @@ export function toApiError(err: unknown): ApiError {
       cause: err,
     });
   }
+  if (err instanceof NoVerdictError) return new ApiError("no_verdict", err.message, { cause: err });
   return new ApiError("internal", "internal error", { cause: err });
 }
 

@@ -10,6 +10,7 @@
 import { z } from "zod";
 import type { components } from "../api/api.js";
 import { ApiError, type FieldError, joinField } from "../errors.js";
+import { isBlankText } from "../judge/reward.js";
 
 type Api = components["schemas"];
 
@@ -33,6 +34,11 @@ export const LIMITS = Object.freeze({
 // ---- shared fields ----
 const question = z.string().min(1).max(LIMITS.questionChars);
 const responseText = z.string().max(LIMITS.responseChars);
+/** A response /judge compares: not blank (a judge asked about "" may prefer it; there is nothing to judge). */
+const judgedResponse = responseText.refine(
+  (text) => !isBlankText(text),
+  "is empty or whitespace only: there is nothing to judge",
+);
 
 const DATA_URL = /^data:image\/(?:png|jpeg|jpg|webp|gif);base64,/i;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -104,7 +110,7 @@ const samplingFields = {
 // ---- /judge ----
 export const judgeRequestSchema = z.strictObject({
   question,
-  responses: z.tuple([responseText, responseText]),
+  responses: z.tuple([judgedResponse, judgedResponse]),
   images: images.optional(),
   ...samplingFields,
   order: order.optional(),

@@ -1,8 +1,9 @@
 // Property-based fuzzing of every route in openapi.yaml against the real server (the CLI process,
 // the demo model): bodies built from each route's schema, mostly valid, often hostile, sent one to
 // four at a time. Every answer must be a status the route documents, never a 5xx (a 504 only when
-// the body set a deadline), errors as problem+json (on /v1/*, OpenAI's error shape); afterwards the
-// process is alive, its queue empty, and a fresh judgement answers.
+// the body set a deadline; /get_reward's documented 502 no_verdict when 8 tokens held no verdict),
+// errors as problem+json (on /v1/*, OpenAI's error shape); afterwards the process is alive, its queue
+// empty, and a fresh judgement answers.
 //
 // R1JUDGE_FUZZ_RUNS (default 600) and R1JUDGE_FUZZ_SEED (default 1) size and reproduce a run;
 // scripts/fault-suite.sh runs thousands with a random seed.

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { detectMarkup, questionOf, responseOf } from "../../src/judge/chat-markup.js";
-import { labelText, rewardFromVotes, rewardItem } from "../../src/judge/reward.js";
+import {
+  contentSeed,
+  isBlankText,
+  isEmptyResponse,
+  labelText,
+  NoVerdictError,
+  rewardItem,
+  rewardOf,
+} from "../../src/judge/reward.js";
 import { floatJson } from "../../src/server/float-json.js";
 
 const ROLLOUTS: { markup: string; prompt: string; completion: string }[] = [
@@ -100,9 +108,7 @@ test("labels are dataset values: numbers and booleans as JSON writes them, null 
   assert.deepEqual(item, { ok: true, item: { question: "What is 2+2?", response: "72", reference: "72" } });
 });
 
-test("rewards are vote shares, 0.5 without a valid vote, and floats on the wire", () => {
-  assert.equal(rewardFromVotes(3, 1), 0.75);
-  assert.equal(rewardFromVotes(0, 0), 0.5);
+test("rewards are floats on the wire", () => {
   assert.equal(
     floatJson({ rewards: [1, 0, 0.5, -0], scores: [1], extra_logs: { votes_for: [8, 0], skip: undefined } }),
     '{"rewards":[1.0,0.0,0.5,0.0],"scores":[1.0],"extra_logs":{"votes_for":[8.0,0.0]}}',
@@ -110,4 +116,55 @@ test("rewards are vote shares, 0.5 without a valid vote, and floats on the wire"
   assert.equal(floatJson(1e21), "1e+21");
   assert.equal(floatJson(Number.NaN), "null");
   assert.deepEqual(JSON.parse(floatJson({ a: "text", b: [true, null] })), { a: "text", b: [true, null] });
+});
+
+test("empty responses: blank, invisible-only, or only chat markup once the response is cut out", () => {
+  for (const text of ["", " ", "\n\t ", "\u00a0\u3000", "\u200b\u200d\ufeff", "\u2060 \u00ad"]) {
+    assert.ok(isBlankText(text), JSON.stringify(text));
+    assert.ok(isEmptyResponse(text), JSON.stringify(text));
+  }
+  for (const text of [
+    "<|im_end|>",
+    " <|endoftext|>\n",
+    "<|eot_id|>",
+    "</s>",
+    "<end_of_turn>\n<eos>",
+    "<｜end▁of▁sentence｜>",
+  ]) {
+    assert.ok(!isBlankText(text), JSON.stringify(text));
+    assert.ok(isEmptyResponse(text), JSON.stringify(text));
+  }
+  assert.ok(isEmptyResponse("<END> ", ["<END>"]));
+  assert.ok(!isEmptyResponse("<END> ", []));
+  for (const text of ["0", ".", "no", "<b>", "<|im_end|>x"]) assert.ok(!isEmptyResponse(text), text);
+  // Every markup: a rollout whose policy wrote nothing but its end marker has an empty response.
+  for (const { prompt, completion } of ROLLOUTS) {
+    const end = completion.slice(completion.indexOf("It is 4.") + "It is 4.".length);
+    const found = rewardItem(prompt + end, prompt, "4", []);
+    assert.ok(found.ok);
+    assert.ok(isEmptyResponse(found.item.response), JSON.stringify(prompt + end));
+  }
+});
+
+test("rewardOf: the policy's share of the aggregation; no valid vote is no reward (NoVerdictError)", () => {
+  assert.equal(rewardOf({ votes: { 1: 1, 2: 1, invalid: 0 }, preference: [0.65, 0.35] }), 0.65);
+  assert.equal(rewardOf({ votes: { 1: 0, 2: 1, invalid: 3 }, preference: [0.2, 0.8] }), 0.2);
+  assert.throws(
+    () => rewardOf({ votes: { 1: 0, 2: 0, invalid: 2 }, preference: [0, 0] }),
+    (err) => err instanceof NoVerdictError && err.invalid === 2,
+  );
+});
+
+test("contentSeed: 31 bits, the same for the same content, different when anything judged differs", () => {
+  const seed = contentSeed("Q?", ["a", "b"]);
+  assert.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31);
+  assert.equal(contentSeed("Q?", ["a", "b"]), seed);
+  for (const other of [
+    contentSeed("Q!", ["a", "b"]),
+    contentSeed("Q?", ["b", "a"]),
+    contentSeed("Q?", ["a", "b"], ["digest"]),
+    contentSeed("Q?a", ["", "b"]),
+  ]) {
+    assert.notEqual(other, seed);
+  }
 });

@@ -21,6 +21,8 @@ const settings: JudgingSettings = {
   rewardSamples: 4,
   rewardEmptyLabel: "reject",
   rewardEndMarkers: [],
+  rewardEmptyFloor: 0,
+  rewardNoVerdict: "error",
 };
 const ctx: RequestContext = { arrived: 1_000, drawSeed: () => 77 };
 const Q = "Which is larger, 47 or 74?";

@@ -60,6 +60,8 @@ const settings: JudgingSettings = {
   cacheEntries: 0,
   rewardSamples: 4,
   rewardEmptyLabel: "reject",
+  rewardEmptyFloor: 0,
+  rewardNoVerdict: "error",
   rewardEndMarkers: [],
 };
 

@@ -178,7 +178,7 @@ test("POST /rank: knockout plays N-1 comparisons and its champion won its last o
   assert.equal(rr.json.ranking.length, 3);
 });
 
-test("POST /get_reward: OpenRLHF's protocol; the reward is the judge's vote share for the policy response", async () => {
+test("POST /get_reward: OpenRLHF's protocol; the reward is the judge's p(policy) over both orders", async () => {
   const prompt = "<|im_start|>user\nWhat is 7 + 5?<|im_end|>\n<|im_start|>assistant\n";
   const res = await call("POST", "/get_reward", {
     query: [`${prompt}It equals 12.<|im_end|>`, `${prompt}It equals 13.<|im_end|>`],
@@ -186,22 +186,30 @@ test("POST /get_reward: OpenRLHF's protocol; the reward is the judge's vote shar
     labels: ["It equals 13.", "It equals 12."],
   });
   assert.equal(res.status, 200, res.text);
-  const direct = await call("POST", "/judge", {
+  // The default: one greedy sample with the responses as given, one swapped; the reward is the mean
+  // of the two samples' probability of the policy's response.
+  const given = await call("POST", "/judge", {
     question: "What is 7 + 5?",
     responses: ["It equals 12.", "It equals 13."],
   });
-  const expected = direct.json.winner === 1 ? 1 : direct.json.winner === 2 ? 0 : 0.5;
-  assert.equal(res.json.rewards[0], expected);
+  const swapped = await call("POST", "/judge", {
+    question: "What is 7 + 5?",
+    responses: ["It equals 13.", "It equals 12."],
+  });
+  const p12 = (given.json.preference[0] + swapped.json.preference[1]) / 2;
+  assert.ok(Math.abs(res.json.rewards[0] - p12) < 1e-6, `${res.json.rewards[0]} vs ${p12}`);
+  assert.ok(Math.abs(res.json.rewards[1] - (1 - p12)) < 1e-6, `${res.json.rewards[1]} vs ${1 - p12}`);
   assert.deepEqual(res.json.scores, res.json.rewards);
   assert.equal(
     res.json.extra_logs.votes_for[0] + res.json.extra_logs.votes_against[0] + res.json.extra_logs.invalid[0],
-    1,
+    2,
   );
+  assert.deepEqual(res.json.extra_logs.empty_response, [0, 0]);
   const empty = await call("POST", "/get_reward", { query: [], prompts: [], labels: [] });
   assert.deepEqual(empty.json, {
     rewards: [],
     scores: [],
-    extra_logs: { votes_for: [], votes_against: [], invalid: [] },
+    extra_logs: { votes_for: [], votes_against: [], invalid: [], empty_response: [] },
   });
   const mismatch = await call("POST", "/get_reward", { query: ["a"], prompts: ["b"], labels: ["c"] });
   assert.equal(mismatch.status, 422);

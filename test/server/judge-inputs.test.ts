@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { contentSeed } from "../../src/judge/reward.js";
 import {
   type JudgeOptions,
   judgeRequestInput,
@@ -33,6 +34,8 @@ const settings: JudgingSettings = {
   cacheEntries: 100,
   rewardSamples: 4,
   rewardEmptyLabel: "reject",
+  rewardEmptyFloor: 0,
+  rewardNoVerdict: "error",
   rewardEndMarkers: [],
 };
 
@@ -119,7 +122,7 @@ test("/rank: knockout, the /judge sampling defaults, majority; round robin in fi
   assert.deepEqual([greedy.samples, greedy.temperature, greedy.order, greedy.seed], [1, 0, "fixed", 78]);
 });
 
-test("/get_reward: R1JUDGE_REWARD_SAMPLES votes, the /judge sampling defaults, majority, policy as Response 1", () => {
+test("/get_reward: R1JUDGE_REWARD_SAMPLES samples alternating, confidence, a seed from the content, policy as Response 1", () => {
   const body = parseBody(rewardRequestSchema, { query: ["q"], prompts: ["p"] });
   const item = { question: Q, response: A, reference: B };
   assert.deepEqual(rewardItemInput(body, item, settings, ctx), {
@@ -128,13 +131,24 @@ test("/get_reward: R1JUDGE_REWARD_SAMPLES votes, the /judge sampling defaults, m
     samples: 4,
     temperature: 1,
     ...shared,
-    seed: 77,
+    seed: contentSeed(Q, [A, B]),
     order: "alternate",
-    aggregation: "majority",
+    aggregation: "confidence",
     returnReasoning: false,
   });
+  // The default R1JUDGE_REWARD_SAMPLES=2: one greedy sample in each order.
+  const two = rewardItemInput(body, item, { ...settings, rewardSamples: 2 }, ctx);
+  assert.deepEqual([two.samples, two.temperature, two.order], [2, 0, "alternate"]);
   const one = rewardItemInput({ ...body, samples: 1 }, item, settings, ctx);
   assert.deepEqual([one.samples, one.temperature, one.order], [1, 0, "fixed"]);
+  const fixed = rewardItemInput({ ...body, samples: 2, order: "fixed" }, item, settings, ctx);
+  assert.equal(fixed.temperature, 1, "two samples in one order: sampled, not the same greedy one twice");
+  assert.equal(rewardItemInput({ ...body, seed: 5 }, item, settings, ctx).seed, 5);
+  // The content seed: the same item, the same seed; another response, another one; 31 bits.
+  const again = rewardItemInput(body, { ...item }, settings, { ...ctx, drawSeed: () => 1 });
+  assert.equal(again.seed, contentSeed(Q, [A, B]));
+  assert.notEqual(contentSeed(Q, [B, A]), contentSeed(Q, [A, B]));
+  assert.ok(Number.isInteger(again.seed) && again.seed >= 0 && again.seed < 2 ** 31);
 });
 
 test("max_new_tokens over the server's cap is 422 naming the field, on every route", () => {
@@ -228,7 +242,8 @@ test("every route applies its documented defaults: what reaches the engine, the 
   assert.deepEqual(ranked.comparisons[0]?.preference, [0.5, 0.5]);
   assert.ok(fresh.cache.get(fresh.cache.key("fake", { ...judging, aggregation: "majority" }, true)));
 
-  // /get_reward: R1JUDGE_REWARD_SAMPLES (4) votes at temperature 1, alternate, majority.
+  // /get_reward: R1JUDGE_REWARD_SAMPLES (4) samples at temperature 1, alternate, confidence: the
+  // reward is the policy's share of the summed probabilities, under the content seed's cache key.
   const rewarding = serviceOn(biasedPort());
   const prompt = `<|im_start|>user\n${Q}<|im_end|>\n<|im_start|>assistant\n`;
   const reward = await rewarding.reward(
@@ -236,13 +251,42 @@ test("every route applies its documented defaults: what reaches the engine, the 
       query: [`${prompt}${A}<|im_end|>`],
       prompts: [prompt],
       labels: [B],
-      seed: 10,
     }),
   );
-  assert.deepEqual(reward.rewards, [0.5]);
-  assert.ok(
-    rewarding.cache.get(
-      rewarding.cache.key("fake", { ...judging, samples: 4, aggregation: "majority" }, true),
+  const rewarded = rewarding.cache.get(
+    rewarding.cache.key(
+      "fake",
+      { ...judging, samples: 4, seed: contentSeed(Q, [A, B]), aggregation: "confidence" },
+      true,
     ),
   );
+  assert.ok(rewarded);
+  assert.deepEqual(reward.rewards, [rewarded.preference[0]]);
+  assert.deepEqual(reward.extra_logs.empty_response, [0]);
+});
+
+test("rewards by default: one greedy sample per order, the mean p(policy); the same body again comes from the cache", async () => {
+  const port = biasedPort();
+  const service = new JudgingService(port, { ...settings, rewardSamples: 2 }, new Metrics());
+  service.setModel({ id: settings.modelId, verdict: DEMO_RULE });
+  const prompt = `<|im_start|>user\n${Q}<|im_end|>\n<|im_start|>assistant\n`;
+  const body = parseBody(rewardRequestSchema, {
+    query: [`${prompt}${A}<|im_end|>`],
+    prompts: [prompt],
+    labels: [B],
+  });
+  const first = await service.reward(body);
+  // As given, p(A) = 0.9; swapped, the judge's p(1) = 0.6 is p(B), so p(A) = 0.4: (0.9 + 0.4) / 2.
+  assert.ok(Math.abs((first.rewards[0] as number) - 0.65) < 1e-12, String(first.rewards[0]));
+  assert.equal(port.requests.length, 2);
+  assert.deepEqual(
+    port.requests.map((r) => [r.samples, r.request.sampling.temperature]),
+    [
+      [1, 0],
+      [1, 0],
+    ],
+  );
+  const second = await service.reward(body);
+  assert.deepEqual(second, first);
+  assert.equal(port.requests.length, 2, "the retry was answered from the judgement cache");
 });

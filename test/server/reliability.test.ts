@@ -85,7 +85,7 @@ test("a deadline that passes before any token is a 504, and the server keeps ser
   await assertServing();
 });
 
-test("128 OpenRLHF-shaped requests with a 4 s deadline: only 200, 429 or 504, and the server lives", async () => {
+test("128 OpenRLHF-shaped requests with a 4 s deadline: only 200, 429, 502 or 504, and the server lives", async () => {
   const prompt = (q: string) => `<|im_start|>user\n${q}<|im_end|>\n<|im_start|>assistant\n`;
   const statuses = await Promise.all(
     Array.from({ length: 128 }, async () => {
@@ -102,7 +102,8 @@ test("128 OpenRLHF-shaped requests with a 4 s deadline: only 200, 429 or 504, an
   );
   const seen = [...new Set(statuses)].sort();
   assert.ok(
-    seen.every((s) => [200, 429, 504].includes(s)),
+    // 502 no_verdict: an item whose samples ran past 64 tokens without a verdict has no reward.
+    seen.every((s) => [200, 429, 502, 504].includes(s)),
     `statuses ${seen}`,
   );
   assert.ok(statuses.includes(200));

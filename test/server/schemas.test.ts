@@ -312,3 +312,27 @@ test("ApiError.within prefixes field paths for batch items", () => {
     ["items[2].images[0]"],
   );
 });
+
+test("judge: a blank response is refused, naming it; /rank candidates and /get_reward are not judged by this rule", () => {
+  for (const blank of ["", "   ", "\n\t", "\u200b"]) {
+    assert.deepEqual(
+      fieldsOf(judgeRequestSchema, { question: "Q?", responses: ["fine", blank] }).map((e) => e.field),
+      ["responses[1]"],
+    );
+    assert.deepEqual(
+      fieldsOf(judgeRequestSchema, { question: "Q?", responses: [blank, "fine"] })[0]?.field,
+      "responses[0]",
+    );
+  }
+  assert.match(
+    fieldsOf(judgeRequestSchema, { question: "Q?", responses: ["", "x"] })[0]?.message ?? "",
+    /empty/,
+  );
+  const [item] = parseJudgeBatch({ items: [{ question: "Q?", responses: [" ", "x"] }] });
+  assert.ok(item && !item.ok);
+  assert.deepEqual(
+    item.error.errors.map((e) => e.field),
+    ["items[0].responses[0]"],
+  );
+  parseBody(rankRequestSchema, { question: "Q?", candidates: ["", "x"] });
+});

@@ -62,10 +62,15 @@ def test_one_item_per_request_gives_float_rewards(server_url: str) -> None:
 
 def test_a_whole_batch_of_1000_in_one_request(server_url: str) -> None:
     rng = random.Random(2)
-    query, prompts, labels = zip(*(rollout(rng) for _ in range(1000)), strict=True)
+    query, prompts, labels = (list(x) for x in zip(*(rollout(rng) for _ in range(1000)), strict=True))
+    # Nine in ten policies wrote nothing (floor reward, not judged): the batch stays cheap while every
+    # tenth item is judged in full (a judgement cut off before its verdict would be no reward: 502).
+    for k in range(1000):
+        if k % 10:
+            query[k] = f"{prompts[k]}<|im_end|>"
     response = requests.post(
         f"{server_url}/get_reward",
-        json={"query": list(query), "prompts": list(prompts), "labels": list(labels), "max_new_tokens": 8},
+        json={"query": query, "prompts": prompts, "labels": labels, "samples": 1},
         timeout=180,
     )
     assert response.status_code == 200, response.text[:300]
@@ -73,6 +78,8 @@ def test_a_whole_batch_of_1000_in_one_request(server_url: str) -> None:
     rewards = torch.tensor(body["rewards"])
     assert rewards.dtype == torch.float32 and rewards.shape == (1000,)
     assert all(isinstance(v, float) for v in body["scores"] + body["extra_logs"]["votes_for"])
+    assert body["extra_logs"]["empty_response"] == [0.0 if k % 10 == 0 else 1.0 for k in range(1000)]
+    assert all(r == 0.0 for k, r in enumerate(body["rewards"]) if k % 10)
 
 
 def test_numeric_labels_and_llama3_markup(server_url: str) -> None:

@@ -3,12 +3,15 @@
 // rendered prompt text, or the chat messages) and reads the field --reward-key names from the JSON
 // object it gets back. The sample is judged exactly as a one-item /get_reward (same question
 // extraction, reference rules, votes, seeds, cache, deadline and errors: JudgingService.reward); a
-// judgement with no valid vote is a 503 (slime retries 5xx), never a made-up reward.
+// judgement with no valid vote is /get_reward's 502 no_verdict (slime retries 5xx), never a made-up
+// reward, even where R1JUDGE_REWARD_NO_VERDICT=neutral lets /get_reward answer a flagged 0.5: slime
+// has no flag to read.
 
 import { Router as makeRouter, type RequestHandler, type Router } from "express";
 import { z } from "zod";
 import type { components } from "../../api/api.js";
 import { ApiError } from "../../errors.js";
+import { NoVerdictError } from "../../judge/reward.js";
 import { floatJson } from "../float-json.js";
 import {
   checkImageCount,
@@ -183,10 +186,9 @@ export function slimeRoutes(
       if (typeof v === "number") logs[key] = v;
     }
     const reward = result.rewards[0];
-    const judged = (logs.votes_for ?? 0) + (logs.votes_against ?? 0);
-    if (typeof reward !== "number" || !Number.isFinite(reward) || (judged === 0 && (logs.invalid ?? 0) > 0)) {
+    if (typeof reward !== "number" || !Number.isFinite(reward) || logs.no_verdict === 1) {
       // Not a reward: slime retries a 5xx (up to 10 times with backoff) instead of training on it.
-      throw new ApiError("not_ready", "the judgement failed: no vote was valid; retry", { retryAfter: 1 });
+      throw new NoVerdictError(logs.invalid ?? 0);
     }
     const answer: SlimeRewardResponse = {
       reward,
