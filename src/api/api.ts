@@ -109,9 +109,9 @@ export type paths = {
      * under R1JUDGE_IMAGE_ROOT) are the images the judge sees. The label may name the prompt's
      * images (**Images through text-only protocols** in docs/api.md).
      *
-     * A judgement with no valid vote is **503** with `Retry-After` (slime retries 5xx and 429 up to
-     * 10 times with backoff), never a made-up reward. Errors name slime's fields (`prompt`,
-     * `response`, `label`).
+     * A judgement with no valid vote is `/get_reward`'s **502** `no_verdict` (slime retries 5xx and
+     * 429 up to 10 times with backoff), never a made-up reward, whatever R1JUDGE_REWARD_NO_VERDICT
+     * says (slime has no flag to read). Errors name slime's fields (`prompt`, `response`, `label`).
      */
     post: operations["slimeReward"];
   };
@@ -1005,9 +1005,9 @@ export type operations = {
    * under R1JUDGE_IMAGE_ROOT) are the images the judge sees. The label may name the prompt's
    * images (**Images through text-only protocols** in docs/api.md).
    *
-   * A judgement with no valid vote is **503** with `Retry-After` (slime retries 5xx and 429 up to
-   * 10 times with backoff), never a made-up reward. Errors name slime's fields (`prompt`,
-   * `response`, `label`).
+   * A judgement with no valid vote is `/get_reward`'s **502** `no_verdict` (slime retries 5xx and
+   * 429 up to 10 times with backoff), never a made-up reward, whatever R1JUDGE_REWARD_NO_VERDICT
+   * says (slime has no flag to read). Errors name slime's fields (`prompt`, `response`, `label`).
    */
   slimeReward: {
     requestBody: {
@@ -1029,6 +1029,7 @@ export type operations = {
       422: components["responses"]["Unprocessable"];
       429: components["responses"]["QueueFull"];
       500: components["responses"]["Internal"];
+      502: components["responses"]["NoVerdict"];
       503: components["responses"]["Unavailable"];
       504: components["responses"]["DeadlineExceeded"];
     };
