@@ -34,7 +34,8 @@ from typing import Any, ClassVar
 import pytest
 from r1judge_client import Client, RetryPolicy
 from r1judge_client.areal import DEFAULT_TIMEOUT, RewardFunction, question_from_rendered, response_text
-from r1judge_client.trl import async_reward_function
+from r1judge_client.trl import async_reward_function, reward_function
+from r1judge_client.verl import compute_score as verl_compute_score
 
 ROOT = Path(__file__).resolve().parents[2]
 RED = ROOT / "docs" / "examples" / "red-circle.png"
@@ -381,3 +382,17 @@ def test_areal_prompt_and_completion_parsing() -> None:
     assert question_from_rendered("What is 2 + 3?") == "What is 2 + 3?"
     assert response_text("5<|im_end|><|endoftext|><|endoftext|>") == "5"
     assert response_text(" 5 ") == "5"
+
+
+def test_no_valid_vote_is_an_error_for_the_sync_functions_never_a_made_up_half(fake: str) -> None:
+    """verl, AReaL and TRL's sync function have no 'no reward' value: a judgement whose every sample
+    lacked a verdict raises (verl and AReaL retry or fail the step) instead of scoring 0.5."""
+    client = Client(fake, retry=RetryPolicy(attempts=1))
+    judged = reward_function(client, reference_column="ref")
+    assert judged(["ok"], ["good"], ref=["r"]) == [0.8]
+    with pytest.raises(RuntimeError, match="no sample gave a valid verdict"):
+        judged(["ok"], ["invalid"], ref=["r"])
+    with pytest.raises(RuntimeError, match="no sample gave a valid verdict"):
+        verl_compute_score(
+            solution_strs=["invalid"], ground_truths=["r"], extra_infos=[{"question": "ok"}], client=client
+        )

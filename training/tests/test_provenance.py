@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from r1judge_train.checkpoint.manifest import build_manifest
+from r1judge_train.export.checkpoint import export_checkpoint
 from r1judge_train.models.interpolate import RECORD, interpolate_models
 from r1judge_train.paths import absolute_paths, relative_path
 
@@ -56,3 +57,12 @@ def test_absolute_paths_are_found() -> None:
 def test_a_manifest_with_an_absolute_path_in_its_provenance_is_not_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"provenance\.refinement\.base: '/home/me/runs/hf' is an absolute path"):
         build_manifest(tmp_path, "m", None, None, {}, {"refinement": {"base": "/home/me/runs/hf"}})
+
+
+def test_an_export_with_an_absolute_path_is_refused_before_the_old_checkpoint_is_touched(tmp_path: Path) -> None:
+    out = tmp_path / "checkpoint"
+    out.mkdir()
+    (out / "r1judge.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"provenance\.source: '/home/me/runs/final' is an absolute path"):
+        export_checkpoint(None, tmp_path, out, "m", {"source": "/home/me/runs/final"})  # type: ignore[arg-type]
+    assert (out / "r1judge.json").read_text() == "{}", "the previous checkpoint is left as it was"

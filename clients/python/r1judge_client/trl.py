@@ -101,10 +101,13 @@ def reward_function(
 
 
 def _share(result: dict[str, Any]) -> float:
+    """The judge's preference for the completion; a judgement without a valid vote raises, never a made-up 0.5."""
     if "status" in result and "winner" not in result:
         raise RuntimeError(f"the judge refused an item: {result.get('detail', result)}")
     first, second = result["preference"]
-    return 0.5 if first + second == 0 else float(first)
+    if first + second == 0:
+        raise RuntimeError(f"no sample gave a valid verdict ({result.get('votes', {}).get('invalid', '?')} invalid)")
+    return float(first)
 
 
 def _groups(prompts: Sequence[Any], images: Sequence[Any] | None = None) -> list[tuple[int, int]]:

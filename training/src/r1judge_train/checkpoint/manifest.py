@@ -44,6 +44,12 @@ def file_table(root: Path) -> dict[str, dict[str, Any]]:
     return table
 
 
+def check_provenance(provenance: dict[str, Any]) -> None:
+    """The manifest is shipped and served (GET /models): a build machine's paths have no place in it."""
+    for where, path in absolute_paths(provenance, "provenance"):
+        raise ValueError(f"{where}: {path!r} is an absolute path; record it relative to a named directory")
+
+
 def build_manifest(
     root: Path,
     model_id: str,
@@ -52,9 +58,7 @@ def build_manifest(
     variants: dict[str, dict[str, str]],
     provenance: dict[str, Any],
 ) -> dict[str, Any]:
-    # The manifest is shipped and served (GET /models): a build machine's paths have no place in it.
-    for where, path in absolute_paths(provenance, "provenance"):
-        raise ValueError(f"{where}: {path!r} is an absolute path; record it relative to a named directory")
+    check_provenance(provenance)
     head_dim = text_config.hidden_size // text_config.num_attention_heads
     return {
         "format": FORMAT_NAME,

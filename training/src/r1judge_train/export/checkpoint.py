@@ -15,7 +15,7 @@ import transformers
 from transformers import Qwen2_5_VLForConditionalGeneration
 
 from .. import __version__
-from ..checkpoint.manifest import DTYPES, MANIFEST_NAME, build_manifest, graph_file
+from ..checkpoint.manifest import DTYPES, MANIFEST_NAME, build_manifest, check_provenance, graph_file
 from ..checkpoint.validate import Checkpoint, load_checkpoint
 from ..models.inputs import check_preprocessor, preprocessor_config
 from ..tokenizer.qwen import load_tokenizer
@@ -62,6 +62,8 @@ def export_checkpoint(
     """Export graphs (fp32, then converted variants), copy tokenizer files, write configs and the manifest.
 
     `preprocessor`: the image preprocessing the model was trained with (default: R1-Reward's bounds)."""
+    # Refused before anything is deleted or exported (minutes for a real model), not at the manifest.
+    check_provenance(provenance)
     preprocessor = check_preprocessor(preprocessor) if preprocessor is not None else preprocessor_config()
     quantized = tuple(v for v in variants if v in QUANTIZED_BITS)
     if quantized and "fp32" not in variants:
