@@ -92,9 +92,8 @@ export type paths = {
      * `temperature`, …) are optional extra fields with the same meaning as in `/judge`; `samples`
      * defaults to R1JUDGE_REWARD_SAMPLES (default 2: one greedy sample per order), since OpenRLHF
      * sends none; `temperature` to 0 while each order gets at most one sample, else 1.0; the
-     * others take `/judge`'s defaults (the table under **Defaults**). With `early_stop` (default
-     * true) sampling ends once the remaining samples cannot change the verdict (never before both
-     * of two samples are in).
+     * others take `/judge`'s defaults (the table under **Defaults**), except `early_stop`, false:
+     * every sample is drawn, so both orders weigh the same and a retry draws the same samples.
      */
     post: operations["getReward"];
   };
@@ -966,9 +965,8 @@ export type operations = {
    * `temperature`, …) are optional extra fields with the same meaning as in `/judge`; `samples`
    * defaults to R1JUDGE_REWARD_SAMPLES (default 2: one greedy sample per order), since OpenRLHF
    * sends none; `temperature` to 0 while each order gets at most one sample, else 1.0; the
-   * others take `/judge`'s defaults (the table under **Defaults**). With `early_stop` (default
-   * true) sampling ends once the remaining samples cannot change the verdict (never before both
-   * of two samples are in).
+   * others take `/judge`'s defaults (the table under **Defaults**), except `early_stop`, false:
+   * every sample is drawn, so both orders weigh the same and a retry draws the same samples.
    */
   getReward: {
     requestBody: {

@@ -12,7 +12,7 @@
 // sockets or directories.
 
 import { constants } from "node:fs";
-import { open, realpath } from "node:fs/promises";
+import { lstat, open, realpath } from "node:fs/promises";
 import { isAbsolute, join, sep } from "node:path";
 import { ApiError } from "../errors.js";
 import { imageBytes, image as imageSchema, LIMITS } from "./schemas.js";
@@ -60,7 +60,7 @@ export function splitLabel(label: unknown, field: string): LabelParts {
       // not JSON: the reference is the text itself
     }
   }
-  if (isScalar(value)) return { reference: value };
+  if (isScalar(value)) return { reference: checkedReference(value, field) };
   if (!conventionObject(value)) {
     // Another JSON value (a dataset dict or list): judged against as the JSON text.
     return { reference: JSON.stringify(value) };
@@ -68,7 +68,8 @@ export function splitLabel(label: unknown, field: string): LabelParts {
   if (!isScalar(value.reference)) {
     throw unprocessable(`${field}.reference`, "must be text, a number, a boolean or null");
   }
-  if (value.images === undefined) return { reference: value.reference };
+  const reference = checkedReference(value.reference, `${field}.reference`);
+  if (value.images === undefined) return { reference };
   const images = value.images;
   if (!Array.isArray(images) || !images.every((i): i is string => typeof i === "string" && i.length > 0)) {
     throw unprocessable(`${field}.images`, "must be a list of data URLs or paths (non-empty strings)");
@@ -76,7 +77,18 @@ export function splitLabel(label: unknown, field: string): LabelParts {
   if (images.length > LIMITS.images) {
     throw unprocessable(`${field}.images`, `at most ${LIMITS.images} images, got ${images.length}`);
   }
-  return { reference: value.reference, images };
+  if (images.some((image) => image.length > LIMITS.imageChars)) {
+    throw unprocessable(`${field}.images`, `an image is over ${LIMITS.imageChars} characters`);
+  }
+  return { reference, images };
+}
+
+/** A reference is a response's length at most (a label's text may be longer only by its images). */
+function checkedReference<T>(reference: T, field: string): T {
+  if (typeof reference === "string" && reference.length > LIMITS.responseChars) {
+    throw unprocessable(field, `at most ${LIMITS.responseChars} characters, got ${reference.length}`);
+  }
+  return reference;
 }
 
 /** The image references' count against the prompt's image slots (422 naming the field on a mismatch). */
@@ -153,6 +165,10 @@ export async function readUnderRoot(
   if (real !== rootReal && !real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) {
     throw unprocessable(field, "resolves outside the image root (a symbolic link out of it)");
   }
+  // Devices, FIFOs and sockets are refused before they are opened (opening some has effects).
+  const kind = await lstat(real).catch(() => undefined);
+  if (!kind?.isFile())
+    throw unprocessable(field, "is not a regular file (a directory, device, FIFO or socket)");
   // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: the resolved path itself is
   // not swapped for a link between realpath and open. The type is checked on the open descriptor.
   let handle: Awaited<ReturnType<typeof open>>;
@@ -162,6 +178,11 @@ export async function readUnderRoot(
     throw unprocessable(field, "cannot be opened under the image root");
   }
   try {
+    // A directory on the way swapped for a link between realpath and open is followed by open
+    // (O_NOFOLLOW covers the last component only): what was opened must still be under the root.
+    const opened = await realpath(`/proc/self/fd/${handle.fd}`).catch(() => real);
+    if (opened !== real)
+      throw unprocessable(field, "changed while it was opened (a link out of the image root)");
     const stat = await handle.stat();
     if (!stat.isFile()) {
       throw unprocessable(field, "is not a regular file (a directory, device, FIFO or socket)");
@@ -170,7 +191,7 @@ export async function readUnderRoot(
       throw unprocessable(field, `is ${stat.size} bytes, over the ${LIMITS.imageBytes}-byte image limit`);
     }
     if (stat.size === 0) throw unprocessable(field, "is an empty file");
-    // Read at most one byte past the limit, so a file growing after the stat is caught too.
+    // Read at most one byte past the limit: a file grown past it after the stat is refused too.
     const buffer = Buffer.alloc(Math.min(stat.size + 1, LIMITS.imageBytes + 1));
     let length = 0;
     while (length < buffer.length) {

@@ -104,7 +104,7 @@ export type RewardSamplingBody = SamplingBody & { order?: Order | undefined };
  * Any reward route: the policy's response as Response 1 against the reference as Response 2, with
  * the reward defaults: R1JUDGE_REWARD_SAMPLES samples in alternating order, greedy while each order
  * gets at most one sample (rewardTemperature), "confidence" aggregation (the reward is the mean
- * p(policy), rewardOf in judge/reward.ts), and without a seed one derived from the content
+ * p(policy), rewardOf in judge/reward.ts), every sample drawn (no early stop), and without a seed one derived from the content
  * (contentSeed: the request's images' digests included), which makes the judgement reproducible
  * (cache it: JudgingService passes `seeded` true for rewards).
  */
@@ -127,6 +127,9 @@ export function rewardPairInput(
     responses,
     ...base,
     temperature: body.temperature ?? rewardTemperature(samples, order),
+    // Every sample is drawn: an early stop would weigh one order more, and which samples it cancels
+    // depends on the engine's timing, so a cached, "reproducible" reward could differ on a retry.
+    earlyStop: body.early_stop ?? false,
     order,
     aggregation: REWARD_AGGREGATION,
     returnReasoning: false,

@@ -196,7 +196,7 @@ export class JudgingService {
             const failed = itemError(err, `query[${k}]`);
             // The engine names an image `images[j]`: for /get_reward it is the label's.
             throw images[k]
-              ? renameFields(failed, (f) => f.replace(/^images\[/, `labels[${k}].images[`))
+              ? renameFields(failed, (f) => f.replace(/^images(?=\[|$)/, `labels[${k}].images`))
               : failed;
           }
         }),

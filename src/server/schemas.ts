@@ -140,8 +140,18 @@ export const rankRequestSchema = z.strictObject({
 // ---- /get_reward (OpenRLHF) ----
 // Any number of items (the body size limit bounds them): older OpenRLHF sends a whole rollout batch.
 const rewardList = (maxChars: number) => z.array(z.string().max(maxChars));
-/** Labels are dataset values passed through as they are: text, numbers, booleans or null. */
-const label = z.union([z.string().max(LIMITS.responseChars), z.number(), z.boolean(), z.null()]);
+/**
+ * Labels are dataset values passed through as they are: text, numbers, booleans or null. A label's
+ * text may carry its prompt's images as data URLs (image-refs.ts splitLabel), so it may be as long as
+ * a reference and the images together; splitLabel holds the reference to a response's length and each
+ * image to an image's. The body size limit bounds the whole.
+ */
+const label = z.union([
+  z.string().max(LIMITS.responseChars + LIMITS.images * LIMITS.imageChars),
+  z.number(),
+  z.boolean(),
+  z.null(),
+]);
 
 export const rewardRequestSchema = z
   .object({

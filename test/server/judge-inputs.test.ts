@@ -131,6 +131,7 @@ test("/get_reward: R1JUDGE_REWARD_SAMPLES samples alternating, confidence, a see
     samples: 4,
     temperature: 1,
     ...shared,
+    earlyStop: false, // every sample drawn: both orders weigh the same, and a retry draws the same
     seed: contentSeed(Q, [A, B]),
     order: "alternate",
     aggregation: "confidence",
@@ -256,7 +257,7 @@ test("every route applies its documented defaults: what reaches the engine, the 
   const rewarded = rewarding.cache.get(
     rewarding.cache.key(
       "fake",
-      { ...judging, samples: 4, seed: contentSeed(Q, [A, B]), aggregation: "confidence" },
+      { ...judging, samples: 4, seed: contentSeed(Q, [A, B]), aggregation: "confidence", earlyStop: false },
       true,
     ),
   );

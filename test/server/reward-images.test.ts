@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import pino from "pino";
+import sharp from "sharp";
 import { loadConfig } from "../../src/config.js";
 import { type RunningServer, startServer } from "../../src/main.js";
 
@@ -93,4 +94,28 @@ test("refusals: a count that does not match the prompt's runs, links out of the 
   const off = await reward(noRoot, [{ response: "red", label: label("blue", ["red.png"]) }]);
   assert.equal(off.status, 422);
   assert.match(off.json.errors[0].message, /R1JUDGE_IMAGE_ROOT/);
+});
+
+test("a label's data URL may be as large as an image (not a response's 100,000 characters); its reference may not", async () => {
+  // A 200×200 PNG of noise: ~120 KB, ~160,000 base64 characters inside the label's JSON text.
+  const noise = Buffer.alloc(200 * 200 * 3);
+  let x = 2463534242; // xorshift32: noise that PNG cannot compress, the same every run
+  for (let i = 0; i < noise.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    noise[i] = x & 0xff;
+  }
+  const png = await sharp(noise, { raw: { width: 200, height: 200, channels: 3 } })
+    .png()
+    .toBuffer();
+  const dataUrl = `data:image/png;base64,${png.toString("base64")}`;
+  assert.ok(dataUrl.length > 150_000, `${dataUrl.length} characters`);
+  const res = await reward(server, [
+    { response: "The shape is red.", label: label("The shape is blue.", [dataUrl]) },
+  ]);
+  assert.equal(res.status, 200, res.text.slice(0, 300));
+  const long = await reward(server, [{ response: "red", label: label("x".repeat(100_001), [dataUrl]) }]);
+  assert.equal(long.status, 422, long.text.slice(0, 300));
+  assert.equal(long.json.errors[0].field, "labels[0].reference");
 });

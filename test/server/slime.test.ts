@@ -4,7 +4,7 @@
 // up to `max_retries` tries with backoff min(2^attempt, 30) s + jitter (scaled to milliseconds here),
 // retrying connection errors, 5xx and 429 only (slime PR #1582). Prompts as text and as messages,
 // images in message parts and referenced from the label (data URLs and paths under
-// R1JUDGE_IMAGE_ROOT), slime's field names in errors, and a failed judgement as a retried 503.
+// R1JUDGE_IMAGE_ROOT), slime's field names in errors, and a failed judgement as a retried 502 no_verdict.
 
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
@@ -212,6 +212,13 @@ test("refusals name slime's fields: image counts, paths outside the root, empty 
     [prompt, { reference: "blue", images: ["missing.png"] }, "label.images[0]", /no such file/],
     [chatml(fresh()), "", "label", /empty/],
     [[{ role: "system", content: "hi" }], "x", "prompt", /no message with role user/],
+    // An image and no text: the question cannot fall back to the query (the response itself).
+    [
+      [{ role: "user", content: [{ type: "image_url", image_url: { url: DATA_URL } }] }],
+      "blue",
+      "prompt",
+      /has no text/,
+    ],
   ];
   for (const [p, label, field, message] of cases) {
     const r = await refused({ prompt: p, response: "red", label });

@@ -137,6 +137,16 @@ export function slimeToReward(
     images = () => resolveImages(turn.parts, imageRoot, "prompt.image");
   }
   const question = turn.text.replace(IMAGE_RUN_TOKENS, "").trim();
+  if (question === "") {
+    // Without text the question would fall back to the query's, which here is the response itself.
+    throw new ApiError(
+      "unprocessable",
+      "prompt: the last user message has no text: there is no question to judge",
+      {
+        errors: [{ field: "prompt", message: "the last user message has no text" }],
+      },
+    );
+  }
   return {
     query: question + body.response,
     prompt: question,
@@ -153,7 +163,7 @@ export function slimeToReward(
 function slimeFields(err: unknown, imagesField: string): ApiError {
   return renameFields(toApiError(err), (s) =>
     s
-      .replace(/^(?:labels\[0\]\.)?images\[/, `${imagesField}[`)
+      .replace(/^(?:labels\[0\]\.)?images(?=\[|$)/, imagesField)
       .replace(/\bquery\[0\]/g, "response")
       .replace(/\bprompts\[0\]/g, "prompt")
       .replace(/\blabels\[0\]/g, "label"),
