@@ -19,6 +19,7 @@ import { EngineError } from "../../src/engine/errors.js";
 import { KvBatch, type KvCache, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
 import type { PromptTensors, StepResult } from "../../src/engine/model.js";
 import type { SamplingParams } from "../../src/engine/sampling/sampler.js";
+import { ManualClock, turnsUntil } from "../support/clock.js";
 
 const V = 32;
 const SHAPE: KvShape = { layers: 1, heads: 2, headDim: 2, dtype: "float32" };
@@ -206,26 +207,6 @@ function engine(
       decodeTail: (tokens) => tokens.map((t) => `<${t}>`).join(""),
     },
   );
-}
-
-/**
- * Yields event-loop turns until `done()` holds, at most `maxTurns` of them: run() advances one step
- * per turn, so the bound counts steps, never milliseconds.
- */
-async function turnsUntil(done: () => boolean, maxTurns = 10_000): Promise<void> {
-  for (let i = 0; i < maxTurns && !done(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
-  assert.ok(done(), `not reached within ${maxTurns} event-loop turns`);
-}
-
-/** A clock the test moves by hand, so deadlines pass exactly where the test says. */
-function manualClock(start = 1_000_000) {
-  let now = start;
-  return {
-    now: () => now,
-    advance: (ms: number) => {
-      now += ms;
-    },
-  };
 }
 
 async function drain(e: Engine, until: () => boolean, max = 500): Promise<void> {
@@ -483,7 +464,7 @@ test("cancel(id, [i]) cancels just sample i", async () => {
 
 test("a deadline in the past gives 'deadline' without a prefill; one passing mid-run stops the rows", async () => {
   const model = new FakeModel();
-  const clock = manualClock();
+  const clock = new ManualClock();
   const e = engine(model, { now: clock.now });
   const late = collector();
   e.submit(request("late", { samples: 2, deadline: clock.now() - 1 }), late.listener);
@@ -762,7 +743,7 @@ test("stop(reason) ends run() at a step boundary and fails what is held with the
 
 test("a waiting request past its deadline finishes at the next boundary, not when it would be admitted", async () => {
   const model = new FakeModel();
-  const clock = manualClock();
+  const clock = new ManualClock();
   const e = engine(model, { maxRows: 1, now: clock.now });
   const long = collector();
   const short = collector();

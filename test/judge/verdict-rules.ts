@@ -1,12 +1,13 @@
 // Verdict rules for judging tests, as the engine hands them over (ModelInfo.verdict): the demo
 // checkpoint's own block, read from its manifest rather than copied, and a rule of another shape;
-// and the judgement input those tests start from.
+// and the judgement input and service settings those tests start from.
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseVerdictSpec, type VerdictSpec } from "../../src/engine/verdict-spec.js";
 import type { JudgeInput } from "../../src/judge/judge.js";
 import { VerdictReader } from "../../src/judge/verdict.js";
+import type { JudgingSettings } from "../../src/server/judging.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -40,3 +41,17 @@ export const judgeInput = (overrides: Partial<JudgeInput> = {}): JudgeInput => (
   verdict: new VerdictReader(DEMO_RULE),
   ...overrides,
 });
+
+/** JudgingService settings of the judging tests (a fake engine named "fake"). */
+export const JUDGING_SETTINGS: JudgingSettings = {
+  modelId: "fake",
+  maxQueue: 64,
+  maxNewTokens: 256,
+  defaultTimeoutMs: 60_000,
+  cacheEntries: 100,
+  rewardSamples: 4,
+  rewardEmptyLabel: "reject",
+  rewardEmptyFloor: 0,
+  rewardNoVerdict: "error",
+  rewardEndMarkers: [],
+};

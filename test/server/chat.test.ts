@@ -9,7 +9,6 @@ import type { GenerationHandlers, ImageSetRef } from "../../src/engine/client.js
 import { EngineError } from "../../src/engine/errors.js";
 import type { GenerationRequest, SampleMessage } from "../../src/engine/protocol.js";
 import { ApiError } from "../../src/errors.js";
-import type { Clock } from "../../src/judge/clock.js";
 import { type GenerationPort, JudgeAbortedError } from "../../src/judge/judge.js";
 import { type ChatSettings, chatCompletion } from "../../src/server/chat.js";
 import { chatCompletionRequestSchema } from "../../src/server/openai-schemas.js";
@@ -17,25 +16,11 @@ import { toOpenAIError } from "../../src/server/problem.js";
 import { parseBody } from "../../src/server/schemas.js";
 
 const SETTINGS: ChatSettings = { modelId: "judge-x", maxNewTokens: 100, defaultTimeoutMs: 1000 };
+
+import { ManualClock } from "../support/clock.js";
+
 const PNG =
   "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
-
-class ManualClock implements Clock {
-  time = 1_000_000;
-  private timers: { at: number; fire: () => void }[] = [];
-  now = () => this.time;
-  after = (ms: number, fire: () => void) => {
-    const timer = { at: this.time + ms, fire };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((t) => t !== timer);
-    };
-  };
-  advance(ms: number): void {
-    this.time += ms;
-    for (const t of this.timers.filter((t) => t.at <= this.time)) t.fire();
-  }
-}
 
 /** An engine whose answers the test gives by hand. */
 class ScriptedPort implements GenerationPort {

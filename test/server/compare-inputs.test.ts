@@ -7,23 +7,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { compareComparisonInputs, type RequestContext } from "../../src/server/judge-inputs.js";
-import { JudgingService, type JudgingSettings } from "../../src/server/judging.js";
+import { JudgingService } from "../../src/server/judging.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { FakePort, firstResponse } from "../judge/fake-port.js";
-import { DEMO_RULE } from "../judge/verdict-rules.js";
+import { DEMO_RULE, JUDGING_SETTINGS } from "../judge/verdict-rules.js";
 
-const settings: JudgingSettings = {
-  modelId: "fake",
-  maxQueue: 64,
-  maxNewTokens: 256,
-  defaultTimeoutMs: 60_000,
-  cacheEntries: 100,
-  rewardSamples: 4,
-  rewardEmptyLabel: "reject",
-  rewardEndMarkers: [],
-  rewardEmptyFloor: 0,
-  rewardNoVerdict: "error",
-};
+const settings = JUDGING_SETTINGS;
 const ctx: RequestContext = { arrived: 1_000, drawSeed: () => 77 };
 const Q = "Which is larger, 47 or 74?";
 

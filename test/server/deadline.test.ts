@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ImageSetRef } from "../../src/engine/client.js";
-import type { Clock } from "../../src/judge/clock.js";
 import { type GenerationPort, JudgeDeadlineError } from "../../src/judge/judge.js";
 import { JudgingService, type JudgingSettings } from "../../src/server/judging.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { judgeRequestSchema, parseBody } from "../../src/server/schemas.js";
-import { DEMO_RULE } from "../judge/verdict-rules.js";
+import { DEMO_RULE, JUDGING_SETTINGS } from "../judge/verdict-rules.js";
+import { ManualClock, turnsUntil } from "../support/clock.js";
 
 /** An engine whose samples never come: it records what was asked and what was cancelled. */
 class SilentPort implements GenerationPort {
@@ -30,46 +30,8 @@ class SilentPort implements GenerationPort {
   releaseImages(): void {}
 }
 
-/** A clock whose time moves only when the test says; timers fire as it passes them. */
-class ManualClock implements Clock {
-  private time = 1_000_000;
-  private timers: { at: number; fire: () => void }[] = [];
-  now(): number {
-    return this.time;
-  }
-  after(ms: number, fire: () => void): () => void {
-    const timer = { at: this.time + ms, fire };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((t) => t !== timer);
-    };
-  }
-  advance(ms: number): void {
-    this.time += ms;
-    const due = this.timers.filter((t) => t.at <= this.time);
-    this.timers = this.timers.filter((t) => t.at > this.time);
-    for (const t of due) t.fire();
-  }
-}
-
-const settings: JudgingSettings = {
-  modelId: "fake",
-  maxQueue: 4,
-  maxNewTokens: 64,
-  defaultTimeoutMs: 60_000,
-  cacheEntries: 0,
-  rewardSamples: 4,
-  rewardEmptyLabel: "reject",
-  rewardEmptyFloor: 0,
-  rewardNoVerdict: "error",
-  rewardEndMarkers: [],
-};
-
-/** Event-loop turns until `done()` holds (at most `max`): the service reaches the engine in a few. */
-async function turnsUntil(done: () => boolean, max = 1000): Promise<void> {
-  for (let i = 0; i < max && !done(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
-  assert.ok(done(), `not reached within ${max} event-loop turns`);
-}
+// A small queue, a 64-token cap and no judgement cache (each request reaches the engine).
+const settings: JudgingSettings = { ...JUDGING_SETTINGS, maxQueue: 4, maxNewTokens: 64, cacheEntries: 0 };
 
 function setup() {
   const port = new SilentPort();
@@ -93,7 +55,7 @@ test("timeout_ms counts from arrival on the service's clock: the judgement fails
     .then((o) => {
       seen.outcome = o;
     });
-  await turnsUntil(() => port.generated.length === 2); // one request per order
+  await turnsUntil(() => port.generated.length === 2, 1000); // one request per order
   clock.advance(499);
   await turnsUntil(() => true, 50);
   assert.ok(seen.outcome === undefined, "still waiting 1 ms before the deadline");
@@ -105,7 +67,7 @@ test("timeout_ms counts from arrival on the service's clock: the judgement fails
   void service
     .judge(parseBody(judgeRequestSchema, { question: "Again?", responses: ["a", "b"] }))
     .catch(() => {});
-  await turnsUntil(() => port.generated.length === 3);
+  await turnsUntil(() => port.generated.length === 3, 1000);
 });
 
 test("without timeout_ms the server's default deadline applies, from arrival", async () => {
@@ -116,7 +78,7 @@ test("without timeout_ms the server's default deadline applies, from arrival", a
     .catch((err: unknown) => {
       seen.outcome = err;
     });
-  await turnsUntil(() => port.generated.length === 1);
+  await turnsUntil(() => port.generated.length === 1, 1000);
   clock.advance(settings.defaultTimeoutMs - 1);
   await turnsUntil(() => true, 50);
   assert.ok(seen.outcome === undefined, "still waiting 1 ms before the deadline");

@@ -14,7 +14,7 @@ import {
   rankStrategy,
   rewardItemInput,
 } from "../../src/server/judge-inputs.js";
-import { JudgingService, type JudgingSettings } from "../../src/server/judging.js";
+import { JudgingService } from "../../src/server/judging.js";
 import { Metrics } from "../../src/server/metrics.js";
 import {
   judgeRequestSchema,
@@ -24,20 +24,9 @@ import {
   rewardRequestSchema,
 } from "../../src/server/schemas.js";
 import { FakePort, firstResponse } from "../judge/fake-port.js";
-import { DEMO_RULE } from "../judge/verdict-rules.js";
+import { DEMO_RULE, JUDGING_SETTINGS } from "../judge/verdict-rules.js";
 
-const settings: JudgingSettings = {
-  modelId: "fake",
-  maxQueue: 64,
-  maxNewTokens: 256,
-  defaultTimeoutMs: 60_000,
-  cacheEntries: 100,
-  rewardSamples: 4,
-  rewardEmptyLabel: "reject",
-  rewardEmptyFloor: 0,
-  rewardNoVerdict: "error",
-  rewardEndMarkers: [],
-};
+const settings = JUDGING_SETTINGS;
 
 const ctx: RequestContext = { arrived: 1_000, drawSeed: () => 77 };
 const Q = "What is 7 + 5?";
