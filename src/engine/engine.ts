@@ -139,6 +139,8 @@ interface Active {
   cancelled: Set<number> | "all";
   /** Set once the request has failed: it reports nothing more. */
   failed: boolean;
+  /** Tokens decoded each step to look for stop strings (tailTokens of the request's own). */
+  tail: number;
 }
 
 const STOP_TAIL_TOKENS = 16;
@@ -188,7 +190,14 @@ export class Engine {
     // Checked here: a bad value would otherwise throw (or spin) inside iterate() for the whole batch.
     const problem = requestProblem(request);
     if (problem) throw new EngineError("invalid_parameters", problem);
-    this.waiting.push({ request, listener, remaining: request.samples, cancelled: new Set(), failed: false });
+    this.waiting.push({
+      request,
+      listener,
+      remaining: request.samples,
+      cancelled: new Set(),
+      failed: false,
+      tail: tailTokens(request.stopStrings ?? []),
+    });
     this.wake?.();
   }
 
@@ -473,7 +482,7 @@ export class Engine {
     const own = request.stopStrings ?? [];
     const tail =
       this.stopRule.stopStrings.length || own.length || probe
-        ? this.stopRule.decodeTail(row.tokens.slice(-tailTokens(own)))
+        ? this.stopRule.decodeTail(row.tokens.slice(-row.request.tail))
         : "";
     if (probe && tail.endsWith(probe.after)) row.atChoice = true;
     if (
@@ -540,6 +549,7 @@ export class Engine {
       remaining: spec.samples,
       cancelled: "all",
       failed: false,
+      tail: STOP_TAIL_TOKENS,
     };
     this.finishUnstarted(active, "cancelled");
   }
