@@ -38,7 +38,6 @@ async function judgeSteps(model: JudgeModel, prompt: PromptTensors, samples: num
     {
       id: "bench",
       prompt,
-      imageDigests: [],
       samples,
       seed: 7,
       sampling: { temperature: 1, topK: 0, topP: 1 },

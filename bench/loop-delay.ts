@@ -31,6 +31,7 @@ export async function workerLoopDelay(
     kvBudgetBytes: Number.MAX_SAFE_INTEGER,
     maxRows: 1024,
     prefixCacheBytes: 0,
+    encoderCacheBytes: 0,
     maxImagePixels: 1e8,
     maxRequestPixels: 1e8,
     maxDecodePixels: 1e8,

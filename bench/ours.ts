@@ -44,7 +44,6 @@ export async function runOnce(
     {
       id: "bench",
       prompt,
-      imageDigests: [],
       samples,
       seed,
       sampling,

@@ -86,6 +86,7 @@ const KEYS = {
   maxBatch: ["R1JUDGE_MAX_BATCH", "--max-batch", int(1, 4096).default(64)],
   kvBudgetMb: ["R1JUDGE_KV_BUDGET_MB", "--kv-budget-mb", int(1, 1_048_576).default(2048)],
   prefixCacheMb: ["R1JUDGE_PREFIX_CACHE_MB", "--prefix-cache-mb", int(0, 1_048_576).default(256)],
+  encoderCacheMb: ["R1JUDGE_ENCODER_CACHE_MB", "--encoder-cache-mb", int(0, 1_048_576).default(256)],
   cacheEntries: ["R1JUDGE_CACHE_ENTRIES", "--cache-entries", int(0, 10_000_000).default(1024)],
   device: [
     "R1JUDGE_DEVICE",
@@ -303,6 +304,7 @@ export function engineOptions(config: Config): EngineOptions {
     kvBudgetBytes: config.kvBudgetMb * MIB,
     maxRows: config.maxBatch,
     prefixCacheBytes: config.prefixCacheMb * MIB,
+    encoderCacheBytes: config.encoderCacheMb * MIB,
     maxImagePixels: config.maxImagePixels,
     maxRequestPixels: config.maxRequestPixels,
     maxDecodePixels: config.maxDecodePixels,

@@ -1,14 +1,26 @@
 // The generation loop: K samples of a prompt prefill once and decode as one batch (the KV cache is
 // broadcast), and requests join the running batch at step boundaries (continuous batching). Rows
 // leave when they finish, are cancelled or pass their deadline; NaN logits end only their own row.
+// A prompt's own work — its images through the vision encoder, its tokens through prefill chunks —
+// runs in slices between decode steps, at most the model's `prefillChunkTokens` of it per step, so the running
+// rows never wait for a long prompt or a picture; its pixels are decoded off this thread meanwhile.
 // Failures stay as small as they can: a request whose prefill, sampling or listener fails ends alone;
 // a failed decode step fails the running batch (its rows share one KV cache); only repeated failed
 // steps stop the loop (run() rejects: the engine is broken and its worker must be replaced).
 
+import { EncoderCache } from "./encoder-cache.js";
 import { EngineError } from "./errors.js";
 import { type KvCache, type KvLocation, type KvShape, kvBytesPerToken, SPARE_COLUMNS } from "./kv.js";
-import type { PromptTensors, StepResult } from "./model.js";
-import { PrefixCache, prefixKeys } from "./prefix-cache.js";
+import {
+  type ImagePatches,
+  imageNeeded,
+  type PromptImage,
+  type PromptTensors,
+  type StepResult,
+} from "./model.js";
+import type { GridThw } from "./positions.js";
+import { PrefixCache, type PrefixHit, type PrefixKeys, prefixKeys } from "./prefix-cache.js";
+import type { FloatData } from "./runtime/tensor.js";
 import { Prng } from "./sampling/prng.js";
 import { InvalidLogitsError, type SamplingParams, sampleToken, samplingProblem } from "./sampling/sampler.js";
 import { type Demand, type Limits, planAdmission } from "./scheduler.js";
@@ -46,8 +58,6 @@ export interface ChoiceProbe {
 export interface GenerateRequest extends SampleSpec {
   id: string;
   prompt: PromptTensors;
-  /** One digest per image, in prompt order: the prefix cache tells images apart by them. */
-  imageDigests: string[];
   probe?: ChoiceProbe;
 }
 
@@ -91,8 +101,25 @@ export interface GenerationModel {
   readonly imagePadTokenId: number;
   /** Where the model keeps the KV cache (device memory on WebGPU). */
   readonly kvLocation: KvLocation;
+  /**
+   * Prompt tokens a prefill runs at once, and the prompt work (tokens prefilled plus image tokens
+   * encoded) done between two decode steps; a slice bigger than this (one large image) runs alone.
+   */
+  readonly prefillChunkTokens: number;
   emptyKv(rows: number): KvCache;
-  prefill(prompt: PromptTensors, past: KvCache | undefined, start: number): Promise<StepResult>;
+  /** One image's features from its patches (the vision encoder). */
+  encodeImage(pixelValues: Float32Array, grid: GridThw): Promise<FloatData>;
+  /**
+   * Prompt tokens [from, to) on top of `past` (one row of exactly `from` columns; none at 0), image
+   * pads taking rows of `features[image]`; `past` is left as it is.
+   */
+  prefillRange(
+    prompt: PromptTensors,
+    past: KvCache | undefined,
+    from: number,
+    to: number,
+    features: readonly (FloatData | undefined)[],
+  ): Promise<StepResult>;
   step(tokens: readonly number[], ropeDeltas: readonly number[], kv: KvCache): Promise<StepResult>;
   /** Bytes moved between host and device memory so far (absent or zero on CPU). */
   transfers?(): { toDevice: number; toHost: number };
@@ -100,12 +127,22 @@ export interface GenerationModel {
 
 export interface EngineSettings extends Limits {
   prefixCacheBytes: number;
+  /** Bytes of vision-encoder output kept by image digest (0: none kept). */
+  encoderCacheBytes?: number;
   /** Epoch milliseconds, compared with requests' deadlines (Date.now; tests pass their own clock). */
   now?: () => number;
 }
 
 export interface EngineStats {
   waiting: number;
+  /** Admitted requests whose images or prompt are still being worked through, slice by slice. */
+  prefilling: number;
+  /** Images whose pixels are being decoded for a prefill. */
+  imagesDecoding: number;
+  encoderCacheBytes: number;
+  encoderHits: number;
+  /** Vision-encoder runs. */
+  encoderMisses: number;
   runningRequests: number;
   runningRows: number;
   /** Where the KV cache and prefix cache live: their bytes are host or device memory. */
@@ -143,6 +180,29 @@ interface Active {
   tail: number;
 }
 
+/** An admitted request whose prompt is being worked through, one slice per call. */
+interface Prefilling {
+  active: Active;
+  /** Set by the first slice: the prefix cache is consulted only then, after earlier prompts stored theirs. */
+  keys?: PrefixKeys;
+  /** Tokens already in the cache (`kv` holds `next` of them). */
+  next: number;
+  /** Tokens that came from the prefix cache. */
+  cached: number;
+  /** The cache so far (held while here); absent before the first chunk of an uncached prompt. */
+  kv?: KvCache;
+  /** Features of the images this prompt still needs (undefined until encoded or found). */
+  features: (FloatData | undefined)[];
+  needed: number[];
+}
+
+/** One image's pixels being decoded for the prompts that need it (shared by digest). */
+interface ImageJob {
+  image: PromptImage;
+  patches?: ImagePatches;
+  error?: Error;
+}
+
 const STOP_TAIL_TOKENS = 16;
 
 /**
@@ -161,6 +221,9 @@ export const MAX_FAILED_STEPS = 3;
 
 export class Engine {
   private readonly waiting: Active[] = [];
+  private prefilling: Prefilling[] = [];
+  private readonly imageJobs = new Map<string, ImageJob>();
+  private readonly encoderCache: EncoderCache;
   private rows: Row[] = [];
   /** The running batch's cache; held (retained) until replaced. */
   private kv: KvCache;
@@ -181,6 +244,7 @@ export class Engine {
   ) {
     this.kv = model.emptyKv(0);
     this.prefixCache = new PrefixCache(settings.prefixCacheBytes);
+    this.encoderCache = new EncoderCache(settings.encoderCacheBytes ?? 0);
     this.now = settings.now ?? Date.now;
   }
 
@@ -209,16 +273,26 @@ export class Engine {
       if (active) this.finishUnstarted(active, "cancelled");
       return;
     }
-    const active = this.waiting[waitingIndex] ?? this.rows.find((r) => r.request.request.id === id)?.request;
+    const active =
+      this.waiting[waitingIndex] ??
+      this.prefilling.find((p) => p.active.request.id === id)?.active ??
+      this.rows.find((r) => r.request.request.id === id)?.request;
     if (!active || active.cancelled === "all") return;
     if (!samples) active.cancelled = "all";
     else for (const s of samples) active.cancelled.add(s);
+    // A loop asleep while images decode must drop a cancelled prompt now, not when they arrive.
+    this.wake?.();
   }
 
   stats(): EngineStats {
     const transfers = this.model.transfers?.();
     return {
       waiting: this.waiting.length,
+      prefilling: this.prefilling.length,
+      imagesDecoding: [...this.imageJobs.values()].filter((j) => !j.patches && !j.error).length,
+      encoderCacheBytes: this.encoderCache.bytes,
+      encoderHits: this.encoderCache.hits,
+      encoderMisses: this.encoderCache.misses,
       runningRequests: new Set(this.rows.map((r) => r.request)).size,
       runningRows: this.rows.length,
       kvLocation: this.model.kvLocation,
@@ -247,11 +321,8 @@ export class Engine {
    */
   async run(): Promise<void> {
     while (!this.stopped) {
-      if (this.rows.length === 0 && this.waiting.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
-        this.wake = undefined;
+      if (this.rows.length === 0 && this.waiting.length === 0 && this.prefilling.length === 0) {
+        await this.sleep();
         continue;
       }
       try {
@@ -272,9 +343,27 @@ export class Engine {
     if (this.stoppedBecause) this.failAll(this.stoppedBecause);
   }
 
+  /**
+   * Waits for a submit, a cancel, a stop or a decoded image; or, when a prompt is waiting for its
+   * pixels, until the earliest deadline among them (it must end then, pixels or not).
+   */
+  private async sleep(): Promise<void> {
+    if (this.stopped) return;
+    const deadlines = this.prefilling.flatMap((p) => p.active.request.deadline ?? []);
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+      if (deadlines.length) timer = setTimeout(resolve, Math.max(0, Math.min(...deadlines) - this.now()) + 1);
+    });
+    clearTimeout(timer);
+    this.wake = undefined;
+  }
+
   /** Ends every request, running or waiting, with `engine_failed` (the engine is going away). */
   failAll(cause: unknown): void {
     this.failBatch(cause);
+    for (const p of this.prefilling.splice(0))
+      this.endPrefill(p, () => this.fail(p.active, engineFailed(cause)));
     for (const active of this.waiting.splice(0)) this.fail(active, engineFailed(cause));
   }
 
@@ -293,17 +382,35 @@ export class Engine {
     this.wake?.();
   }
 
-  /** One step boundary: drop dead rows, admit waiting requests, decode one token for every row. */
+  /**
+   * One step boundary: drop dead rows, admit waiting requests, work through admitted prompts (a
+   * bounded slice: see prefillChunkTokens), decode one token for every row.
+   */
   async iterate(): Promise<void> {
     this.dropRows((row) => this.deadReason(row));
     this.expireWaiting();
-    await this.admit();
+    this.admit();
+    await this.prefillSlices();
+    this.releaseUnneededImages();
     if (this.rows.length > 0) await this.decode();
+    // Nothing to decode and every admitted prompt waits for its pixels: wait for them (or a submit,
+    // cancel, stop or deadline) instead of spinning.
+    else if (this.prefilling.length > 0 && !this.prefillRunnable()) await this.sleep();
   }
 
-  /** Waiting requests past their deadline finish now, not when they would have been admitted. */
+  /** Waiting and prefilling requests past their deadline (or cancelled) finish now. */
   private expireWaiting(): void {
     const now = this.now();
+    for (const p of [...this.prefilling]) {
+      const { request, cancelled } = p.active;
+      const reason =
+        cancelled === "all"
+          ? "cancelled"
+          : request.deadline !== undefined && now > request.deadline
+            ? "deadline"
+            : undefined;
+      if (reason) this.endPrefill(p, () => this.finishUnstarted(p.active, reason));
+    }
     for (let i = this.waiting.length - 1; i >= 0; i--) {
       const active = this.waiting[i] as Active;
       if (active.request.deadline !== undefined && now > active.request.deadline) {
@@ -327,6 +434,8 @@ export class Engine {
       this.dropRows((row) => (row.request === active ? "done" : undefined));
     const waitingIndex = this.waiting.indexOf(active);
     if (waitingIndex >= 0) this.waiting.splice(waitingIndex, 1);
+    const prefilling = this.prefilling.find((p) => p.active === active);
+    if (prefilling) this.endPrefill(prefilling, () => {});
     this.fail(active, error);
   }
 
@@ -369,12 +478,14 @@ export class Engine {
     return { id: r.id, rows, tokensPerRow: r.prompt.inputIds.length + r.maxNewTokens + SPARE_COLUMNS };
   }
 
-  private async admit(): Promise<void> {
-    const runningDemand = [...new Set(this.rows.map((r) => r.request))].map((a) =>
-      this.demand(a, this.rows.filter((r) => r.request === a).length),
-    );
+  /** Moves the waiting requests the KV budget has room for to `prefilling` (first come, first served). */
+  private admit(): void {
+    const held = new Map<Active, number>();
+    for (const r of this.rows) held.set(r.request, (held.get(r.request) ?? 0) + 1);
+    // A prompt being prefilled will need a row per sample: its room is taken from admission on.
+    for (const p of this.prefilling) held.set(p.active, p.active.remaining);
     const plan = planAdmission(
-      runningDemand,
+      [...held].map(([a, rows]) => this.demand(a, rows)),
       this.waiting.map((a) => this.demand(a)),
       this.settings,
       kvBytesPerToken(this.model.kvShape),
@@ -387,33 +498,172 @@ export class Engine {
     for (const id of plan.admit) {
       const index = this.waiting.findIndex((a) => a.request.id === id);
       const [active] = this.waiting.splice(index, 1);
-      if (active) await this.start(active);
+      if (active) this.prefilling.push({ active, next: 0, cached: 0, features: [], needed: [] });
     }
   }
 
-  private async start(active: Active): Promise<void> {
-    const { request } = active;
-    if (request.deadline !== undefined && this.now() > request.deadline)
-      return this.finishUnstarted(active, "deadline");
-    let prompt: { logits: Float32Array; kv: KvCache; cached: number };
-    try {
-      prompt = await this.prefill(request);
-    } catch (err) {
-      // A prefill touches no running row: only this request fails.
-      this.fail(active, err instanceof Error ? err : new Error(String(err)));
+  /** Whether some admitted prompt has work it can do now (not only waiting for its pixels). */
+  private prefillRunnable(): boolean {
+    return this.prefilling.some((p) => this.nextSlice(p) !== "blocked");
+  }
+
+  /**
+   * Prompt work in slices — an image encoded, a chunk prefilled — in admission order, until the
+   * step's budget is spent (one slice at least, whatever its size). Returns once every admitted
+   * prompt is done or waiting for its pixels, or the budget is spent.
+   */
+  private async prefillSlices(): Promise<void> {
+    const budget = this.model.prefillChunkTokens;
+    let spent = 0;
+    let slices = 0;
+    for (const p of [...this.prefilling]) {
+      for (;;) {
+        if (!this.prefilling.includes(p)) break;
+        const slice = this.nextSlice(p);
+        if (slice === "blocked") break;
+        if (slices > 0 && spent + slice.cost > budget) return;
+        slices++;
+        spent += slice.cost;
+        try {
+          await slice.run();
+        } catch (err) {
+          // A prompt's own work touches no running row: only this request fails.
+          this.failRequest(p.active, err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    }
+  }
+
+  /** The next piece of a prompt's work, its cost in tokens, or "blocked" while its pixels decode. */
+  private nextSlice(p: Prefilling): { cost: number; run: () => Promise<void> } | "blocked" {
+    const { prompt } = p.active.request;
+    if (!p.keys) return { cost: 0, run: async () => this.lookupPrefix(p) };
+    for (const index of p.needed) {
+      if (p.features[index]) continue;
+      const image = prompt.images?.[index] as PromptImage;
+      const known = this.encoderCache.lookup(image.digest);
+      if (known) {
+        p.features[index] = known;
+        continue;
+      }
+      const job = this.imageJob(image);
+      if (job.error) {
+        const error = job.error;
+        return { cost: 0, run: async () => this.failRequest(p.active, error) };
+      }
+      if (!job.patches) return "blocked";
+      return { cost: image.tokens, run: () => this.encode(p, index, job) };
+    }
+    const to = Math.min(prompt.inputIds.length, p.next + this.model.prefillChunkTokens);
+    return { cost: to - p.next, run: () => this.prefillChunk(p, to) };
+  }
+
+  /** The first slice: what the prefix cache holds of the prompt, and which images are still needed. */
+  private lookupPrefix(p: Prefilling): void {
+    const { prompt } = p.active.request;
+    const digests = prompt.images?.map((i) => i.digest) ?? [];
+    p.keys = prefixKeys(this.model.cacheNamespace, prompt.inputIds, this.model.imagePadTokenId, digests);
+    const hit: PrefixHit | undefined = this.prefixCache.lookup(p.keys, prompt.inputIds.length);
+    if (hit) {
+      hit.kv.retain();
+      p.kv = hit.kv;
+      p.next = p.cached = hit.tokens;
+    }
+    if (hit?.logits) {
+      this.finishPrefill(p, hit.logits);
       return;
     }
-    // Held while its rows are set up: when every row ends at its first token it is let go here.
-    prompt.kv.retain();
+    p.needed = (prompt.images ?? []).flatMap((_, i) =>
+      imageNeeded(prompt, i, p.next, this.model.imagePadTokenId) ? [i] : [],
+    );
+  }
+
+  /** The job decoding an image's pixels, started on first need and shared by digest. */
+  private imageJob(image: PromptImage): ImageJob {
+    let job = this.imageJobs.get(image.digest);
+    if (job) return job;
+    const started: ImageJob = { image };
+    job = started;
+    this.imageJobs.set(image.digest, started);
+    image.patches().then(
+      (patches) => {
+        if (this.imageJobs.get(image.digest) === started) started.patches = patches;
+        else patches.release();
+        this.wake?.();
+      },
+      (err: unknown) => {
+        // Another request's released image set is not this image's fault: the next one that needs
+        // the digest decodes it from its own bytes.
+        if (err instanceof EngineError && err.code === "cancelled") this.imageJobs.delete(image.digest);
+        else started.error = err instanceof Error ? err : new Error(String(err));
+        this.wake?.();
+      },
+    );
+    return started;
+  }
+
+  private async encode(p: Prefilling, index: number, job: ImageJob): Promise<void> {
+    const patches = job.patches as ImagePatches;
+    this.imageJobs.delete(job.image.digest);
     try {
-      this.startRows(active, prompt);
+      const features = await this.model.encodeImage(patches.pixelValues, job.image.grid);
+      this.encoderCache.store(job.image.digest, features);
+      p.features[index] = features;
     } finally {
-      prompt.kv.release();
+      patches.release();
+    }
+  }
+
+  private async prefillChunk(p: Prefilling, to: number): Promise<void> {
+    const result = await this.model.prefillRange(p.active.request.prompt, p.kv, p.next, to, p.features);
+    result.kv.retain();
+    p.kv?.release();
+    p.kv = result.kv;
+    p.next = to;
+    if (to < p.active.request.prompt.inputIds.length) return;
+    this.prefixCache.store(p.keys as PrefixKeys, result.kv, result.logits);
+    this.finishPrefill(p, result.logits);
+  }
+
+  /** The prompt is in the cache: its rows join the running batch. */
+  private finishPrefill(p: Prefilling, logits: Float32Array): void {
+    this.endPrefill(p, () => {
+      if (p.kv) this.startRows(p.active, { logits, kv: p.kv, cached: p.cached });
+    });
+  }
+
+  /** Takes a prompt out of `prefilling`, runs `then` while its cache is still held, then lets go. */
+  private endPrefill(p: Prefilling, then: () => void): void {
+    const index = this.prefilling.indexOf(p);
+    if (index >= 0) this.prefilling.splice(index, 1);
+    try {
+      then();
+    } finally {
+      p.kv?.release();
+      p.kv = undefined;
+    }
+  }
+
+  /** Pixels decoded for prompts that have since gone (cancelled, failed, expired) go back. */
+  private releaseUnneededImages(): void {
+    if (this.imageJobs.size === 0) return;
+    const wanted = new Set<string>();
+    for (const p of this.prefilling)
+      for (const i of p.needed)
+        if (!p.features[i]) wanted.add(p.active.request.prompt.images?.[i]?.digest ?? "");
+    for (const [digest, job] of this.imageJobs) {
+      if (wanted.has(digest) || (!job.patches && !job.error)) continue;
+      job.patches?.release();
+      this.imageJobs.delete(digest);
     }
   }
 
   private startRows(active: Active, prompt: { logits: Float32Array; kv: KvCache; cached: number }): void {
     const { request } = active;
+    if (request.deadline !== undefined && this.now() > request.deadline) {
+      this.finishUnstarted(active, "deadline");
+      return;
+    }
     const stats = { promptTokens: request.prompt.inputIds.length, cachedPromptTokens: prompt.cached };
     if (!this.notify(active, (l) => l.onStart?.(stats))) return;
     const vocab = this.model.vocabSize;
@@ -426,18 +676,6 @@ export class Engine {
     if (fresh.length === 0) return;
     this.setKv(this.kv.concat(prompt.kv.select(fresh.map(() => 0))));
     this.rows.push(...fresh);
-  }
-
-  private async prefill(
-    request: GenerateRequest,
-  ): Promise<{ logits: Float32Array; kv: KvCache; cached: number }> {
-    const ids = request.prompt.inputIds;
-    const keys = prefixKeys(this.model.cacheNamespace, ids, this.model.imagePadTokenId, request.imageDigests);
-    const hit = this.prefixCache.lookup(keys, ids.length);
-    if (hit?.logits) return { logits: hit.logits, kv: hit.kv, cached: hit.tokens };
-    const result = await this.model.prefill(request.prompt, hit?.kv, hit?.tokens ?? 0);
-    this.prefixCache.store(keys, result.kv, result.logits);
-    return { logits: result.logits, kv: result.kv, cached: hit?.tokens ?? 0 };
   }
 
   private async decode(): Promise<void> {
@@ -544,7 +782,7 @@ export class Engine {
   /** Reports every sample of a request cancelled before it reached the engine (while being prepared). */
   finishCancelled(spec: SampleSpec, listener: RequestListener): void {
     const active: Active = {
-      request: { ...spec, id: "", prompt: EMPTY_PROMPT, imageDigests: [] },
+      request: { ...spec, id: "", prompt: EMPTY_PROMPT },
       listener,
       remaining: spec.samples,
       cancelled: "all",

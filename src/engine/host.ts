@@ -76,6 +76,7 @@ export class EngineHost {
         kvBudgetBytes: options.kvBudgetBytes,
         maxRows: options.maxRows,
         prefixCacheBytes: options.prefixCacheBytes,
+        encoderCacheBytes: options.encoderCacheBytes,
       },
       {
         eosIds,
@@ -141,7 +142,6 @@ export class EngineHost {
         {
           id: message.id,
           prompt: prepared.tensors,
-          imageDigests: prepared.imageDigests,
           samples: message.samples,
           seed: message.seed,
           ...(message.seedStride ? { seedStride: message.seedStride } : {}),

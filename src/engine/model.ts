@@ -21,20 +21,37 @@ import {
   type DeviceTensor,
   type FloatData,
   type FloatDType,
-  floats,
   fromFloat32,
   type HostTensor,
   int64,
   toFloat32,
 } from "./runtime/tensor.js";
 
+/** One image's preprocessed patches: rows of 1176 values, held until `release()`. */
+export interface ImagePatches {
+  pixelValues: Float32Array;
+  /** Gives the patches' memory back to the image budget; idempotent. */
+  release(): void;
+}
+
+/** One image of a prompt: which image it is, its patch grid, and its patches when asked for. */
+export interface PromptImage {
+  /** sha256 of the image's bytes: caches tell images apart by it. */
+  digest: string;
+  grid: GridThw;
+  /** Pad tokens the image takes in the prompt (its merged patches). */
+  tokens: number;
+  /** Decodes and preprocesses the image (off the engine's thread, under the image memory budget). */
+  patches(): Promise<ImagePatches>;
+}
+
 export interface PromptTensors {
   inputIds: number[];
   /** (3, S) M-RoPE ids, row-major. */
   positions: Int32Array;
   ropeDelta: number;
-  /** Preprocessed pixels of every image in prompt order, rows of 1176 values; absent for text. */
-  pixels?: { values: Float32Array; grids: GridThw[] };
+  /** Every image in prompt order; absent for text. Pixels are decoded only when a prefill needs them. */
+  images?: PromptImage[];
 }
 
 export interface StepResult {
@@ -85,8 +102,8 @@ export class JudgeModel {
     private readonly embed: Graph,
     private readonly decoder: Graph,
     private readonly vision: Graph | undefined,
-    /** Prompt tokens a prefill runs at once (see prefill). */
-    private readonly prefillChunk: number,
+    /** Prompt tokens a prefill runs at once (see prefillRange). */
+    readonly prefillChunkTokens: number,
     /** Present when the KV cache lives on the device. */
     private readonly kvGraphs: KvGraphs | undefined,
   ) {
@@ -215,97 +232,91 @@ export class JudgeModel {
   }
 
   /**
-   * Image features for all images of a prompt: [sum of merged patches, hidden]. One run per image:
-   * attention never crosses images, and the graph's full-attention layers are quadratic in the
-   * patches of a run, so eight images at once would take 64 times one image's attention memory.
+   * One image's features: [merged patches, hidden]. One run per image: attention never crosses
+   * images, and the graph's full-attention layers are quadratic in the patches of a run, so eight
+   * images at once would take 64 times one image's attention memory.
    */
-  async encodeImages(pixels: NonNullable<PromptTensors["pixels"]>): Promise<FloatData> {
+  async encodeImage(pixelValues: Float32Array, grid: GridThw): Promise<FloatData> {
     if (!this.vision) throw new Error("this checkpoint has no vision encoder: it cannot take images");
     const merge = this.checkpoint.spatialMergeSize;
-    const hidden = this.checkpoint.decoder.hiddenSize;
-    const outputRows = pixels.grids.reduce((n, [t, h, w]) => n + (t * h * w) / (merge * merge), 0);
-    const features = floats(this.kvShape.dtype, outputRows * hidden);
-    let row = 0;
-    let written = 0;
-    for (const grid of pixels.grids) {
-      const rows = grid[0] * grid[1] * grid[2];
-      const values = pixels.values.subarray(row * PATCH_VALUES, (row + rows) * PATCH_VALUES);
-      const out = await this.vision.run({
-        pixel_values: {
-          dtype: this.kvShape.dtype,
-          data: fromFloat32(values, this.kvShape.dtype),
-          dims: [rows, PATCH_VALUES],
-        },
-        image_grid_thw: int64(grid, [1, 3]),
-      });
-      const data = (out.image_features as HostTensor).data as FloatData;
-      if (written + data.length > features.length)
-        throw new Error("the vision encoder returned too many features");
-      features.set(data, written);
-      written += data.length;
-      row += rows;
-    }
-    if (written !== features.length) throw new Error("the vision encoder returned too few features");
+    const rows = grid[0] * grid[1] * grid[2];
+    if (pixelValues.length !== rows * PATCH_VALUES)
+      throw new Error(
+        `an image of grid ${grid.join("×")} needs ${rows} patch rows, got ${pixelValues.length / PATCH_VALUES}`,
+      );
+    const out = await this.vision.run({
+      pixel_values: {
+        dtype: this.kvShape.dtype,
+        data: fromFloat32(pixelValues, this.kvShape.dtype),
+        dims: [rows, PATCH_VALUES],
+      },
+      image_grid_thw: int64(grid, [1, 3]),
+    });
+    const features = (out.image_features as HostTensor).data as FloatData;
+    if (features.length !== (rows / (merge * merge)) * this.checkpoint.decoder.hiddenSize)
+      throw new Error("the vision encoder returned the wrong number of features");
     return features;
   }
 
   /**
-   * Runs the prompt tokens from `start` on (tokens before it are already in `past`, a one-row cache
-   * of exactly `start` columns) and returns the last position's logits and the prompt's cache.
-   * Long prompts run in chunks of `prefillChunk` tokens, each attending to the cache of the ones
-   * before it: attention memory grows with chunk × prompt instead of prompt².
+   * The whole prompt from `start` on (tokens before it are already in `past`, a one-row cache of
+   * exactly `start` columns) in chunks of `prefillChunkTokens` tokens, its images encoded first: the
+   * last position's logits and the prompt's cache. The engine runs the same pieces (encodeImage,
+   * prefillRange) one slice at a time between decode steps; this is them in one go, for tools.
    */
   async prefill(prompt: PromptTensors, past: KvCache | undefined, start = 0): Promise<StepResult> {
-    const imagePad = this.checkpoint.imagePadTokenId;
-    // Images wholly inside a cached prefix are already in `past`: their features are not needed.
-    const features =
-      prompt.pixels && prompt.inputIds.includes(imagePad, start)
-        ? await this.encodeImages(prompt.pixels)
-        : undefined;
-    // Feature rows before `start` belong to images already in `past`.
-    let image = prompt.inputIds.slice(0, start).filter((id) => id === imagePad).length;
-    // `past` may be the prefix cache's own entry: never rewrite it in place (run's reuse is false).
-    let result: StepResult = { logits: new Float32Array(0), kv: past ?? this.emptyKv(1) };
-    try {
-      for (let from = start; from < prompt.inputIds.length; from += this.prefillChunk) {
-        const to = Math.min(prompt.inputIds.length, from + this.prefillChunk);
-        const before = result.kv;
-        result = await this.runPrefillChunk(prompt, before, from, to, features, image);
-        // A chunk's cache is the next chunk's past only: free it (never `past`, which others hold).
-        if (before !== past) freeIfUnheld(before);
-        for (let i = from; i < to; i++) if (prompt.inputIds[i] === imagePad) image++;
+    const images = prompt.images ?? [];
+    const features: (FloatData | undefined)[] = [];
+    for (const [i, image] of images.entries()) {
+      if (!imageNeeded(prompt, i, start, this.imagePadTokenId)) continue;
+      const patches = await image.patches();
+      try {
+        features[i] = await this.encodeImage(patches.pixelValues, image.grid);
+      } finally {
+        patches.release();
       }
-    } catch (err) {
-      if (result.kv !== past) freeIfUnheld(result.kv);
-      throw err;
     }
-    if (features && image * this.checkpoint.decoder.hiddenSize !== features.length)
-      throw new Error(
-        `${image} image pads but ${features.length / this.checkpoint.decoder.hiddenSize} image features`,
-      );
+    let kv = past;
+    let result: StepResult | undefined;
+    for (let from = start; from < prompt.inputIds.length; from += this.prefillChunkTokens) {
+      const to = Math.min(prompt.inputIds.length, from + this.prefillChunkTokens);
+      try {
+        result = await this.prefillRange(prompt, kv, from, to, features);
+      } finally {
+        // A chunk's cache is the next chunk's past only: free it (never `past`, which others hold).
+        if (kv && kv !== past) freeIfUnheld(kv);
+      }
+      kv = result.kv;
+    }
+    if (!result) throw new Error("nothing to prefill: the prompt is empty or wholly cached");
     return result;
   }
 
-  /** Prompt tokens [from, to) on top of `kv`; image pads take feature rows from `firstImageRow` on. */
-  private async runPrefillChunk(
+  /**
+   * Prompt tokens [from, to) on top of `past` (a one-row cache of exactly `from` columns, or none
+   * when `from` is 0), each image pad taking its row of `features[image]`. Long prompts run in
+   * pieces like this so that attention memory grows with chunk × prompt instead of prompt².
+   * `past` is left as it is (it may be the prefix cache's own entry).
+   */
+  async prefillRange(
     prompt: PromptTensors,
-    kv: KvCache,
+    past: KvCache | undefined,
     from: number,
     to: number,
-    features: FloatData | undefined,
-    firstImageRow: number,
+    features: readonly (FloatData | undefined)[],
   ): Promise<StepResult> {
     const ids = prompt.inputIds.slice(from, to);
     const embeds = await this.embedTokens(ids, 1);
-    if (features) {
+    const pads = padRows(prompt, from, to, this.imagePadTokenId);
+    if (pads.length) {
       const hidden = this.checkpoint.decoder.hiddenSize;
       const data = embeds.data as FloatData;
-      let row = firstImageRow;
-      ids.forEach((id, i) => {
-        if (id !== this.checkpoint.imagePadTokenId) return;
-        data.set(features.subarray(row * hidden, (row + 1) * hidden), i * hidden);
-        row++;
-      });
+      for (const { offset, image, row } of pads) {
+        const source = features[image];
+        if (!source || (row + 1) * hidden > source.length)
+          throw new Error(`image ${image} has no features for its pad row ${row}`);
+        data.set(source.subarray(row * hidden, (row + 1) * hidden), offset * hidden);
+      }
     }
     const s = ids.length;
     const total = prompt.inputIds.length;
@@ -314,7 +325,13 @@ export class JudgeModel {
       for (let i = 0; i < s; i++)
         positions[axis * s + i] = BigInt(prompt.positions[axis * total + from + i] as number);
     }
-    return this.run(embeds, kv, s, { dtype: "int64", data: positions, dims: [3, 1, s] }, false);
+    return this.run(
+      embeds,
+      past ?? this.emptyKv(1),
+      s,
+      { dtype: "int64", data: positions, dims: [3, 1, s] },
+      false,
+    );
   }
 
   /**
@@ -401,6 +418,47 @@ export class JudgeModel {
       kv: DeviceKvBatch.fromTensors(this.kvShape, kvGraphs, present, kv.pad, kv.length + newTokens),
     };
   }
+}
+
+/**
+ * Whether image `index` has pads at or after `start`: an image wholly inside a cached prefix is
+ * already in the cache, and its features are not needed.
+ */
+export function imageNeeded(prompt: PromptTensors, index: number, start: number, padId: number): boolean {
+  let image = -1;
+  const ids = prompt.inputIds;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] !== padId) continue;
+    if (ids[i - 1] !== padId) image++;
+    if (image === index) {
+      const end = i + (prompt.images?.[index]?.tokens ?? 0);
+      return end > start;
+    }
+  }
+  return false;
+}
+
+/** For each image pad in [from, to): its offset in the range, its image and its row of that image's features. */
+function padRows(
+  prompt: PromptTensors,
+  from: number,
+  to: number,
+  padId: number,
+): { offset: number; image: number; row: number }[] {
+  const ids = prompt.inputIds;
+  const out: { offset: number; image: number; row: number }[] = [];
+  let image = -1;
+  let row = 0;
+  for (let i = 0; i < to; i++) {
+    if (ids[i] !== padId) continue;
+    if (ids[i - 1] !== padId) {
+      image++;
+      row = 0;
+    }
+    if (i >= from) out.push({ offset: i - from, image, row });
+    row++;
+  }
+  return out;
 }
 
 function freeIfUnheld(kv: KvCache): void {

@@ -1,18 +1,18 @@
 // Chat messages + a request's images → the model's prompt tensors: token ids (request text never
-// becomes control tokens; image pads expanded per image grid), M-RoPE position ids and the
-// preprocessed pixels. The prompt's length is known from the image headers, so a prompt over the
-// limit is refused before any pixel is decoded.
+// becomes control tokens; image pads expanded per image grid), M-RoPE position ids and the images,
+// whose pixels are decoded only when a prefill needs them (never for an image already in a cached
+// prefix or in the encoder cache). The prompt's length is known from the image headers, so a prompt
+// over the limit is refused before any pixel is decoded.
 
 import { EngineError } from "./errors.js";
 import type { ImageSet } from "./images/image-set.js";
-import type { PromptTensors } from "./model.js";
+import type { PromptImage, PromptTensors } from "./model.js";
 import { mropePositions } from "./positions.js";
 import type { ChatMessage, TextCodec } from "./tokenizer.js";
 
 export interface PreparedPrompt {
   text: string;
   tensors: PromptTensors;
-  imageDigests: string[];
 }
 
 export interface PromptLimits {
@@ -42,15 +42,21 @@ export async function preparePrompt(
   const { text, ids } = codec.encodeChat(messages, imagePads);
   if (ids.length > limits.maxPromptTokens) throw new PromptTooLongError(ids.length, limits.maxPromptTokens);
   const positions = mropePositions(ids, grids, codec.imagePadId, mergeSize);
-  const pixels = images ? await images.pixels() : undefined;
+  const prompted: PromptImage[] | undefined = images
+    ? grids.map((grid, i) => ({
+        digest: images.digests[i] as string,
+        grid,
+        tokens: imagePads[i] as number,
+        patches: () => images.patches(i),
+      }))
+    : undefined;
   return {
     text,
     tensors: {
       inputIds: ids,
       positions: positions.ids,
       ropeDelta: positions.ropeDelta,
-      ...(pixels ? { pixels: { values: pixels.pixelValues, grids: pixels.gridThw } } : {}),
+      ...(prompted ? { images: prompted } : {}),
     },
-    imageDigests: images ? [...images.digests] : [],
   };
 }

@@ -23,6 +23,8 @@ export interface EngineOptions {
   kvBudgetBytes: number;
   maxRows: number;
   prefixCacheBytes: number;
+  /** Vision-encoder output kept by image digest (see EncoderCache). */
+  encoderCacheBytes: number;
   /** Largest width·height of one image. */
   maxImagePixels: number;
   /** Largest width·height of one request's images together. */

@@ -14,7 +14,10 @@ type PointInTime =
   | "runningRows"
   | "imageSets"
   | "decodePixels"
-  | "decodeWaiting";
+  | "decodeWaiting"
+  | "prefilling"
+  | "imagesDecoding"
+  | "encoderCacheBytes";
 /** Bytes held where the cache lives: gauges labelled by `location` (host or device memory). */
 type Held = "kvBytes" | "prefixCacheBytes";
 /** Counts since the engine started: exported as counters fed by their increase. */
@@ -86,6 +89,12 @@ export class Metrics {
       imageSets: gauge("r1judge_image_sets", "Requests whose images the engine holds"),
       decodePixels: gauge("r1judge_image_decode_pixels", "Full-resolution image pixels being decoded"),
       decodeWaiting: gauge("r1judge_image_decodes_waiting", "Image decodes waiting for the pixel budget"),
+      prefilling: gauge(
+        "r1judge_engine_requests_prefilling",
+        "Admitted requests whose images and prompt are being worked through between decode steps",
+      ),
+      imagesDecoding: gauge("r1judge_images_decoding", "Images whose pixels are being decoded for a prefill"),
+      encoderCacheBytes: gauge("r1judge_encoder_cache_bytes", "Bytes of vision-encoder output kept by image"),
     };
     const held = (name: string, help: string) =>
       new Gauge({ name, help, labelNames: ["location"], registers: [this.registry] });
@@ -106,6 +115,11 @@ export class Metrics {
         "Prompts whose prefix came from the prefix cache",
       ),
       prefixMisses: counter("r1judge_prefix_cache_misses_total", "Prompts prefilled from scratch"),
+      encoderHits: counter(
+        "r1judge_encoder_cache_hits_total",
+        "Images a prefill needed whose features came from the encoder cache",
+      ),
+      encoderMisses: counter("r1judge_encoder_cache_misses_total", "Vision-encoder runs (one per image)"),
       tokensGenerated: counter("r1judge_generation_tokens_total", "Tokens generated"),
       steps: counter("r1judge_decode_steps_total", "Decode steps of the running batch"),
       bytesToDevice: counter(
@@ -121,6 +135,8 @@ export class Metrics {
       prefixHits: 0,
       prefixPartialHits: 0,
       prefixMisses: 0,
+      encoderHits: 0,
+      encoderMisses: 0,
       tokensGenerated: 0,
       steps: 0,
       bytesToDevice: 0,

@@ -20,6 +20,7 @@ const options = (checkpoint: string): EngineOptions => ({
   kvBudgetBytes: 256 * 1024 * 1024,
   maxRows: 64,
   prefixCacheBytes: 32 * 1024 * 1024,
+  encoderCacheBytes: 32 * 1024 * 1024,
   maxImagePixels: 50_000_000,
   maxRequestPixels: 100_000_000,
   maxDecodePixels: 100_000_000,

@@ -18,6 +18,8 @@ import {
 import { EngineError } from "../../src/engine/errors.js";
 import { KvBatch, type KvCache, type KvShape, SPARE_COLUMNS } from "../../src/engine/kv.js";
 import type { PromptTensors, StepResult } from "../../src/engine/model.js";
+import type { GridThw } from "../../src/engine/positions.js";
+import type { FloatData } from "../../src/engine/runtime/tensor.js";
 import type { SamplingParams } from "../../src/engine/sampling/sampler.js";
 import { ManualClock, turnsUntil } from "../support/clock.js";
 
@@ -36,7 +38,13 @@ class FakeModel implements GenerationModel {
   readonly cacheNamespace = "fake";
   readonly imagePadTokenId = 999;
   readonly kvLocation = "host";
+  /** Prompt work per step: unbounded unless a test sets it. */
+  prefillChunkTokens = Number.POSITIVE_INFINITY;
   readonly prefills: { start: number; pastLength: number | undefined; promptTokens: number }[] = [];
+  /** Grids of the images the vision encoder ran on. */
+  readonly encodes: GridThw[] = [];
+  /** The first feature value of each image given to each prefill (undefined: not given). */
+  readonly prefillFeatures: (number | undefined)[][] = [];
   /** Rows of each step call. */
   readonly stepRows: number[] = [];
   /** "step:row" (step counted from 1) pairs whose logits are NaN. */
@@ -52,15 +60,29 @@ class FakeModel implements GenerationModel {
     return KvBatch.empty(SHAPE, rows);
   }
 
-  async prefill(prompt: PromptTensors, cached: KvCache | undefined, start: number): Promise<StepResult> {
+  async encodeImage(pixelValues: Float32Array, grid: GridThw): Promise<Float32Array> {
+    this.encodes.push(grid);
+    // One feature row per merged patch (merge 2), its values the image's first pixel value.
+    const rows = (grid[0] * grid[1] * grid[2]) / 4;
+    return new Float32Array(rows).fill(pixelValues[0] ?? 0);
+  }
+
+  async prefillRange(
+    prompt: PromptTensors,
+    cached: KvCache | undefined,
+    start: number,
+    end: number,
+    features: readonly (FloatData | undefined)[],
+  ): Promise<StepResult> {
     const past = cached as KvBatch | undefined;
     if (this.failPrefillOf.has(prompt.inputIds[0] as number))
       throw new Error("the session failed on this prompt");
     this.prefills.push({ start, pastLength: past?.length, promptTokens: prompt.inputIds.length });
+    this.prefillFeatures.push(features.map((f) => f?.[0]));
     if ((start === 0) !== (past === undefined)) throw new Error(`start ${start} with past ${past?.length}`);
     if (past && (past.rows !== 1 || past.length !== start || past.pad[0] !== 0))
       throw new Error("past must be one unpadded row of `start` columns");
-    const length = prompt.inputIds.length;
+    const length = end;
     const tensors = [0, 1].map((t) => {
       const out = new Float32Array(SHAPE.heads * length * SHAPE.headDim);
       for (let h = 0; h < SHAPE.heads; h++)
@@ -156,7 +178,6 @@ function request(id: string, over: Partial<GenerateRequest> = {}): GenerateReque
   return {
     id,
     prompt: prompt(ids(10)),
-    imageDigests: [],
     samples: 1,
     seed: 7,
     sampling: GREEDY,
@@ -779,4 +800,164 @@ test("sampling settings the sampler cannot use are refused at submit", () => {
     );
   }
   assert.throws(() => e.submit(request("x", { maxNewTokens: 0 }), c.listener), /max_new_tokens/);
+});
+
+/** An image whose patches arrive when the test says so; counts how often they were asked for and given back. */
+class HeldImage {
+  asked = 0;
+  released = 0;
+  private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  constructor(
+    readonly digest: string,
+    /** The first patch value: the fake encoder's features carry it, so a prefill shows which image it got. */
+    readonly value: number,
+  ) {}
+  prompted(): NonNullable<PromptTensors["images"]>[number] {
+    return {
+      digest: this.digest,
+      grid: [1, 4, 4],
+      tokens: 4,
+      patches: () => {
+        this.asked++;
+        return new Promise((resolve, reject) => {
+          this.settle = {
+            resolve: () =>
+              resolve({
+                pixelValues: new Float32Array(16 * 1176).fill(this.value),
+                release: () => this.released++,
+              }),
+            reject,
+          };
+        });
+      },
+    };
+  }
+  /** Lets the pixels arrive (after the engine asked for them). */
+  async deliver(): Promise<void> {
+    await turnsUntil(() => this.settle !== undefined);
+    this.settle?.resolve();
+  }
+  async fail(error: Error): Promise<void> {
+    await turnsUntil(() => this.settle !== undefined);
+    this.settle?.reject(error);
+  }
+}
+
+const PAD = 999;
+/** Ten text tokens, an image's four pads, `tail` more text tokens. */
+function imagePrompt(image: HeldImage, tail = 3, offset = 0): PromptTensors {
+  const inputIds = [...ids(10, offset), PAD, PAD, PAD, PAD, ...ids(tail, offset + 1)];
+  return { ...prompt(inputIds), images: [image.prompted()] };
+}
+
+test("decode steps go on while another request's images are being decoded", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const text = collector();
+  const pictured = collector();
+  const image = new HeldImage("img-a", 0.5);
+  e.submit(request("text", { maxNewTokens: 8 }), text.listener);
+  e.submit(request("pictured", { prompt: imagePrompt(image), maxNewTokens: 3 }), pictured.listener);
+  await drain(e, () => text.done === 1);
+  assert.equal(image.asked, 1, "the image's pixels were asked for once");
+  assert.equal(
+    model.stepRows.length,
+    7,
+    "every decode step of the text request ran while the pixels were out",
+  );
+  assert.equal(pictured.starts.length, 0, "the pictured request has not started without its pixels");
+  const delivered = image.deliver();
+  await drain(e, () => pictured.done === 1);
+  await delivered;
+  assert.deepEqual(model.encodes, [[1, 4, 4]]);
+  assert.equal(model.prefillFeatures.at(-1)?.[0], 0.5, "the prefill got the image's features");
+  assert.equal(image.released, 1, "the patches went back once the encoder had run");
+  assert.equal(pictured.samples[0]?.finishReason, "length");
+});
+
+test("a second request with the same image does not run the vision encoder (encoder cache)", async () => {
+  const model = new FakeModel();
+  const e = engine(model, { encoderCacheBytes: 1e6 });
+  const first = new HeldImage("same", 0.25);
+  const a = collector();
+  e.submit(request("a", { prompt: imagePrompt(first, 3, 0) }), a.listener);
+  const delivered = first.deliver();
+  await drain(e, () => a.done === 1);
+  await delivered;
+  // Another question about the same image (its own bytes: a fresh image set with the same digest).
+  const again = new HeldImage("same", 0.25);
+  const b = collector();
+  e.submit(request("b", { prompt: imagePrompt(again, 5, 3) }), b.listener);
+  await drain(e, () => b.done === 1);
+  assert.equal(model.encodes.length, 1, "one encoder run for two requests");
+  assert.equal(again.asked, 0, "the second request's pixels were never decoded");
+  assert.equal(model.prefillFeatures.at(-1)?.[0], 0.25);
+  const stats = e.stats();
+  assert.deepEqual([stats.encoderHits, stats.encoderMisses], [1, 1]);
+  assert.ok(stats.encoderCacheBytes > 0);
+});
+
+test("requests needing one image at once decode and encode it once", async () => {
+  const model = new FakeModel();
+  const e = engine(model, { encoderCacheBytes: 1e6 });
+  const shared = new HeldImage("group", 0.75);
+  const group = [0, 1, 2, 3].map((i) => {
+    const c = collector();
+    e.submit(request(`g${i}`, { prompt: imagePrompt(shared, 2 + i, i) }), c.listener);
+    return c;
+  });
+  const delivered = shared.deliver();
+  await drain(e, () => group.every((c) => c.done === 1));
+  await delivered;
+  assert.equal(shared.asked, 1);
+  assert.equal(model.encodes.length, 1);
+  assert.equal(e.stats().encoderHits, 3);
+});
+
+test("a long prompt is prefilled a chunk per step while the running rows keep decoding", async () => {
+  const model = new FakeModel();
+  model.prefillChunkTokens = 16;
+  const e = engine(model);
+  const running = collector();
+  e.submit(request("running", { maxNewTokens: 12 }), running.listener);
+  await e.iterate();
+  const long = collector();
+  e.submit(request("long", { prompt: prompt(ids(64, 3)), maxNewTokens: 2 }), long.listener);
+  const stepsBefore = model.stepRows.length;
+  await drain(e, () => long.starts.length === 1);
+  assert.deepEqual(
+    model.prefills.slice(1).map((p) => p.start),
+    [0, 16, 32, 48],
+    "four chunks of 16 tokens",
+  );
+  assert.ok(
+    model.stepRows.length - stepsBefore >= 3,
+    "a decode step of the running request between every two chunks",
+  );
+  await drain(e, () => long.done === 1 && running.done === 1);
+  assert.equal(running.samples[0]?.tokens.length, 12);
+});
+
+test("an image that cannot be decoded fails its request alone; pixels of a cancelled one go back", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const broken = new HeldImage("broken", 0.1);
+  const dropped = new HeldImage("dropped", 0.2);
+  const bad = collector();
+  const cancelled = collector();
+  const text = collector();
+  e.submit(request("bad", { prompt: imagePrompt(broken) }), bad.listener);
+  e.submit(request("cancelled", { prompt: imagePrompt(dropped, 4, 2) }), cancelled.listener);
+  e.submit(request("text", { maxNewTokens: 4 }), text.listener);
+  await e.iterate();
+  const failed = broken.fail(new EngineError("invalid_image", "images[0] is not an image"));
+  e.cancel("cancelled");
+  const delivered = dropped.deliver();
+  await drain(e, () => bad.errors.length === 1 && cancelled.done === 1 && text.done === 1);
+  await Promise.all([failed, delivered]);
+  assert.match(bad.errors[0]?.message ?? "", /images\[0\] is not an image/);
+  assert.equal(cancelled.samples[0]?.finishReason, "cancelled");
+  await turnsUntil(() => dropped.released === 1);
+  assert.equal(model.encodes.length, 0, "neither image reached the encoder");
+  assert.equal(text.samples[0]?.finishReason, "length");
 });

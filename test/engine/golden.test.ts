@@ -110,7 +110,6 @@ test("first-step logits match within 1e-4 and greedy continuations are identical
       {
         id: c.name,
         prompt: prepared.tensors,
-        imageDigests: prepared.imageDigests,
         samples: 1,
         seed: 0,
         sampling: { temperature: 0, topK: 0, topP: 1 },

@@ -53,7 +53,6 @@ async function greedy(
     {
       id: "g",
       prompt: prompt.tensors,
-      imageDigests: prompt.imageDigests,
       samples: 1,
       seed: 0,
       sampling: { temperature: 0, topK: 0, topP: 1 },

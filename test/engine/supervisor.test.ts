@@ -24,6 +24,11 @@ const MODEL: ModelInfo = {
 
 const STATS: WorkerStats = {
   waiting: 0,
+  prefilling: 0,
+  imagesDecoding: 0,
+  encoderCacheBytes: 0,
+  encoderHits: 0,
+  encoderMisses: 0,
   runningRequests: 0,
   runningRows: 0,
   kvLocation: "host",

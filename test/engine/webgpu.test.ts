@@ -131,7 +131,6 @@ async function request(
   return {
     id,
     prompt: prepared.tensors,
-    imageDigests: prepared.imageDigests,
     samples,
     seed: options.seed ?? 1,
     sampling: { temperature: options.temperature ?? 1, topK: 0, topP: 1 },
@@ -171,7 +170,6 @@ test("golden prompts on WebGPU: the Python reference's greedy tokens, first-step
     const greedy: GenerateRequest = {
       id: c.name,
       prompt: prepared.tensors,
-      imageDigests: prepared.imageDigests,
       samples: 1,
       seed: 0,
       sampling: { temperature: 0, topK: 0, topP: 1 },

@@ -81,6 +81,24 @@ export class ImageSet {
     return this.decoded;
   }
 
+  /** Image i's patches (TEMPORARY in-thread version; the image pool replaces it). */
+  async patches(i: number): Promise<{ pixelValues: Float32Array; grid: GridThw; release(): void }> {
+    const { headers } = await this.scan();
+    const header = headers[i];
+    if (this.released || !header) throw new ImageSetReleasedError();
+    const giveBack = await this.budget.acquire(header.width * header.height);
+    try {
+      const bytes = this.bytes[i];
+      if (this.released || !bytes) throw new ImageSetReleasedError();
+      const field = `images[${i}]`;
+      const image = await decodeImage(bytes, { maxInputPixels: this.limits.maxImagePixels, field }, header);
+      const { pixelValues, gridThw } = preprocessImage(image, this.preprocessor);
+      return { pixelValues, grid: gridThw, release: () => {} };
+    } finally {
+      giveBack();
+    }
+  }
+
   /** Drops the bytes; a decode still running stops before its next image. */
   release(): void {
     this.released = true;
