@@ -6,6 +6,7 @@
 // steps stop the loop (run() rejects: the engine is broken and its worker must be replaced).
 
 import { EngineError } from "./errors.js";
+import { type FairShare, fairOrder } from "./fair-queue.js";
 import { type KvCache, type KvLocation, type KvShape, kvBytesPerToken, SPARE_COLUMNS } from "./kv.js";
 import type { PromptTensors, StepResult } from "./model.js";
 import { PrefixCache, prefixKeys } from "./prefix-cache.js";
@@ -43,7 +44,7 @@ export interface ChoiceProbe {
   tokenIds: readonly number[];
 }
 
-export interface GenerateRequest extends SampleSpec {
+export interface GenerateRequest extends SampleSpec, FairShare {
   id: string;
   prompt: PromptTensors;
   /** One digest per image, in prompt order: the prefix cache tells images apart by them. */
@@ -375,7 +376,15 @@ export class Engine {
     );
     const plan = planAdmission(
       runningDemand,
-      this.waiting.map((a) => this.demand(a)),
+      // Fair across clients: one client's single request does not wait behind another's batch.
+      fairOrder(
+        this.waiting.map((a) => ({ ...this.demand(a), client: a.request.client, weight: a.request.weight })),
+        this.rows.map((r) => ({
+          rows: 1,
+          client: r.request.request.client,
+          weight: r.request.request.weight,
+        })),
+      ),
       this.settings,
       kvBytesPerToken(this.model.kvShape),
     );
