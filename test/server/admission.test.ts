@@ -17,7 +17,7 @@ class Work {
   finished = 0;
 
   /** Queues `n` judgements through `slots`; each runs until `finishOne` ends it. */
-  submit(slots: Slots, n: number): Promise<void[]> {
+  submit(slots: Slots, n: number): Promise<unknown> {
     return Promise.all(
       Array.from({ length: n }, () =>
         slots.run(
