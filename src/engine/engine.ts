@@ -379,11 +379,7 @@ export class Engine {
       // Fair across clients: one client's single request does not wait behind another's batch.
       fairOrder(
         this.waiting.map((a) => ({ ...this.demand(a), client: a.request.client, weight: a.request.weight })),
-        this.rows.map((r) => ({
-          rows: 1,
-          client: r.request.request.client,
-          weight: r.request.request.weight,
-        })),
+        this.rows.map((r) => r.request.request),
       ),
       this.settings,
       kvBytesPerToken(this.model.kvShape),

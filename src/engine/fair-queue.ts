@@ -23,10 +23,13 @@ const weightOf = (claim: FairShare) =>
   claim.weight !== undefined && claim.weight > 0 && Number.isFinite(claim.weight) ? claim.weight : 1;
 
 /**
- * `waiting` (in arrival order) reordered fairly, given the rows `running` holds. Returns the same
- * objects; with one client (or none) it is `waiting`'s own order.
+ * `waiting` (in arrival order) reordered fairly, given the running rows (one entry per row, its
+ * request's share). Returns the same objects; with one client (or none) it is `waiting`'s own order.
  */
-export function fairOrder<T extends FairClaim>(waiting: readonly T[], running: readonly FairClaim[]): T[] {
+export function fairOrder<T extends FairClaim>(
+  waiting: readonly T[],
+  runningRows: readonly FairShare[],
+): T[] {
   const queues = new Map<string, T[]>();
   for (const claim of waiting) {
     const key = claim.client ?? NO_CLIENT;
@@ -36,9 +39,9 @@ export function fairOrder<T extends FairClaim>(waiting: readonly T[], running: r
   }
   if (queues.size <= 1) return [...waiting];
   const rows = new Map<string, number>();
-  for (const claim of running) {
-    const key = claim.client ?? NO_CLIENT;
-    rows.set(key, (rows.get(key) ?? 0) + claim.rows);
+  for (const row of runningRows) {
+    const key = row.client ?? NO_CLIENT;
+    rows.set(key, (rows.get(key) ?? 0) + 1);
   }
   const arrival = new Map<T, number>(waiting.map((claim, k) => [claim, k]));
   const order: T[] = [];

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type FairClaim, fairOrder } from "../../src/engine/fair-queue.js";
+import { type FairShare, fairOrder } from "../../src/engine/fair-queue.js";
 
 const req = (id: string, client?: string, rows = 1, weight?: number) => ({ id, client, rows, weight });
 const ids = (claims: readonly { id: string }[]) => claims.map((c) => c.id);
@@ -18,7 +18,7 @@ test("one client (or none) keeps arrival order", () => {
 test("a single request is not queued behind another client's batch", () => {
   const batch = Array.from({ length: 50 }, (_, k) => req(`t${k}`, "trainer", 2));
   const waiting = [...batch, req("single", "eval", 2)];
-  const running: FairClaim[] = Array.from({ length: 16 }, () => ({ client: "trainer", rows: 1 }));
+  const running: FairShare[] = Array.from({ length: 16 }, () => ({ client: "trainer" }));
   assert.equal(fairOrder(waiting, running)[0]?.id, "single");
 });
 
@@ -39,7 +39,7 @@ test("weights divide the order: a client of weight 2 goes twice as often", () =>
 
 test("the same objects come back, each once", () => {
   const waiting = [req("a", "x", 3), req("b", "y"), req("c", "x")];
-  const order = fairOrder(waiting, [{ client: "y", rows: 4 }]);
+  const order = fairOrder(waiting, Array(4).fill({ client: "y" }));
   assert.equal(order.length, 3);
   assert.ok(order.every((c) => waiting.includes(c)));
   assert.deepEqual(ids(order), ["a", "c", "b"]);
