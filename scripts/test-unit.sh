@@ -11,6 +11,7 @@ files=(
   test/deploy/manifests.test.ts
   test/engine/device-kv.test.ts
   test/engine/engine.test.ts
+  test/engine/fair-queue.test.ts
   test/engine/images/config.test.ts
   test/engine/images/decode.test.ts
   test/engine/images/resize.test.ts
@@ -22,6 +23,7 @@ files=(
   test/judge/compare.test.ts
   test/judge/judging.test.ts
   test/judge/reward.test.ts
+  test/server/admission.test.ts
   test/server/chat.test.ts
   test/server/compare-inputs.test.ts
   test/server/schemas.test.ts

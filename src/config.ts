@@ -72,6 +72,27 @@ const list = z.string().transform((s) =>
     .filter((k) => k.length > 0),
 );
 
+/** A client's name as R1JUDGE_CLIENT_WEIGHTS names it: an X-Client-Id, `keyN`, or an address. */
+export const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+// "name=weight,…": each client's weight for its share of the queue (src/server/admission.ts).
+const clientWeights = list.transform((entries, ctx) => {
+  const weights = new Map<string, number>();
+  for (const entry of entries) {
+    const [name = "", value = "", ...rest] = entry.split("=").map((p) => p.trim());
+    const weight = Number(value);
+    if (!CLIENT_ID.test(name) || rest.length > 0 || !(weight > 0 && weight <= 1000)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected name=weight (name: 1–64 of A-Z a-z 0-9 . _ : -; weight: a number in (0, 1000]), got "${entry}"`,
+      });
+      return z.NEVER;
+    }
+    weights.set(name, weight);
+  }
+  return weights as ReadonlyMap<string, number>;
+});
+
 const apiKeys = list.refine((keys) => keys.every((k) => !/\s/.test(k)), "a key contains whitespace");
 
 // ---- the schema: key → [env variable, flag, parser with default] ----
@@ -83,6 +104,12 @@ const KEYS = {
   apiKeys: ["R1JUDGE_API_KEYS", null, apiKeys.default([])],
   maxBodyBytes: ["R1JUDGE_MAX_BODY_BYTES", "--max-body-bytes", bytes(1024, 1024 * MIB).default(20 * MIB)],
   maxQueue: ["R1JUDGE_MAX_QUEUE", "--max-queue", int(1, 1_000_000).default(1024)],
+  clientWeights: [
+    "R1JUDGE_CLIENT_WEIGHTS",
+    "--client-weights",
+    clientWeights.default(new Map() as ReadonlyMap<string, number>),
+  ],
+  clientIdleMs: ["R1JUDGE_CLIENT_IDLE_MS", "--client-idle-ms", int(0, 86_400_000).default(60_000)],
   maxBatch: ["R1JUDGE_MAX_BATCH", "--max-batch", int(1, 4096).default(64)],
   kvBudgetMb: ["R1JUDGE_KV_BUDGET_MB", "--kv-budget-mb", int(1, 1_048_576).default(2048)],
   prefixCacheMb: ["R1JUDGE_PREFIX_CACHE_MB", "--prefix-cache-mb", int(0, 1_048_576).default(256)],

@@ -54,6 +54,8 @@ function judgingSettings(config: Config, modelId: string): JudgingSettings {
     rewardEmptyFloor: config.rewardEmptyFloor,
     rewardNoVerdict: config.rewardNoVerdict,
     rewardEndMarkers: config.rewardEndMarkers,
+    clientWeights: config.clientWeights,
+    clientIdleMs: config.clientIdleMs,
   };
 }
 
@@ -142,13 +144,16 @@ export async function startServer(
     // A started supervisor holds a loaded worker: its model info, verdict rule included, is there.
     const model = engine.model;
     if (model) service.setModel(model);
-    lifecycle.phase = "ready";
+    if (!lifecycle.markReady()) {
+      // SIGTERM came while the model loaded: the drain has run, and it had no engine to close.
+      await engine.close();
+      return;
+    }
     log.info({ model: model?.id, device: model?.device, dtype: model?.dtype }, "ready");
   })();
 
   const stop = async () => {
-    if (lifecycle.phase === "draining") return;
-    lifecycle.phase = "draining";
+    if (!lifecycle.drain()) return;
     log.info({ active: lifecycle.active }, "draining");
     // The listener stays open through the drain: a new connection gets 503, not a refusal.
     const grace = new Promise<"grace">((resolve) =>

@@ -10,6 +10,7 @@
 
 import { EncoderCache } from "./encoder-cache.js";
 import { EngineError } from "./errors.js";
+import { type FairShare, fairOrder } from "./fair-queue.js";
 import { type KvCache, type KvLocation, type KvShape, kvBytesPerToken, SPARE_COLUMNS } from "./kv.js";
 import {
   type ImagePatches,
@@ -55,7 +56,7 @@ export interface ChoiceProbe {
   tokenIds: readonly number[];
 }
 
-export interface GenerateRequest extends SampleSpec {
+export interface GenerateRequest extends SampleSpec, FairShare {
   id: string;
   prompt: PromptTensors;
   probe?: ChoiceProbe;
@@ -478,7 +479,7 @@ export class Engine {
     return { id: r.id, rows, tokensPerRow: r.prompt.inputIds.length + r.maxNewTokens + SPARE_COLUMNS };
   }
 
-  /** Moves the waiting requests the KV budget has room for to `prefilling` (first come, first served). */
+  /** Moves the waiting requests the KV budget has room for to `prefilling` (in fair order across clients). */
   private admit(): void {
     const held = new Map<Active, number>();
     for (const r of this.rows) held.set(r.request, (held.get(r.request) ?? 0) + 1);
@@ -486,7 +487,11 @@ export class Engine {
     for (const p of this.prefilling) held.set(p.active, p.active.remaining);
     const plan = planAdmission(
       [...held].map(([a, rows]) => this.demand(a, rows)),
-      this.waiting.map((a) => this.demand(a)),
+      // Fair across clients: one client's single request does not wait behind another's batch.
+      fairOrder(
+        this.waiting.map((a) => ({ ...this.demand(a), client: a.request.client, weight: a.request.weight })),
+        [...held].flatMap(([a, rows]) => Array<FairShare>(rows).fill(a.request)),
+      ),
       this.settings,
       kvBytesPerToken(this.model.kvShape),
     );

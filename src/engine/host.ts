@@ -153,6 +153,8 @@ export class EngineHost {
             ? { stopStrings: message.stopStrings }
             : {}),
           ...(message.choiceProbabilities && this.verdictProbe ? { probe: this.verdictProbe } : {}),
+          client: message.client,
+          weight: message.weight,
         },
         listener,
       );

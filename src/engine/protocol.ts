@@ -4,6 +4,7 @@
 import type { Variant } from "./checkpoint.js";
 import type { EngineStats, FinishReason, SampleSpec } from "./engine.js";
 import type { EngineFailure } from "./errors.js";
+import type { FairShare } from "./fair-queue.js";
 import type { OptimizationLevel } from "./runtime/onnx.js";
 import type { ChatMessage } from "./tokenizer.js";
 import type { VerdictSpec } from "./verdict-spec.js";
@@ -41,7 +42,7 @@ export interface EngineOptions {
   ignoreEos?: boolean;
 }
 
-export interface GenerateMessage extends SampleSpec {
+export interface GenerateMessage extends SampleSpec, FairShare {
   type: "generate";
   id: string;
   messages: ChatMessage[];

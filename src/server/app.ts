@@ -7,6 +7,7 @@ import express, { type Express, type RequestHandler, type Router } from "express
 import type { Logger } from "pino";
 import { ApiError } from "../errors.js";
 import { requireApiKey } from "./auth.js";
+import { clientIdentity } from "./client-id.js";
 import type { JudgingService } from "./judging.js";
 import type { Lifecycle } from "./lifecycle.js";
 import type { Metrics } from "./metrics.js";
@@ -38,22 +39,31 @@ function requestIds(log: Logger, metrics: Metrics, lifecycle: Lifecycle): Reques
     // While draining, connections are answered and then closed, so clients reconnect elsewhere.
     if (lifecycle.phase === "draining") res.set("Connection", "close");
     const started = process.hrtime.bigint();
-    res.on("finish", () => {
+    let logged = false;
+    const account = (status: number) => {
+      if (logged) return;
+      logged = true;
       const route = (req.route?.path as string | undefined) ?? "unmatched";
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.requests.inc({ route, status: String(res.statusCode) });
+      metrics.requests.inc({ route, status: String(status) });
       metrics.latency.observe({ route }, seconds);
+      const client = typeof res.locals.client === "string" ? { client: res.locals.client } : {};
       log.info(
         {
           requestId: id,
           method: req.method,
           path: req.path,
-          status: res.statusCode,
+          status,
           ms: Math.round(seconds * 1000),
+          ...client,
         },
         "request",
       );
-    });
+    };
+    res.on("finish", () => account(res.statusCode));
+    // A client that leaves before its answer: 'finish' never fires, 'close' does. nginx's 499 says so
+    // in the log and the metrics (exactly one line either way).
+    res.on("close", () => account(res.writableFinished ? res.statusCode : 499));
     next();
   };
 }
@@ -130,6 +140,7 @@ export function createApp(deps: AppDeps): Express {
   const requireKey = requireApiKey(deps.apiKeys);
   const guard: RequestHandler[] = [
     requireKey,
+    clientIdentity(),
     whenReady(deps.lifecycle),
     jsonOnly(),
     express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json", verify: utf8Only }),

@@ -14,7 +14,7 @@ import { type GenerationPort, type JudgeInput, type Judgement, judgePair } from 
 import { knockout, type Ranking, roundRobin } from "../judge/rank.js";
 import { isEmptyResponse, NoVerdictError, rewardItem, rewardOf } from "../judge/reward.js";
 import { VerdictReader, type VerdictRule } from "../judge/verdict.js";
-import { Admission, type Slots } from "./admission.js";
+import { Admission, ANONYMOUS, type Slots } from "./admission.js";
 import { type ChatCompletion, chatCompletion } from "./chat.js";
 import { type ImageLoader, renameFields } from "./image-refs.js";
 import {
@@ -59,6 +59,10 @@ export interface JudgingSettings extends DefaultSettings {
   rewardNoVerdict: "error" | "neutral";
   /** /get_reward: end-of-turn markers of the policy's template beyond the known ones. */
   rewardEndMarkers: readonly string[];
+  /** Clients' weights for their share of the queue and the engine (R1JUDGE_CLIENT_WEIGHTS; else 1). */
+  clientWeights?: ReadonlyMap<string, number>;
+  /** How long an idle client's share stays reserved (R1JUDGE_CLIENT_IDLE_MS). */
+  clientIdleMs?: number;
 }
 
 export type BatchResult = { ok: true; value: JudgeResponse } | { ok: false; error: ApiError };
@@ -75,7 +79,30 @@ export class JudgingService {
     private readonly clock: Clock = systemClock,
   ) {
     this.cache = new JudgementCache(settings.cacheEntries);
-    this.admission = new Admission(settings.maxQueue, (held) => metrics.queueDepth.set(held));
+    this.admission = new Admission({
+      limit: settings.maxQueue,
+      weightOf: (client) => this.weightOf(client),
+      idleMs: settings.clientIdleMs ?? 60_000,
+      now: () => clock.now(),
+      onChange: (held) => metrics.queueDepth.set(held),
+      onRefuse: (reason) => metrics.refused.inc({ reason }),
+    });
+  }
+
+  private weightOf(client: string): number {
+    return this.settings.clientWeights?.get(client) ?? 1;
+  }
+
+  /** The port as one client's judgements use it: the engine orders its queue fairly by client. */
+  private portFor(client: string): GenerationPort {
+    const port = this.port;
+    const weight = this.weightOf(client);
+    return {
+      generate: (request, handlers) => port.generate({ ...request, client, weight }, handlers),
+      cancel: (id, samples) => port.cancel(id, samples),
+      putImages: (bytes) => port.putImages(bytes),
+      releaseImages: (ref) => port.releaseImages(ref),
+    };
   }
 
   /** Read by the checkpoint's rule once the engine has loaded it (ModelInfo.verdict). */
@@ -96,25 +123,32 @@ export class JudgingService {
     return this.admission.depth;
   }
 
-  async judge(body: JudgeRequest, signal?: AbortSignal): Promise<JudgeResponse> {
-    const slots = this.admission.admit(1);
+  async judge(body: JudgeRequest, signal?: AbortSignal, client = ANONYMOUS): Promise<JudgeResponse> {
+    const slots = this.admission.admit(client, 1);
     try {
-      return await this.judgeOne(body, this.clock.now(), signal);
+      return await this.judgeOne(body, this.clock.now(), signal, client);
     } finally {
       slots.release();
     }
   }
 
   /** Each valid item judged on its own through the request's slots; a failure stays in its place. */
-  async judgeBatch(items: readonly BatchItem[], signal?: AbortSignal): Promise<BatchResult[]> {
+  async judgeBatch(
+    items: readonly BatchItem[],
+    signal?: AbortSignal,
+    client = ANONYMOUS,
+  ): Promise<BatchResult[]> {
     const arrived = this.clock.now();
-    const slots = this.admission.admit(items.filter((i) => i.ok).length);
+    const slots = this.admission.admit(client, items.filter((i) => i.ok).length);
     try {
       return await Promise.all(
         items.map(async (item, k): Promise<BatchResult> => {
           if (!item.ok) return item;
           try {
-            return { ok: true, value: await slots.run(() => this.judgeOne(item.value, arrived, signal)) };
+            return {
+              ok: true,
+              value: await slots.run(() => this.judgeOne(item.value, arrived, signal, client)),
+            };
           } catch (err) {
             return { ok: false, error: toApiError(err).within(`items[${k}]`) };
           }
@@ -125,13 +159,16 @@ export class JudgingService {
     }
   }
 
-  async rank(body: RankRequest, signal?: AbortSignal): Promise<RankResponse> {
+  async rank(body: RankRequest, signal?: AbortSignal, client = ANONYMOUS): Promise<RankResponse> {
     const n = body.candidates.length;
-    const slots = this.admission.admit(rankStrategy(body) === "round_robin" ? n * (n - 1) : Math.ceil(n / 2));
+    const slots = this.admission.admit(
+      client,
+      rankStrategy(body) === "round_robin" ? n * (n - 1) : Math.ceil(n / 2),
+    );
     try {
       const arrived = this.clock.now();
       return await this.withImages(body.images, (images) =>
-        this.rankWith(body, this.context(arrived, images, signal), slots),
+        this.rankWith(body, this.context(arrived, images, signal), slots, client),
       );
     } finally {
       slots.release();
@@ -146,6 +183,7 @@ export class JudgingService {
     body: RewardRequest,
     signal?: AbortSignal,
     images: readonly (ImageLoader | undefined)[] = [],
+    client = ANONYMOUS,
   ): Promise<RewardResponse> {
     const arrived = this.clock.now();
     const neutral = this.settings.rewardEmptyLabel === "neutral";
@@ -169,7 +207,7 @@ export class JudgingService {
     // Rewards without a judgement: an empty response gets the floor, an empty reference (neutral) 0.5.
     const empty = items.map((item) => isEmptyResponse(item.response, this.settings.rewardEndMarkers));
     const judge = items.map((item, k) => !empty[k] && item.reference !== "");
-    const slots = this.admission.admit(judge.filter(Boolean).length);
+    const slots = this.admission.admit(client, judge.filter(Boolean).length);
     // One failed item fails the call: stop judging the others.
     const stop = new AbortController();
     const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
@@ -187,6 +225,7 @@ export class JudgingService {
                 const { judgement } = await this.judgeInput(
                   rewardItemInput(body, item, this.settings, this.context(arrived, ref, combined)),
                   true,
+                  client,
                 );
                 return { judgement, reward: this.rewardOrNeutral(judgement) };
               });
@@ -225,10 +264,15 @@ export class JudgingService {
   }
 
   /** POST /v1/chat/completions: one slot, the engine path and deadline of the judging routes (chat.ts). */
-  async chat(body: ChatCompletionRequest, signal?: AbortSignal, requestId?: string): Promise<ChatCompletion> {
-    const slots = this.admission.admit(1);
+  async chat(
+    body: ChatCompletionRequest,
+    signal?: AbortSignal,
+    requestId?: string,
+    client = ANONYMOUS,
+  ): Promise<ChatCompletion> {
+    const slots = this.admission.admit(client, 1);
     try {
-      return await chatCompletion(this.port, body, this.settings, {
+      return await chatCompletion(this.portFor(client), body, this.settings, {
         arrived: this.clock.now(),
         clock: this.clock,
         signal,
@@ -249,9 +293,10 @@ export class JudgingService {
     pairs: readonly (readonly [number, number])[],
     images: ImageLoader | undefined,
     signal?: AbortSignal,
+    client = ANONYMOUS,
   ): Promise<Judgement[]> {
     const arrived = this.clock.now();
-    const slots = this.admission.admit(pairs.length);
+    const slots = this.admission.admit(client, pairs.length);
     const stop = new AbortController();
     const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     setMaxListeners(0, combined);
@@ -264,7 +309,7 @@ export class JudgingService {
             try {
               return await slots.run(async () => {
                 combined.throwIfAborted();
-                return (await this.judgeInput(inputFor(pair, c), body.seed !== undefined)).judgement;
+                return (await this.judgeInput(inputFor(pair, c), body.seed !== undefined, client)).judgement;
               });
             } catch (err) {
               stop.abort(err);
@@ -288,22 +333,33 @@ export class JudgingService {
     }
   }
 
-  private async judgeOne(body: JudgeRequest, arrived: number, signal?: AbortSignal): Promise<JudgeResponse> {
+  private async judgeOne(
+    body: JudgeRequest,
+    arrived: number,
+    signal: AbortSignal | undefined,
+    client: string,
+  ): Promise<JudgeResponse> {
     return this.withImages(body.images, async (images) => {
       const { judgement, cached } = await this.judgeInput(
         judgeRequestInput(body, this.settings, this.context(arrived, images, signal)),
         body.seed !== undefined,
+        client,
       );
       return this.judgeResponse(judgement, cached);
     });
   }
 
-  private async rankWith(body: RankRequest, ctx: RequestContext, slots: Slots): Promise<RankResponse> {
+  private async rankWith(
+    body: RankRequest,
+    ctx: RequestContext,
+    slots: Slots,
+    client: string,
+  ): Promise<RankResponse> {
     const inputFor = rankComparisonInputs(body, this.settings, ctx);
     let comparison = 0;
     const compare = (a: number, b: number) => {
       const input = inputFor([body.candidates[a] as string, body.candidates[b] as string], comparison++);
-      return slots.run(async () => (await this.judgeInput(input, body.seed !== undefined)).judgement);
+      return slots.run(async () => (await this.judgeInput(input, body.seed !== undefined, client)).judgement);
     };
     const n = body.candidates.length;
     const result: Ranking =
@@ -360,6 +416,7 @@ export class JudgingService {
   private async judgeInput(
     request: Omit<JudgeInput, "verdict">,
     seeded: boolean,
+    client: string,
   ): Promise<{ judgement: Judgement; cached: boolean }> {
     if (!this.verdict) throw new ApiError("not_ready", "the model is loading", { retryAfter: 5 });
     const input: JudgeInput = { ...request, verdict: this.verdict };
@@ -367,7 +424,7 @@ export class JudgingService {
     const hit = this.cache.get(key);
     if (key !== undefined) this.metrics.judgementCache.inc({ result: hit ? "hit" : "miss" });
     if (hit) return { judgement: hit, cached: true };
-    const judgement = await judgePair(this.port, input, this.clock);
+    const judgement = await judgePair(this.portFor(client), input, this.clock);
     this.metrics.votes.inc({ kind: "1" }, judgement.votes[1]);
     this.metrics.votes.inc({ kind: "2" }, judgement.votes[2]);
     this.metrics.votes.inc({ kind: "invalid" }, judgement.votes.invalid);

@@ -6,7 +6,7 @@
 export type Phase = "loading" | "ready" | "draining";
 
 export class Lifecycle {
-  phase: Phase = "loading";
+  private current: Phase = "loading";
   readonly shutdown = new AbortController();
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -14,14 +14,37 @@ export class Lifecycle {
   /** `engineReady` says whether the engine serves now (false while it restarts). */
   constructor(private readonly engineReady: () => boolean = () => true) {}
 
+  /**
+   * One way only: loading → ready → draining, or loading → draining. /readyz and the work routes
+   * both read this one field, so once any request has seen `draining` readiness is 503 too — and a
+   * model that finishes loading after SIGTERM cannot make a draining server ready again.
+   */
+  get phase(): Phase {
+    return this.current;
+  }
+
+  /** The model has loaded: ready, unless the server is already draining (then false). */
+  markReady(): boolean {
+    if (this.current !== "loading") return false;
+    this.current = "ready";
+    return true;
+  }
+
+  /** Starts the drain; false when it had already started. */
+  drain(): boolean {
+    if (this.current === "draining") return false;
+    this.current = "draining";
+    return true;
+  }
+
   get ready(): boolean {
-    return this.phase === "ready" && this.engineReady();
+    return this.notReadyBecause === undefined;
   }
 
   /** Why the server is not ready, or undefined when it is. */
   get notReadyBecause(): "loading" | "draining" | "engine" | undefined {
-    if (this.phase === "draining") return "draining";
-    if (this.phase === "loading") return "loading";
+    if (this.current === "draining") return "draining";
+    if (this.current === "loading") return "loading";
     return this.engineReady() ? undefined : "engine";
   }
 

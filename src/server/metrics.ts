@@ -28,6 +28,8 @@ export class Metrics {
   readonly requests: Counter<"route" | "status">;
   readonly latency: Histogram<"route">;
   readonly queueDepth: Gauge;
+  /** 429s by reason: no slot free (queue_full), or the free ones are other clients' (share_exceeded). */
+  readonly refused: Counter<"reason">;
   readonly votes: Counter<"kind">;
   readonly judgementCache: Counter<"result">;
   /** 1 while the engine serves, 0 while it loads, restarts or has failed. */
@@ -58,6 +60,12 @@ export class Metrics {
     this.queueDepth = new Gauge({
       name: "r1judge_num_requests_waiting",
       help: "Judgements accepted and not finished (the admission queue's depth)",
+      registers: [this.registry],
+    });
+    this.refused = new Counter({
+      name: "r1judge_admission_refused_total",
+      help: "Requests refused with 429 by reason (queue_full, share_exceeded)",
+      labelNames: ["reason"],
       registers: [this.registry],
     });
     this.votes = new Counter({

@@ -21,6 +21,7 @@ import {
   judgeScores,
 } from "../../judge/compare.js";
 import type { Judgement } from "../../judge/judge.js";
+import { clientOf } from "../client-id.js";
 import { floatJson } from "../float-json.js";
 import { resolveImages } from "../image-refs.js";
 import type { JudgingService } from "../judging.js";
@@ -157,6 +158,7 @@ export function nemoGymRoutes(
         pairs,
         images,
         requestSignal(res, shutdown),
+        clientOf(res),
       );
     } catch (err) {
       const api = toApiError(err);

@@ -5,6 +5,7 @@
 import { Router as makeRouter, type RequestHandler, type Router } from "express";
 import type { ModelInfo } from "../../engine/protocol.js";
 import { ApiError } from "../../errors.js";
+import { clientOf } from "../client-id.js";
 import type { JudgingService } from "../judging.js";
 import { chatCompletionRequestSchema } from "../openai-schemas.js";
 import { parseBody } from "../schemas.js";
@@ -29,7 +30,7 @@ export function openaiRoutes(
   router.post("/v1/chat/completions", ...guard, async (req, res) => {
     const body = parseBody(chatCompletionRequestSchema, req.body);
     const requestId = typeof res.locals.requestId === "string" ? res.locals.requestId : undefined;
-    res.json(await service.chat(body, requestSignal(res, shutdown), requestId));
+    res.json(await service.chat(body, requestSignal(res, shutdown), requestId, clientOf(res)));
   });
 
   router.get("/v1/models", deps.requireKey, (_req, res) => {

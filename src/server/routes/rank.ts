@@ -1,6 +1,7 @@
 // POST /rank (best-of-N) and POST /get_reward (OpenRLHF's remote reward protocol).
 
 import { Router as makeRouter, type RequestHandler, type Router } from "express";
+import { clientOf } from "../client-id.js";
 import { floatJson } from "../float-json.js";
 import { rewardLabelImages } from "../image-refs.js";
 import type { JudgingService } from "../judging.js";
@@ -17,7 +18,7 @@ export function rankRoutes(
 
   router.post("/rank", ...guard, async (req, res) => {
     const body = parseBody(rankRequestSchema, req.body);
-    res.json(await service.rank(body, requestSignal(res, shutdown)));
+    res.json(await service.rank(body, requestSignal(res, shutdown), clientOf(res)));
   });
 
   router.post("/get_reward", ...guard, async (req, res) => {
@@ -28,7 +29,7 @@ export function rankRoutes(
     // Python clients turn the rewards into tensors: `1.0` makes a float tensor, `1` an int64 one.
     res
       .type("application/json")
-      .send(floatJson(await service.reward(body, requestSignal(res, shutdown), images)));
+      .send(floatJson(await service.reward(body, requestSignal(res, shutdown), images, clientOf(res))));
   });
 
   return router;

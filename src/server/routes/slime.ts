@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { components } from "../../api/api.js";
 import { ApiError } from "../../errors.js";
 import { NoVerdictError } from "../../judge/reward.js";
+import { clientOf } from "../client-id.js";
 import { floatJson } from "../float-json.js";
 import {
   checkImageCount,
@@ -186,6 +187,7 @@ export function slimeRoutes(
         { query: [item.query], prompts: [item.prompt], labels: [item.label] },
         requestSignal(res, shutdown),
         [item.images],
+        clientOf(res),
       );
     } catch (err) {
       throw slimeFields(err, item.imagesField);
