@@ -543,6 +543,9 @@ export class Engine {
   private nextSlice(p: Prefilling): { cost: number; run: () => Promise<void> } | "blocked" {
     const { prompt } = p.active.request;
     if (!p.keys) return { cost: 0, run: async () => this.lookupPrefix(p) };
+    // Every missing image's pixels are asked for at once (the image budget bounds how many decode);
+    // whichever arrives first is encoded first.
+    let waiting = false;
     for (const index of p.needed) {
       if (p.features[index]) continue;
       const image = prompt.images?.[index] as PromptImage;
@@ -556,9 +559,10 @@ export class Engine {
         const error = job.error;
         return { cost: 0, run: async () => this.failRequest(p.active, error) };
       }
-      if (!job.patches) return "blocked";
-      return { cost: image.tokens, run: () => this.encode(p, index, job) };
+      if (job.patches) return { cost: image.tokens, run: () => this.encode(p, index, job) };
+      waiting = true;
     }
+    if (waiting) return "blocked";
     const to = Math.min(prompt.inputIds.length, p.next + this.model.prefillChunkTokens);
     return { cost: to - p.next, run: () => this.prefillChunk(p, to) };
   }
