@@ -1,7 +1,9 @@
 // A pool of worker threads that decode and preprocess images (prepare.ts), so that neither sharp's
 // decode nor the synchronous resize and patchify run on the engine's thread between its steps.
-// Threads start when first needed and are kept (unref'd while idle, so they never hold a process
-// open); one that dies fails only the job it was running, and the next job starts a new one.
+// Threads start when first needed and end after `idleMs` without work (a thread holds its own heap,
+// sharp and malloc arena: ~40 MB that a quiet server should give back); they are unref'd while idle,
+// so they never hold a process open. One that dies fails only the job it was running, and the next
+// job starts a new one.
 
 import type { Worker } from "node:worker_threads";
 import { EngineError } from "../errors.js";
@@ -23,6 +25,9 @@ export class ImagePool implements ImagePreparer {
   /** Each running thread's job (undefined while it waits for one). */
   private readonly running = new Map<Worker, Pending | undefined>();
   private readonly queue: Pending[] = [];
+  /** Idle threads being ended for want of work (their exit is no death). */
+  private readonly retiring = new Set<Worker>();
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
   private nextId = 0;
   private closed = false;
   /** Threads that died (crashed or killed) and were replaced. */
@@ -30,13 +35,20 @@ export class ImagePool implements ImagePreparer {
 
   /**
    * @param size threads at most (at least 1).
+   * @param idleMs how long a thread may wait for work before it ends.
    * @param entry the thread's module (tests give one that can crash on purpose).
    */
   constructor(
     readonly size: number,
+    private readonly idleMs = 5000,
     private readonly entry: URL = WORKER_URL,
   ) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`ImagePool: size must be ≥ 1, got ${size}`);
+  }
+
+  /** Threads alive now (working, idle or ending). */
+  get threads(): number {
+    return this.running.size;
   }
 
   /** Jobs waiting for a thread. */
@@ -69,11 +81,29 @@ export class ImagePool implements ImagePreparer {
     while (this.queue.length > 0) {
       const worker = this.idle.pop() ?? (this.running.size < this.size ? this.spawn() : undefined);
       if (!worker) return;
+      clearTimeout(this.idleTimers.get(worker));
+      this.idleTimers.delete(worker);
       const pending = this.queue.shift() as Pending;
       this.running.set(worker, pending);
       worker.ref();
       worker.postMessage(pending.request);
     }
+  }
+
+  /** An idle thread: unref'd, and ended if no job comes within idleMs. */
+  private rest(worker: Worker): void {
+    worker.unref();
+    this.idle.push(worker);
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(worker);
+      const at = this.idle.indexOf(worker);
+      if (at < 0) return;
+      this.idle.splice(at, 1);
+      this.retiring.add(worker);
+      void worker.terminate();
+    }, this.idleMs);
+    timer.unref();
+    this.idleTimers.set(worker, timer);
   }
 
   private spawn(): Worker {
@@ -83,8 +113,7 @@ export class ImagePool implements ImagePreparer {
       const pending = this.running.get(worker);
       if (!pending || pending.request.id !== reply.id) return;
       this.running.set(worker, undefined);
-      worker.unref();
-      this.idle.push(worker);
+      this.rest(worker);
       if (reply.ok) pending.resolve({ pixelValues: reply.pixelValues, grid: reply.grid });
       else pending.reject(reviveImageError(reply.name, reply.failure));
       this.dispatch();
@@ -99,7 +128,10 @@ export class ImagePool implements ImagePreparer {
       this.running.delete(worker);
       const at = this.idle.indexOf(worker);
       if (at >= 0) this.idle.splice(at, 1);
-      if (!this.closed) this.deaths++;
+      clearTimeout(this.idleTimers.get(worker));
+      this.idleTimers.delete(worker);
+      const retired = this.retiring.delete(worker);
+      if (!this.closed && !retired) this.deaths++;
       pending?.reject(
         new EngineError(
           "engine_failed",

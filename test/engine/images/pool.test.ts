@@ -26,7 +26,7 @@ const cases = (
 ).cases;
 
 const pool = new ImagePool(2);
-const crashing = new ImagePool(1, new URL("./crashing-pool-worker.ts", import.meta.url));
+const crashing = new ImagePool(1, 60_000, new URL("./crashing-pool-worker.ts", import.meta.url));
 after(() => Promise.all([pool.close(), crashing.close()]));
 
 async function job(bytes: Uint8Array, field = "images[0]"): Promise<PrepareJob> {
@@ -103,6 +103,17 @@ test("a thread that dies fails only its own job, and the pool goes on with a new
     assert.ok(sameBits(done.pixelValues, (await prepareImage(ok)).pixelValues));
   }
   assert.equal(crashing.deaths, 2);
+});
+
+test("an idle thread ends (no death), and the next job starts a new one", async () => {
+  const quick = new ImagePool(1, 0);
+  const j = await job(readFileSync(path.join(GOLDEN, cases[0]?.image ?? "")));
+  await quick.prepare(j);
+  for (let k = 0; k < 10_000 && quick.threads > 0; k++) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(quick.threads, 0);
+  assert.equal((await quick.prepare(j)).grid.length, 3);
+  assert.equal(quick.deaths, 0);
+  await quick.close();
 });
 
 test("a closed pool refuses jobs", async () => {
