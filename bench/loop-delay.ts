@@ -34,7 +34,8 @@ export async function workerLoopDelay(
     encoderCacheBytes: 0,
     maxImagePixels: 1e8,
     maxRequestPixels: 1e8,
-    maxDecodePixels: 1e8,
+    imageMemoryBytes: 2 ** 30,
+    imageWorkers: 1,
     maxPromptTokens: 1e6,
   });
   const histogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });

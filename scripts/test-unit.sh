@@ -14,6 +14,7 @@ files=(
   test/engine/fair-queue.test.ts
   test/engine/images/config.test.ts
   test/engine/images/decode.test.ts
+  test/engine/images/image-budget.test.ts
   test/engine/images/resize.test.ts
   test/engine/images/smart-resize.test.ts
   test/engine/kv.test.ts

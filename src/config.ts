@@ -152,11 +152,12 @@ const KEYS = {
     "--max-request-pixels",
     int(1, 8_000_000_000).default(100_000_000),
   ],
-  maxDecodePixels: [
-    "R1JUDGE_MAX_DECODE_PIXELS",
-    "--max-decode-pixels",
-    int(1, 8_000_000_000).default(100_000_000),
+  imageMemoryBytes: [
+    "R1JUDGE_IMAGE_MEMORY_BYTES",
+    "--image-memory-bytes",
+    bytes(16 * MIB, 1024 * 1024 * MIB).default(1024 * MIB),
   ],
+  imageWorkers: ["R1JUDGE_IMAGE_WORKERS", "--image-workers", int(1, 64).default(1)],
   shutdownGraceMs: ["R1JUDGE_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", int(0, 3_600_000).default(30_000)],
   engineStallMs: ["R1JUDGE_ENGINE_STALL_MS", "--engine-stall-ms", int(0, 86_400_000).default(300_000)],
   engineMaxRestarts: ["R1JUDGE_ENGINE_MAX_RESTARTS", "--engine-max-restarts", int(0, 1000).default(3)],
@@ -196,6 +197,12 @@ export type Config = Readonly<
     rewardEndMarkers: readonly string[];
   }
 >;
+
+/** Variables the server no longer reads → what replaced them (setting one is an error). */
+const REPLACED: Readonly<Record<string, string>> = {
+  // Pixels being decoded → bytes held by images until released (decodes and patch tensors).
+  R1JUDGE_MAX_DECODE_PIXELS: "R1JUDGE_IMAGE_MEMORY_BYTES (bytes, e.g. 1gb)",
+};
 
 /** Every environment variable the server reads, in documentation order. */
 export const ENV_VARS: readonly string[] = Object.values(KEYS).map(([env]) => env);
@@ -279,6 +286,9 @@ export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Config {
   const problems: string[] = [];
+  // A renamed setting must not be ignored silently: the deployment meant to bound image memory.
+  for (const [old, now] of Object.entries(REPLACED))
+    if (env[old]?.trim()) problems.push(`${old}: no longer read; set ${now} instead`);
   const flags = readFlags(argv, problems);
   const raw: Partial<Record<Key, string>> = {};
   const source: Partial<Record<Key, string>> = {};
@@ -304,13 +314,11 @@ export function loadConfig(
   }
   if (result.success) {
     const c = result.data;
-    // One image must fit the budgets that hold a request's images and the images being decoded.
-    for (const key of ["maxRequestPixels", "maxDecodePixels"] as const) {
-      if (c.maxImagePixels > c[key])
-        problems.push(
-          `${source[key] ?? KEYS[key][0]}: must be at least R1JUDGE_MAX_IMAGE_PIXELS (${c.maxImagePixels}), got ${c[key]}`,
-        );
-    }
+    // One image must fit the pixels a request may hold.
+    if (c.maxImagePixels > c.maxRequestPixels)
+      problems.push(
+        `${source.maxRequestPixels ?? KEYS.maxRequestPixels[0]}: must be at least R1JUDGE_MAX_IMAGE_PIXELS (${c.maxImagePixels}), got ${c.maxRequestPixels}`,
+      );
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return Object.freeze({
@@ -334,7 +342,8 @@ export function engineOptions(config: Config): EngineOptions {
     encoderCacheBytes: config.encoderCacheMb * MIB,
     maxImagePixels: config.maxImagePixels,
     maxRequestPixels: config.maxRequestPixels,
-    maxDecodePixels: config.maxDecodePixels,
+    imageMemoryBytes: config.imageMemoryBytes,
+    imageWorkers: config.imageWorkers,
     maxPromptTokens: config.maxPromptTokens,
     prefillChunkTokens: config.prefillChunkTokens,
     kvOnDevice: config.kvOnDevice,

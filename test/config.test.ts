@@ -178,6 +178,23 @@ test("engineOptions converts budgets to bytes and max batch to rows", () => {
   assert.equal("intraOpThreads" in engineOptions(loadConfig([], {})), false);
 });
 
+test("the image memory budget and pool: bytes with units, threads; the old pixel setting is refused", () => {
+  const defaults = engineOptions(loadConfig([], {}));
+  assert.equal(defaults.imageMemoryBytes, 1024 * MIB);
+  assert.equal(defaults.imageWorkers, 1);
+  const options = engineOptions(
+    loadConfig(["--image-workers", "3"], { R1JUDGE_IMAGE_MEMORY_BYTES: "512mb" }),
+  );
+  assert.equal(options.imageMemoryBytes, 512 * MIB);
+  assert.equal(options.imageWorkers, 3);
+  assert.match(problems([], { R1JUDGE_IMAGE_WORKERS: "0" })[0] ?? "", /^R1JUDGE_IMAGE_WORKERS:/);
+  assert.match(problems(["--image-memory-bytes", "1mb"])[0] ?? "", /^--image-memory-bytes:/);
+  assert.match(
+    problems([], { R1JUDGE_MAX_DECODE_PIXELS: "100000000" })[0] ?? "",
+    /^R1JUDGE_MAX_DECODE_PIXELS: no longer read; set R1JUDGE_IMAGE_MEMORY_BYTES/,
+  );
+});
+
 test("docs/config.md documents every variable and flag", () => {
   const doc = readFileSync(new URL("../docs/config.md", import.meta.url), "utf8");
   const negated = BOOLEAN_FLAGS.map((flag) => `--no-${flag.slice(2)}`);

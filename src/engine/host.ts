@@ -12,8 +12,9 @@ import {
   type PreprocessorConfig,
   parsePreprocessorConfig,
 } from "./images/config.js";
+import { ImageBudget } from "./images/image-budget.js";
 import { ImageSet } from "./images/image-set.js";
-import { PixelBudget } from "./images/pixel-budget.js";
+import { ImagePool } from "./images/pool.js";
 import { JudgeModel } from "./model.js";
 import { preparePrompt } from "./prompt-inputs.js";
 import type { EngineOptions, GenerateMessage, ImagesMessage, ModelInfo, WorkerStats } from "./protocol.js";
@@ -22,7 +23,9 @@ import { TextCodec } from "./tokenizer.js";
 
 export class EngineHost {
   private readonly imageSets = new Map<string, ImageSet>();
-  private readonly decodeBudget: PixelBudget;
+  private readonly imageBudget: ImageBudget;
+  /** Decodes and preprocesses images off this thread (whose steps must not wait for them). */
+  private readonly imagePool: ImagePool;
   /** Requests still being prepared (images decoding): a cancel marks them, and they never start. */
   private readonly preparing = new Map<string, { cancelled: boolean }>();
   private readonly inPreparation = new Set<Promise<void>>();
@@ -40,7 +43,8 @@ export class EngineHost {
     private readonly preprocessor: PreprocessorConfig | undefined,
     private readonly options: EngineOptions,
   ) {
-    this.decodeBudget = new PixelBudget(options.maxDecodePixels);
+    this.imageBudget = new ImageBudget(options.imageMemoryBytes);
+    this.imagePool = new ImagePool(options.imageWorkers);
     const { answerPrefix, choices } = model.checkpoint.verdict;
     const ids = choices.map((c) => codec.encode(c));
     this.verdictProbe =
@@ -107,7 +111,8 @@ export class EngineHost {
         message.digests,
         this.preprocessor,
         { maxImagePixels: this.options.maxImagePixels, maxRequestPixels: this.options.maxRequestPixels },
-        this.decodeBudget,
+        this.imageBudget,
+        this.imagePool,
       ),
     );
   }
@@ -174,8 +179,8 @@ export class EngineHost {
     return {
       ...this.engine.stats(),
       imageSets: this.imageSets.size,
-      decodePixels: this.decodeBudget.inUse,
-      decodeWaiting: this.decodeBudget.waiting,
+      imageBytes: this.imageBudget.inUse,
+      imageWaiting: this.imageBudget.waiting,
     };
   }
 
@@ -185,7 +190,9 @@ export class EngineHost {
    */
   async close(): Promise<void> {
     for (const id of [...this.imageSets.keys()]) this.releaseImages(id);
-    // Decodes stop before their next image once their set is released; let them get there.
+    // Preparations stop once their set is released, and the pool fails the images it still holds or
+    // runs; let them get there.
+    await this.imagePool.close();
     await Promise.allSettled([...this.inPreparation]);
     await this.model.release();
   }

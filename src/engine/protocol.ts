@@ -30,8 +30,13 @@ export interface EngineOptions {
   maxImagePixels: number;
   /** Largest width·height of one request's images together. */
   maxRequestPixels: number;
-  /** Full-resolution pixels being decoded at once across requests (others wait). */
-  maxDecodePixels: number;
+  /**
+   * Bytes images may hold at once across requests (images/image-budget.ts): full-resolution decodes
+   * and patch tensors until released; others wait.
+   */
+  imageMemoryBytes: number;
+  /** Threads that decode and preprocess images (images/pool.ts), off the engine's thread. */
+  imageWorkers: number;
   maxPromptTokens: number;
   /** Prompt tokens prefilled at once (long prompts run in chunks); default 1024. */
   prefillChunkTokens?: number;
@@ -90,9 +95,9 @@ export interface ModelInfo {
 /** The engine's counters plus the worker's image memory. */
 export interface WorkerStats extends EngineStats {
   imageSets: number;
-  /** Full-resolution pixels being decoded now, and decodes waiting for room. */
-  decodePixels: number;
-  decodeWaiting: number;
+  /** Bytes held under the image memory budget now, and images waiting for room. */
+  imageBytes: number;
+  imageWaiting: number;
 }
 
 export interface SampleMessage {

@@ -13,8 +13,8 @@ type PointInTime =
   | "runningRequests"
   | "runningRows"
   | "imageSets"
-  | "decodePixels"
-  | "decodeWaiting"
+  | "imageBytes"
+  | "imageWaiting"
   | "prefilling"
   | "imagesDecoding"
   | "encoderCacheBytes";
@@ -95,8 +95,11 @@ export class Metrics {
       runningRequests: gauge("r1judge_num_requests_running", "Generation requests in the running batch"),
       runningRows: gauge("r1judge_batch_size", "Sequences (samples) decoded together"),
       imageSets: gauge("r1judge_image_sets", "Requests whose images the engine holds"),
-      decodePixels: gauge("r1judge_image_decode_pixels", "Full-resolution image pixels being decoded"),
-      decodeWaiting: gauge("r1judge_image_decodes_waiting", "Image decodes waiting for the pixel budget"),
+      imageBytes: gauge(
+        "r1judge_image_memory_bytes",
+        "Bytes images hold under the image memory budget (decodes and patch tensors)",
+      ),
+      imageWaiting: gauge("r1judge_image_memory_waiting", "Images waiting for the image memory budget"),
       prefilling: gauge(
         "r1judge_engine_requests_prefilling",
         "Admitted requests whose images and prompt are being worked through between decode steps",

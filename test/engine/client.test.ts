@@ -23,7 +23,8 @@ const options = (checkpoint: string): EngineOptions => ({
   encoderCacheBytes: 32 * 1024 * 1024,
   maxImagePixels: 50_000_000,
   maxRequestPixels: 100_000_000,
-  maxDecodePixels: 100_000_000,
+  imageMemoryBytes: 1024 * 1024 * 1024,
+  imageWorkers: 1,
   maxPromptTokens: 8192,
 });
 

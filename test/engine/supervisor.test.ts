@@ -42,8 +42,8 @@ const STATS: WorkerStats = {
   bytesToDevice: 0,
   bytesToHost: 0,
   imageSets: 0,
-  decodePixels: 0,
-  decodeWaiting: 0,
+  imageBytes: 0,
+  imageWaiting: 0,
 };
 
 /** A worker that answers at once, or (hung) never answers; a stuck one does not even exit. */

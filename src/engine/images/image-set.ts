@@ -1,15 +1,24 @@
 // One request's images, shared by every generation the request makes (both response orders of a
-// judgement, every comparison of a ranking): their headers are read once, and their pixels are
-// decoded and preprocessed once, one image at a time under the process-wide PixelBudget, after the
-// prompt's length (known from the headers) has been checked.
+// judgement, every comparison of a ranking): their headers are read once, in this thread; each
+// image's patches are made on demand (patches(i)) by the image pool, off the engine's thread, under
+// the process-wide ImageBudget, after the prompt's length (known from the headers) has been checked.
+// Callers that ask for the same image while it is held share one decode; an image asked for again
+// after every holder released it is decoded again (the set keeps the compressed bytes for that).
 
 import { createHash } from "node:crypto";
 import { EngineError } from "../errors.js";
 import type { PreprocessorConfig } from "./config.js";
-import { decodeImage, type ImageHeader, probeImage } from "./decode.js";
+import { type ImageHeader, probeImage } from "./decode.js";
 import { ImagePixelsError, ImageSizeError } from "./errors.js";
-import { PixelBudget } from "./pixel-budget.js";
-import { type GridThw, type ImageInputs, joinImages, preprocessImage } from "./preprocess.js";
+import { type BudgetGrant, ImageBudget } from "./image-budget.js";
+import {
+  DECODE_BYTES_PER_PIXEL,
+  type ImagePreparer,
+  IN_THREAD,
+  type PreparedPixels,
+  patchBytes,
+} from "./prepare.js";
+import type { GridThw } from "./preprocess.js";
 import { smartResize } from "./smart-resize.js";
 
 export interface ImageLimits {
@@ -25,6 +34,14 @@ export interface ImageScan {
   grids: GridThw[];
 }
 
+export interface PreparedImage {
+  /** rows × 1176 float32 patches of this image (row-major, HF order). */
+  pixelValues: Float32Array;
+  grid: GridThw;
+  /** Gives the patch bytes back to the budget and drops the reference; idempotent. */
+  release(): void;
+}
+
 export class ImageSetReleasedError extends EngineError {
   constructor() {
     super("cancelled", "the request's images were released before they were decoded");
@@ -32,10 +49,17 @@ export class ImageSetReleasedError extends EngineError {
   }
 }
 
+/** One image's patches while anyone holds them: the decode's result, its grant and its holders. */
+interface Held {
+  ready: Promise<PreparedPixels & { grant: BudgetGrant }>;
+  holders: number;
+  grant?: BudgetGrant;
+}
+
 export class ImageSet {
   private bytes: Uint8Array[];
   private scanned: Promise<ImageScan> | undefined;
-  private decoded: Promise<ImageInputs> | undefined;
+  private readonly held = new Map<number, Held>();
   private released = false;
 
   constructor(
@@ -44,14 +68,16 @@ export class ImageSet {
     readonly digests: readonly string[],
     private readonly preprocessor: PreprocessorConfig,
     private readonly limits: ImageLimits,
-    private readonly budget: PixelBudget,
+    private readonly budget: ImageBudget,
+    private readonly preparer: ImagePreparer,
   ) {
     this.bytes = images;
   }
 
   /**
-   * A set on its own (tests, benchmarks, one-off tools): digests computed here, a budget of its own,
-   * limits that refuse nothing unless given.
+   * A set on its own (tests, benchmarks, one-off tools): digests computed here, an unbounded budget of
+   * its own, limits that refuse nothing unless given, and decoding in the calling thread unless a
+   * preparer (a pool) is given.
    */
   static of(
     images: readonly Uint8Array[],
@@ -60,9 +86,11 @@ export class ImageSet {
       maxImagePixels: Number.MAX_SAFE_INTEGER,
       maxRequestPixels: Number.MAX_SAFE_INTEGER,
     },
+    preparer: ImagePreparer = IN_THREAD,
+    budget: ImageBudget = new ImageBudget(Number.MAX_SAFE_INTEGER),
   ): ImageSet {
     const digests = images.map((bytes) => createHash("sha256").update(bytes).digest("hex"));
-    return new ImageSet([...images], digests, preprocessor, limits, new PixelBudget(Number.MAX_SAFE_INTEGER));
+    return new ImageSet([...images], digests, preprocessor, limits, budget, preparer);
   }
 
   get count(): number {
@@ -75,34 +103,106 @@ export class ImageSet {
     return this.scanned;
   }
 
-  /** The preprocessed pixels of every image, in order (decoded once, however often asked). */
-  pixels(): Promise<ImageInputs> {
-    this.decoded ??= this.decode();
-    return this.decoded;
-  }
-
-  /** Image i's patches (TEMPORARY in-thread version; the image pool replaces it). */
-  async patches(i: number): Promise<{ pixelValues: Float32Array; grid: GridThw; release(): void }> {
-    const { headers } = await this.scan();
-    const header = headers[i];
-    if (this.released || !header) throw new ImageSetReleasedError();
-    const giveBack = await this.budget.acquire(header.width * header.height);
-    try {
-      const bytes = this.bytes[i];
-      if (this.released || !bytes) throw new ImageSetReleasedError();
-      const field = `images[${i}]`;
-      const image = await decodeImage(bytes, { maxInputPixels: this.limits.maxImagePixels, field }, header);
-      const { pixelValues, gridThw } = preprocessImage(image, this.preprocessor);
-      return { pixelValues, grid: gridThw, release: () => {} };
-    } finally {
-      giveBack();
+  /**
+   * Image i's patches, decoded and preprocessed in the image pool under the budget; decoded again if
+   * asked again after release. Rejects with ImageSetReleasedError once the set is released.
+   */
+  patches(i: number): Promise<PreparedImage> {
+    if (this.released) return Promise.reject(new ImageSetReleasedError());
+    if (!Number.isInteger(i) || i < 0 || i >= this.count)
+      return Promise.reject(new EngineError("internal", `image ${i} asked of a set of ${this.count}`));
+    let held = this.held.get(i);
+    if (!held) {
+      const entry: Held = { ready: this.prepare(i), holders: 0 };
+      entry.ready.then(
+        (done) => {
+          entry.grant = done.grant;
+        },
+        () => {
+          // A failed decode holds nothing; the next ask tries again.
+          if (this.held.get(i) === entry) this.held.delete(i);
+        },
+      );
+      this.held.set(i, entry);
+      held = entry;
     }
+    const entry = held;
+    entry.holders++;
+    return entry.ready.then(
+      (done) => {
+        if (this.released) {
+          done.grant.release();
+          throw new ImageSetReleasedError();
+        }
+        return this.handle(i, entry, done);
+      },
+      (err: unknown) => {
+        entry.holders--;
+        throw err;
+      },
+    );
   }
 
-  /** Drops the bytes; a decode still running stops before its next image. */
+  /**
+   * Drops the compressed bytes and gives back the budget of every image still held (their holders'
+   * release() then does nothing more); decodes still running give theirs back when they end.
+   */
   release(): void {
     this.released = true;
     this.bytes = [];
+    for (const entry of this.held.values()) entry.grant?.release();
+    this.held.clear();
+  }
+
+  private handle(i: number, entry: Held, done: PreparedPixels & { grant: BudgetGrant }): PreparedImage {
+    let pixels: Float32Array | undefined = done.pixelValues;
+    let released = false;
+    return {
+      grid: done.grid,
+      get pixelValues(): Float32Array {
+        if (!pixels) throw new EngineError("internal", `image ${i}'s patches were used after release()`);
+        return pixels;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        pixels = undefined;
+        if (--entry.holders > 0) return;
+        done.grant.release();
+        if (this.held.get(i) === entry) this.held.delete(i);
+      },
+    };
+  }
+
+  private async prepare(i: number): Promise<PreparedPixels & { grant: BudgetGrant }> {
+    const { headers, grids } = await this.scan();
+    const header = headers[i] as ImageHeader;
+    const grid = grids[i] as GridThw;
+    const patch = patchBytes(grid, this.preprocessor);
+    const grant = await this.budget.acquire(header.width * header.height * DECODE_BYTES_PER_PIXEL + patch);
+    try {
+      const bytes = this.bytes[i];
+      if (this.released || !bytes) throw new ImageSetReleasedError();
+      const out = await this.preparer.prepare({
+        bytes,
+        header,
+        preprocessor: this.preprocessor,
+        maxInputPixels: this.limits.maxImagePixels,
+        field: `images[${i}]`,
+      });
+      // The full-resolution decode is gone; the patches stay until released.
+      grant.shrink(patch);
+      if (this.released) throw new ImageSetReleasedError();
+      if (out.grid.some((n, k) => n !== grid[k]))
+        throw new EngineError(
+          "internal",
+          `images[${i}]: decoded to grid ${out.grid}, the header gave ${grid}`,
+        );
+      return { pixelValues: out.pixelValues, grid, grant };
+    } catch (err) {
+      grant.release();
+      throw err;
+    }
   }
 
   private async readHeaders(): Promise<ImageScan> {
@@ -138,26 +238,5 @@ export class ImageSet {
       );
     }
     return { headers, grids };
-  }
-
-  private async decode(): Promise<ImageInputs> {
-    const { headers } = await this.scan();
-    const parts: { pixelValues: Float32Array; gridThw: GridThw }[] = [];
-    for (const [i, header] of headers.entries()) {
-      if (this.released) throw new ImageSetReleasedError();
-      const giveBack = await this.budget.acquire(header.width * header.height);
-      try {
-        const bytes = this.bytes[i];
-        if (this.released || !bytes) throw new ImageSetReleasedError();
-        const field = `images[${i}]`;
-        const image = await decodeImage(bytes, { maxInputPixels: this.limits.maxImagePixels, field }, header);
-        parts.push(preprocessImage(image, this.preprocessor));
-      } finally {
-        giveBack();
-      }
-    }
-    // Only the preprocessed pixels are needed from here on.
-    this.bytes = [];
-    return joinImages(parts, this.preprocessor);
   }
 }

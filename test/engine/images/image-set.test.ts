@@ -1,7 +1,7 @@
 // A request's images: their pixel limits are checked from the headers before any pixel is decoded
 // (a decompression bomb is refused in microseconds, naming it); they are decoded once however many
-// generations share them; a released set stops decoding; and the process-wide pixel budget makes
-// decodes wait their turn, first come first served.
+// generations share them while held; a released set stops decoding; and the process-wide memory
+// budget makes images wait their turn, first come first served.
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -10,8 +10,16 @@ import { test } from "node:test";
 import sharp from "sharp";
 import type { EngineError } from "../../../src/engine/errors.js";
 import { parsePreprocessorConfig } from "../../../src/engine/images/config.js";
-import { ImageSet } from "../../../src/engine/images/image-set.js";
-import { PixelBudget } from "../../../src/engine/images/pixel-budget.js";
+import { ImageDecodeError } from "../../../src/engine/images/errors.js";
+import { ImageBudget } from "../../../src/engine/images/image-budget.js";
+import { ImageSet, ImageSetReleasedError } from "../../../src/engine/images/image-set.js";
+import {
+  DECODE_BYTES_PER_PIXEL,
+  type ImagePreparer,
+  IN_THREAD,
+  type PrepareJob,
+  prepareImage,
+} from "../../../src/engine/images/prepare.js";
 import { writePng } from "./png-writer.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -51,49 +59,102 @@ test("pixel limits are read from the headers: one image, and the request's image
 test("grids come from the headers, and match what decoding gives", async () => {
   const set = ImageSet.of([await png(333, 127), await png(70, 70)], config);
   const { grids } = await set.scan();
-  const pixels = await set.pixels();
-  assert.deepEqual(pixels.gridThw, grids);
-  assert.equal(pixels.pixelValues.length, grids.reduce((n, [t, h, w]) => n + t * h * w, 0) * pixels.rowSize);
+  for (const [i, grid] of grids.entries()) {
+    const image = await set.patches(i);
+    assert.deepEqual(image.grid, grid);
+    assert.equal(image.pixelValues.length, grid[0] * grid[1] * grid[2] * 1176);
+    image.release();
+  }
 });
 
-test("the pixels are decoded once, however many generations ask", async () => {
-  const set = ImageSet.of([await png(64, 64)], config);
-  const [a, b] = await Promise.all([set.pixels(), set.pixels()]);
-  assert.equal(a, b);
-  assert.equal(await set.pixels(), a);
-});
+/** A preparer that counts its jobs and runs them in this thread. */
+function counting(): ImagePreparer & { jobs: number } {
+  const preparer = {
+    jobs: 0,
+    prepare: (job: PrepareJob) => {
+      preparer.jobs++;
+      return prepareImage(job);
+    },
+  };
+  return preparer;
+}
 
-test("a released set stops decoding and says so", async () => {
-  const set = ImageSet.of([await png(64, 64), await png(64, 64)], config);
-  set.release();
-  await assert.rejects(set.pixels(), (err: EngineError) => err.code === "cancelled");
-});
-
-test("the pixel budget: what does not fit waits, first come first served, until given back", async () => {
-  const budget = new PixelBudget(100);
-  const order: string[] = [];
-  const a = await budget.acquire(60);
-  const b = budget.acquire(50).then((giveBack) => {
-    order.push("b");
-    return giveBack;
-  });
-  const c = budget.acquire(10).then((giveBack) => {
-    order.push("c");
-    return giveBack;
-  });
-  await new Promise((r) => setImmediate(r));
-  assert.deepEqual(order, [], "b does not fit; c fits but does not overtake b");
-  assert.equal(budget.waiting, 2);
-  a();
-  a(); // giving back twice gives back once
-  const giveBackB = await b;
-  const giveBackC = await c;
-  assert.deepEqual(order, ["b", "c"]);
-  assert.equal(budget.inUse, 60);
-  giveBackB();
-  giveBackC();
+test("callers of one image share its decode while any holds it; asked again after release, it decodes again", async () => {
+  const preparer = counting();
+  const budget = new ImageBudget(1 << 30);
+  const set = ImageSet.of([await png(64, 64)], config, undefined, preparer, budget);
+  const [a, b] = await Promise.all([set.patches(0), set.patches(0)]);
+  assert.equal(preparer.jobs, 1);
+  assert.equal(a.pixelValues, b.pixelValues);
+  const patchBytes = a.pixelValues.byteLength;
+  assert.equal(budget.inUse, patchBytes, "only the patches stay held after the decode");
+  const c = await set.patches(0);
+  assert.equal(preparer.jobs, 1, "still held: shared");
+  a.release();
+  a.release(); // idempotent
+  b.release();
+  assert.equal(budget.inUse, patchBytes, "c still holds them");
+  c.release();
   assert.equal(budget.inUse, 0);
-  const huge = await budget.acquire(1000);
-  assert.equal(budget.inUse, 100, "more than the budget takes the whole budget");
-  huge();
+  assert.throws(() => c.pixelValues, /used after release/);
+  const d = await set.patches(0);
+  assert.equal(preparer.jobs, 2, "decoded again");
+  d.release();
+  assert.equal(budget.inUse, 0);
+});
+
+test("an image waits for the budget: its decode cost and patches, first come first served", async () => {
+  const preparer = counting();
+  const bytes = await png(64, 64);
+  const probe = ImageSet.of([bytes], config);
+  const first = await probe.patches(0);
+  const patchBytes = first.pixelValues.byteLength;
+  first.release();
+  // Room for one image's decode (64·64 pixels) and patches at a time.
+  const budget = new ImageBudget(64 * 64 * DECODE_BYTES_PER_PIXEL + patchBytes);
+  const set = ImageSet.of([bytes, bytes], config, undefined, preparer, budget);
+  const a = await set.patches(0);
+  let bReady = false;
+  const b = set.patches(1).then((image) => {
+    bReady = true;
+    return image;
+  });
+  for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+  assert.equal(bReady, false, "a's patches leave no room for b's decode");
+  assert.equal(preparer.jobs, 1);
+  a.release();
+  (await b).release();
+  assert.equal(preparer.jobs, 2);
+  assert.equal(budget.inUse, 0);
+});
+
+test("errors name the image's field, and a failed image can be asked again", async () => {
+  const good = await png(20, 20);
+  const noise = Buffer.alloc(64 * 64 * 3);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+  const whole = await sharp(noise, { raw: { width: 64, height: 64, channels: 3 } })
+    .png()
+    .toBuffer();
+  const broken = whole.subarray(0, whole.length >> 1); // the header reads, the data does not
+  const set = ImageSet.of([good, broken], config);
+  await assert.rejects(set.patches(1), (err: EngineError) => {
+    assert.ok(err instanceof ImageDecodeError);
+    assert.equal(err.field, "images[1]");
+    return true;
+  });
+  await assert.rejects(set.patches(1), (err: EngineError) => err.field === "images[1]");
+  (await set.patches(0)).release();
+});
+
+test("a released set refuses patches, drops held ones from the budget, and fails decodes under way", async () => {
+  const budget = new ImageBudget(1 << 30);
+  const set = ImageSet.of([await png(64, 64), await png(64, 64)], config, undefined, IN_THREAD, budget);
+  const held = await set.patches(0);
+  const underWay = set.patches(1);
+  set.release();
+  await assert.rejects(underWay, ImageSetReleasedError);
+  await assert.rejects(set.patches(0), (err: EngineError) => err.code === "cancelled");
+  assert.equal(budget.inUse, 0, "held patches no longer count once their set is gone");
+  held.release();
+  assert.equal(budget.inUse, 0);
 });
