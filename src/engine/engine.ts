@@ -1,9 +1,10 @@
 // The generation loop: K samples of a prompt prefill once and decode as one batch (the KV cache is
 // broadcast), and requests join the running batch at step boundaries (continuous batching). Rows
 // leave when they finish, are cancelled or pass their deadline; NaN logits end only their own row.
-// A prompt's own work — its images through the vision encoder, its tokens through prefill chunks —
-// runs in slices between decode steps, at most the model's `prefillChunkTokens` of it per step, so the running
-// rows never wait for a long prompt or a picture; its pixels are decoded off this thread meanwhile.
+// A prompt's tokens are prefilled in chunks between decode steps, at most the model's
+// `prefillChunkTokens` of them per step, so running rows never wait for a long prompt; its images
+// become features meanwhile, off the step loop (pixels decoded in the image pool, the vision encoder
+// in its own thread on the CPU), once per image digest.
 // Failures stay as small as they can: a request whose prefill, sampling or listener fails ends alone;
 // a failed decode step fails the running batch (its rows share one KV cache); only repeated failed
 // steps stop the loop (run() rejects: the engine is broken and its worker must be replaced).
@@ -12,13 +13,7 @@ import { EncoderCache } from "./encoder-cache.js";
 import { EngineError } from "./errors.js";
 import { type FairShare, fairOrder } from "./fair-queue.js";
 import { type KvCache, type KvLocation, type KvShape, kvBytesPerToken, SPARE_COLUMNS } from "./kv.js";
-import {
-  type ImagePatches,
-  imageNeeded,
-  type PromptImage,
-  type PromptTensors,
-  type StepResult,
-} from "./model.js";
+import { imageNeeded, type PromptImage, type PromptTensors, type StepResult } from "./model.js";
 import type { GridThw } from "./positions.js";
 import { PrefixCache, type PrefixHit, type PrefixKeys, prefixKeys } from "./prefix-cache.js";
 import type { FloatData } from "./runtime/tensor.js";
@@ -197,10 +192,15 @@ interface Prefilling {
   needed: number[];
 }
 
-/** One image's pixels being decoded for the prompts that need it (shared by digest). */
+/**
+ * One image on its way to features, for every prompt that needs it (shared by digest): its pixels
+ * decoded off this thread, then the vision encoder (on the CPU in its own thread), then the patches
+ * given back to the image budget.
+ */
 interface ImageJob {
-  image: PromptImage;
-  patches?: ImagePatches;
+  /** The prompt that started it: for it the features are the encoder's run, for others a hit. */
+  owner: Prefilling;
+  features?: FloatData;
   error?: Error;
 }
 
@@ -290,7 +290,7 @@ export class Engine {
     return {
       waiting: this.waiting.length,
       prefilling: this.prefilling.length,
-      imagesDecoding: [...this.imageJobs.values()].filter((j) => !j.patches && !j.error).length,
+      imagesDecoding: [...this.imageJobs.values()].filter((j) => !j.features && !j.error).length,
       encoderCacheBytes: this.encoderCache.bytes,
       encoderHits: this.encoderCache.hits,
       encoderMisses: this.encoderCache.misses,
@@ -543,23 +543,27 @@ export class Engine {
   private nextSlice(p: Prefilling): { cost: number; run: () => Promise<void> } | "blocked" {
     const { prompt } = p.active.request;
     if (!p.keys) return { cost: 0, run: async () => this.lookupPrefix(p) };
-    // Every missing image's pixels are asked for at once (the image budget bounds how many decode);
-    // whichever arrives first is encoded first.
+    // Every missing image is asked for at once (the image budget bounds how many decode at a time).
     let waiting = false;
     for (const index of p.needed) {
       if (p.features[index]) continue;
       const image = prompt.images?.[index] as PromptImage;
-      const known = this.encoderCache.lookup(image.digest);
+      const known = this.imageJobs.has(image.digest) ? undefined : this.encoderCache.lookup(image.digest);
       if (known) {
         p.features[index] = known;
         continue;
       }
-      const job = this.imageJob(image);
+      const job = this.imageJob(image, p);
       if (job.error) {
         const error = job.error;
         return { cost: 0, run: async () => this.failRequest(p.active, error) };
       }
-      if (job.patches) return { cost: image.tokens, run: () => this.encode(p, index, job) };
+      if (job.features) {
+        // Encoded for another prompt while this one waited (or with the encoder cache off).
+        p.features[index] = job.features;
+        if (job.owner !== p) this.encoderCache.hits++;
+        continue;
+      }
       waiting = true;
     }
     if (waiting) return "blocked";
@@ -587,37 +591,37 @@ export class Engine {
     );
   }
 
-  /** The job decoding an image's pixels, started on first need and shared by digest. */
-  private imageJob(image: PromptImage): ImageJob {
-    let job = this.imageJobs.get(image.digest);
-    if (job) return job;
-    const started: ImageJob = { image };
-    job = started;
-    this.imageJobs.set(image.digest, started);
-    image.patches().then(
-      (patches) => {
-        if (this.imageJobs.get(image.digest) === started) started.patches = patches;
-        else patches.release();
+  /** The job that turns an image into features, started on first need and shared by digest. */
+  private imageJob(image: PromptImage, owner: Prefilling): ImageJob {
+    const running = this.imageJobs.get(image.digest);
+    if (running) return running;
+    const job: ImageJob = { owner };
+    this.imageJobs.set(image.digest, job);
+    this.encodeImage(image).then(
+      (features) => {
+        this.encoderCache.store(image.digest, features);
+        job.features = features;
         this.wake?.();
       },
       (err: unknown) => {
-        // Another request's released image set is not this image's fault: the next one that needs
-        // the digest decodes it from its own bytes.
-        if (err instanceof EngineError && err.code === "cancelled") this.imageJobs.delete(image.digest);
-        else started.error = err instanceof Error ? err : new Error(String(err));
+        // Another request's released image set is not this image's fault: the next prompt that needs
+        // the digest starts again from its own bytes.
+        if (err instanceof EngineError && err.code === "cancelled") {
+          if (this.imageJobs.get(image.digest) === job) this.imageJobs.delete(image.digest);
+        } else job.error = err instanceof Error ? err : new Error(String(err));
         this.wake?.();
       },
     );
-    return started;
+    return job;
   }
 
-  private async encode(p: Prefilling, index: number, job: ImageJob): Promise<void> {
-    const patches = job.patches as ImagePatches;
-    this.imageJobs.delete(job.image.digest);
+  private async encodeImage(image: PromptImage): Promise<FloatData> {
+    const patches = await image.patches();
     try {
-      const features = await this.model.encodeImage(patches.pixelValues, job.image.grid);
-      this.encoderCache.store(job.image.digest, features);
-      p.features[index] = features;
+      // Every prompt that wanted it has gone (cancelled, past its deadline): no encoder time for it.
+      if (!this.wantedDigests().has(image.digest))
+        throw new EngineError("cancelled", "no request needs this image any more");
+      return await this.model.encodeImage(patches.pixelValues, image.grid);
     } finally {
       patches.release();
     }
@@ -653,18 +657,21 @@ export class Engine {
     }
   }
 
-  /** Pixels decoded for prompts that have since gone (cancelled, failed, expired) go back. */
-  private releaseUnneededImages(): void {
-    if (this.imageJobs.size === 0) return;
+  /** Digests of the images admitted prompts still wait for. */
+  private wantedDigests(): Set<string> {
     const wanted = new Set<string>();
     for (const p of this.prefilling)
       for (const i of p.needed)
         if (!p.features[i]) wanted.add(p.active.request.prompt.images?.[i]?.digest ?? "");
-    for (const [digest, job] of this.imageJobs) {
-      if (wanted.has(digest) || (!job.patches && !job.error)) continue;
-      job.patches?.release();
-      this.imageJobs.delete(digest);
-    }
+    return wanted;
+  }
+
+  /** Finished image jobs no admitted prompt still waits for are dropped (their features stay cached). */
+  private releaseUnneededImages(): void {
+    if (this.imageJobs.size === 0) return;
+    const wanted = this.wantedDigests();
+    for (const [digest, job] of this.imageJobs)
+      if (!wanted.has(digest) && (job.features || job.error)) this.imageJobs.delete(digest);
   }
 
   private startRows(active: Active, prompt: { logits: Float32Array; kv: KvCache; cached: number }): void {

@@ -8,6 +8,7 @@ import { DeviceKvBatch } from "./device-kv.js";
 import { KvBatch, type KvCache, type KvShape } from "./kv.js";
 import { KvGraphs } from "./kv-graphs.js";
 import type { GridThw } from "./positions.js";
+import { GraphThread } from "./runtime/graph-thread.js";
 import {
   deviceName,
   type Graph,
@@ -147,12 +148,7 @@ export class JudgeModel {
       log,
     );
     const vision = files.vision_encoder
-      ? await openGraph(
-          files.vision_encoder,
-          { ...settings, cpuMemArena: false },
-          { inputs: ["pixel_values", "image_grid_thw"], outputs: ["image_features"] },
-          log,
-        )
+      ? await openVision(files.vision_encoder, { ...settings, cpuMemArena: false }, log)
       : undefined;
     const kvOnDevice = decoder.device.kind === "webgpu" && options.kvOnDevice !== false;
     const kvGraphs = kvOnDevice
@@ -459,6 +455,17 @@ function padRows(
     row++;
   }
   return out;
+}
+
+/**
+ * The vision encoder. On the CPU it runs in a thread of its own, so that a large image's encoding (a
+ * second or more) overlaps the running rows' decode steps instead of holding them; on a GPU it runs
+ * here, its device's queue being where the overlap happens.
+ */
+async function openVision(file: string, settings: SessionSettings, log: SessionLog): Promise<Graph> {
+  const expected = { inputs: ["pixel_values", "image_grid_thw"], outputs: ["image_features"] };
+  if (settings.device.kind === "cpu") return GraphThread.open({ file, settings, expected }, log);
+  return openGraph(file, settings, expected, log);
 }
 
 function freeIfUnheld(kv: KvCache): void {
