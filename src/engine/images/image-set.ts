@@ -42,6 +42,12 @@ export interface PreparedImage {
   release(): void;
 }
 
+export interface JoinedImages {
+  /** Every image's rows, in order: rows × 1176 float32. */
+  values: Float32Array;
+  grids: GridThw[];
+}
+
 export class ImageSetReleasedError extends EngineError {
   constructor() {
     super("cancelled", "the request's images were released before they were decoded");
@@ -60,6 +66,8 @@ export class ImageSet {
   private bytes: Uint8Array[];
   private scanned: Promise<ImageScan> | undefined;
   private readonly held = new Map<number, Held>();
+  private whole: Promise<JoinedImages> | undefined;
+  private wholeGrant: BudgetGrant | undefined;
   private released = false;
 
   constructor(
@@ -144,6 +152,20 @@ export class ImageSet {
   }
 
   /**
+   * Every image's patches in one tensor, as model.ts takes them today, held until the set is released
+   * (shared by all of the set's generations). Transitional, until the engine encodes image by image
+   * from patches(i): it takes ONE grant, for the joined tensor plus the largest image's decode and
+   * patches, decodes the images one at a time under it, then keeps only the joined tensor's bytes.
+   * One grant per set means no set holds part of the budget while waiting for more, so sets cannot
+   * deadlock one another, and the tensors of requests waiting for the engine count against the budget.
+   */
+  joined(): Promise<JoinedImages> {
+    if (this.released) return Promise.reject(new ImageSetReleasedError());
+    this.whole ??= this.join();
+    return this.whole;
+  }
+
+  /**
    * Drops the compressed bytes and gives back the budget of every image still held (their holders'
    * release() then does nothing more); decodes still running give theirs back when they end.
    */
@@ -152,6 +174,50 @@ export class ImageSet {
     this.bytes = [];
     for (const entry of this.held.values()) entry.grant?.release();
     this.held.clear();
+    this.wholeGrant?.release();
+    this.whole = undefined;
+  }
+
+  private async join(): Promise<JoinedImages> {
+    const { headers, grids } = await this.scan();
+    const sizes = grids.map((grid) => patchBytes(grid, this.preprocessor));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const largest = Math.max(
+      0,
+      ...headers.map((h, i) => h.width * h.height * DECODE_BYTES_PER_PIXEL + (sizes[i] as number)),
+    );
+    const grant = await this.budget.acquire(total + largest);
+    try {
+      const values = new Float32Array(total / 4);
+      let offset = 0;
+      for (const [i, header] of headers.entries()) {
+        const bytes = this.bytes[i];
+        if (this.released || !bytes) throw new ImageSetReleasedError();
+        const out = await this.preparer.prepare({
+          bytes,
+          header,
+          preprocessor: this.preprocessor,
+          maxInputPixels: this.limits.maxImagePixels,
+          field: `images[${i}]`,
+        });
+        if (out.pixelValues.byteLength !== sizes[i])
+          throw new EngineError(
+            "internal",
+            `images[${i}]: decoded to grid ${out.grid}, the header gave ${grids[i]}`,
+          );
+        values.set(out.pixelValues, offset);
+        offset += out.pixelValues.length;
+      }
+      if (this.released) throw new ImageSetReleasedError();
+      grant.shrink(total);
+      this.wholeGrant = grant;
+      return { values, grids };
+    } catch (err) {
+      grant.release();
+      // A later ask (another generation) tries again rather than sharing this failure forever.
+      this.whole = undefined;
+      throw err;
+    }
   }
 
   private handle(i: number, entry: Held, done: PreparedPixels & { grant: BudgetGrant }): PreparedImage {

@@ -158,3 +158,37 @@ test("a released set refuses patches, drops held ones from the budget, and fails
   held.release();
   assert.equal(budget.inUse, 0);
 });
+
+test("joined(): the images' patches in order, one grant per set held until the set is released", async () => {
+  const a = await png(64, 64);
+  const b = await png(100, 50);
+  const alone = ImageSet.of([a, b], config);
+  const parts = [await alone.patches(0), await alone.patches(1)];
+  const joinedBytes = parts.reduce((n, p) => n + p.pixelValues.byteLength, 0);
+  const decodeB = 100 * 50 * DECODE_BYTES_PER_PIXEL + (parts[1]?.pixelValues.byteLength ?? 0);
+  // Room for one set's joined tensor and its largest image's decode at a time.
+  const budget = new ImageBudget(joinedBytes + decodeB);
+  const first = ImageSet.of([a, b], config, undefined, IN_THREAD, budget);
+  const second = ImageSet.of([a, b], config, undefined, IN_THREAD, budget);
+  const one = await first.joined();
+  assert.equal(await first.joined(), one, "shared by the set's generations");
+  assert.deepEqual(one.grids, (await alone.scan()).grids);
+  assert.deepEqual(
+    one.values,
+    new Float32Array([...(parts[0]?.pixelValues ?? []), ...(parts[1]?.pixelValues ?? [])]),
+  );
+  assert.equal(budget.inUse, joinedBytes, "only the joined tensor stays held");
+  let secondReady = false;
+  const two = second.joined().then((j) => {
+    secondReady = true;
+    return j;
+  });
+  for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+  assert.equal(secondReady, false, "the second set waits for the first");
+  first.release();
+  assert.deepEqual((await two).values, one.values);
+  second.release();
+  assert.equal(budget.inUse, 0);
+  await assert.rejects(second.joined(), ImageSetReleasedError);
+  for (const p of parts) p.release();
+});
