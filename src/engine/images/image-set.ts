@@ -4,6 +4,7 @@
 // the process-wide ImageBudget, after the prompt's length (known from the headers) has been checked.
 // Callers that ask for the same image while it is held share one decode; an image asked for again
 // after every holder released it is decoded again (the set keeps the compressed bytes for that).
+// joined() is the whole set in one tensor, as the model takes it until it encodes image by image.
 
 import { createHash } from "node:crypto";
 import { EngineError } from "../errors.js";
