@@ -31,6 +31,7 @@ RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund && npm 
 # ---- cpu: the default image ----
 FROM ${NODE_IMAGE} AS cpu
 ENV NODE_ENV=production \
+    MALLOC_MMAP_THRESHOLD_=1048576 \
     R1JUDGE_HOST=0.0.0.0 \
     R1JUDGE_PORT=8080 \
     R1JUDGE_MODEL=/app/models/demo
@@ -73,6 +74,7 @@ FROM ${CUDA_IMAGE} AS cuda
 COPY --from=node-runtime /usr/local/bin/node /usr/local/bin/node
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home node
 ENV NODE_ENV=production \
+    MALLOC_MMAP_THRESHOLD_=1048576 \
     R1JUDGE_HOST=0.0.0.0 \
     R1JUDGE_PORT=8080 \
     R1JUDGE_MODEL=/app/models/demo \

@@ -140,7 +140,7 @@ const KEYS = {
   prefillChunkTokens: [
     "R1JUDGE_PREFILL_CHUNK_TOKENS",
     "--prefill-chunk-tokens",
-    int(16, 1_048_576).default(1024),
+    int(16, 1_048_576).default(256),
   ],
   maxImagePixels: [
     "R1JUDGE_MAX_IMAGE_PIXELS",

@@ -3,6 +3,7 @@
 // cache stays in device memory (DeviceKvBatch) and only embeddings, masks and positions go up and
 // logits come down; elsewhere it lives on the host (KvBatch), which CUDA copies up and down each step.
 
+import { availableParallelism } from "node:os";
 import type { Checkpoint, Variant } from "./checkpoint.js";
 import { DeviceKvBatch } from "./device-kv.js";
 import { KvBatch, type KvCache, type KvShape } from "./kv.js";
@@ -80,7 +81,7 @@ function kvNames(prefix: string, layers: number): string[] {
 }
 
 /** Prompt tokens prefilled at once by default (R1JUDGE_PREFILL_CHUNK_TOKENS). */
-export const DEFAULT_PREFILL_CHUNK = 1024;
+export const DEFAULT_PREFILL_CHUNK = 256;
 
 /** Values per pixel_values row: 3 channels · temporal patch 2 · 14 · 14 (Qwen2-VL). */
 const PATCH_VALUES = 1176;
@@ -464,7 +465,15 @@ function padRows(
  */
 async function openVision(file: string, settings: SessionSettings, log: SessionLog): Promise<Graph> {
   const expected = { inputs: ["pixel_values", "image_grid_thw"], outputs: ["image_features"] };
-  if (settings.device.kind === "cpu") return GraphThread.open({ file, settings, expected }, log);
+  if (settings.device.kind === "cpu") {
+    // It shares the cores with the decoder: half of them (the decoder's steps are what running
+    // requests wait for), and no spinning between runs.
+    const threads = settings.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / 2));
+    return GraphThread.open(
+      { file, settings: { ...settings, intraOpThreads: threads, spinning: false }, expected },
+      log,
+    );
+  }
   return openGraph(file, settings, expected, log);
 }
 

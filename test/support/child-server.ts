@@ -66,7 +66,13 @@ export async function startChildServer(options: ChildServerOptions = {}): Promis
     {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, R1JUDGE_LOG_LEVEL: "info", ...options.env },
+      // As bin/r1judge, `npm start` and the container image run it (malloc's threshold: docs/reliability.md).
+      env: {
+        MALLOC_MMAP_THRESHOLD_: "1048576",
+        ...process.env,
+        R1JUDGE_LOG_LEVEL: "info",
+        ...options.env,
+      },
     },
   );
   const logs: string[] = [];

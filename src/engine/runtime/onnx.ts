@@ -34,6 +34,11 @@ export interface SessionSettings {
   deviceOutputs?: readonly string[];
   /** Log only errors (the engine's own small graphs, whose CPU-placed shape ops always warn). */
   quiet?: boolean;
+  /**
+   * Whether idle intra-op threads spin waiting for work (onnxruntime's default, true): off for a
+   * graph that runs beside the decoder, whose spinning would take the decoder's cores.
+   */
+  spinning?: boolean;
 }
 
 export interface SessionLog {
@@ -97,6 +102,7 @@ function options(settings: SessionSettings, device: Device): ort.InferenceSessio
       ? { preferredOutputLocation: Object.fromEntries(onDevice.map((name) => [name, "gpu-buffer" as const])) }
       : {}),
     ...(settings.quiet ? { logSeverityLevel: 3 as const } : {}),
+    ...(settings.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
   };
 }
 
