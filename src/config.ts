@@ -155,7 +155,7 @@ const KEYS = {
   imageMemoryBytes: [
     "R1JUDGE_IMAGE_MEMORY_BYTES",
     "--image-memory-bytes",
-    bytes(16 * MIB, 1024 * 1024 * MIB).default(1024 * MIB),
+    bytes(16 * MIB, 1024 * 1024 * MIB).default(512 * MIB),
   ],
   imageWorkers: ["R1JUDGE_IMAGE_WORKERS", "--image-workers", int(1, 64).default(1)],
   shutdownGraceMs: ["R1JUDGE_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", int(0, 3_600_000).default(30_000)],

@@ -180,12 +180,12 @@ test("engineOptions converts budgets to bytes and max batch to rows", () => {
 
 test("the image memory budget and pool: bytes with units, threads; the old pixel setting is refused", () => {
   const defaults = engineOptions(loadConfig([], {}));
-  assert.equal(defaults.imageMemoryBytes, 1024 * MIB);
+  assert.equal(defaults.imageMemoryBytes, 512 * MIB);
   assert.equal(defaults.imageWorkers, 1);
   const options = engineOptions(
-    loadConfig(["--image-workers", "3"], { R1JUDGE_IMAGE_MEMORY_BYTES: "512mb" }),
+    loadConfig(["--image-workers", "3"], { R1JUDGE_IMAGE_MEMORY_BYTES: "256mb" }),
   );
-  assert.equal(options.imageMemoryBytes, 512 * MIB);
+  assert.equal(options.imageMemoryBytes, 256 * MIB);
   assert.equal(options.imageWorkers, 3);
   assert.match(problems([], { R1JUDGE_IMAGE_WORKERS: "0" })[0] ?? "", /^R1JUDGE_IMAGE_WORKERS:/);
   assert.match(problems(["--image-memory-bytes", "1mb"])[0] ?? "", /^--image-memory-bytes:/);

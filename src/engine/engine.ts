@@ -485,13 +485,21 @@ export class Engine {
     for (const r of this.rows) held.set(r.request, (held.get(r.request) ?? 0) + 1);
     // A prompt being prefilled will need a row per sample: its room is taken from admission on.
     for (const p of this.prefilling) held.set(p.active, p.active.remaining);
+    // Fair across clients: one client's single request does not wait behind another's batch.
+    const order = fairOrder(
+      this.waiting.map((a) => ({ ...this.demand(a), client: a.request.client, weight: a.request.weight })),
+      [...held].flatMap(([a, rows]) => Array<FairShare>(rows).fill(a.request)),
+    );
+    // Only about a step's worth of prompt work is admitted ahead of time: what waits beyond it stays
+    // in fair order here, rather than queueing first come first served among the admitted prompts.
+    let ahead = this.prefilling.reduce((n, p) => n + this.tokensToPrefill(p), 0);
+    let take = 0;
+    const promptOf = new Map(this.waiting.map((a) => [a.request.id, a.request.prompt.inputIds.length]));
+    while (take < order.length && ahead < this.model.prefillChunkTokens)
+      ahead += promptOf.get((order[take++] as (typeof order)[number]).id) ?? 0;
     const plan = planAdmission(
       [...held].map(([a, rows]) => this.demand(a, rows)),
-      // Fair across clients: one client's single request does not wait behind another's batch.
-      fairOrder(
-        this.waiting.map((a) => ({ ...this.demand(a), client: a.request.client, weight: a.request.weight })),
-        [...held].flatMap(([a, rows]) => Array<FairShare>(rows).fill(a.request)),
-      ),
+      order.slice(0, take),
       this.settings,
       kvBytesPerToken(this.model.kvShape),
     );
@@ -505,6 +513,12 @@ export class Engine {
       const [active] = this.waiting.splice(index, 1);
       if (active) this.prefilling.push({ active, next: 0, cached: 0, features: [], needed: [] });
     }
+  }
+
+  /** Prompt tokens an admitted prompt can still prefill now (none while it waits for image features). */
+  private tokensToPrefill(p: Prefilling): number {
+    if (p.needed.some((i) => !p.features[i])) return 0;
+    return p.active.request.prompt.inputIds.length - p.next;
   }
 
   /** Whether some admitted prompt has work it can do now (not only waiting for its pixels). */

@@ -23,6 +23,7 @@ export class GraphThread implements Graph {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  private queue: Promise<unknown> = Promise.resolve();
   private released = false;
 
   private constructor(
@@ -77,7 +78,22 @@ export class GraphThread implements Graph {
     return this.inputTypes[name];
   }
 
+  /**
+   * Runs one at a time: a run's feeds are copied into the thread only when the one before has ended,
+   * so queued runs hold no second copy of their inputs (an image's patches are megabytes).
+   */
   run(feeds: Record<string, AnyTensor>, outputs?: readonly string[]): Promise<Record<string, AnyTensor>> {
+    if (this.released)
+      return Promise.reject(new EngineError("engine_unavailable", `${this.file} was released`));
+    const result = this.queue.then(() => this.send(feeds, outputs));
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  private send(
+    feeds: Record<string, AnyTensor>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, AnyTensor>> {
     if (this.released)
       return Promise.reject(new EngineError("engine_unavailable", `${this.file} was released`));
     const worker = this.worker ?? this.restart();
