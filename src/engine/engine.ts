@@ -200,6 +200,8 @@ interface Prefilling {
 interface ImageJob {
   /** The prompt that started it: for it the features are the encoder's run, for others a hit. */
   owner: Prefilling;
+  /** Set when the error is the owner's alone (its image set was released): others start again. */
+  errorFor?: Prefilling;
   features?: FloatData;
   error?: Error;
 }
@@ -224,6 +226,8 @@ export class Engine {
   private readonly waiting: Active[] = [];
   private prefilling: Prefilling[] = [];
   private readonly imageJobs = new Map<string, ImageJob>();
+  /** Image jobs still running (run() waits for them before it returns). */
+  private readonly encoding = new Set<Promise<unknown>>();
   private readonly encoderCache: EncoderCache;
   private rows: Row[] = [];
   /** The running batch's cache; held (retained) until replaced. */
@@ -342,6 +346,9 @@ export class Engine {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (this.stoppedBecause) this.failAll(this.stoppedBecause);
+    // The vision session may be encoding for a job (in this thread on a GPU): the caller releases the
+    // sessions once run() returns, and a session released under a run aborts the process.
+    await Promise.allSettled(this.encoding);
   }
 
   /**
@@ -350,7 +357,9 @@ export class Engine {
    */
   private async sleep(): Promise<void> {
     if (this.stopped) return;
-    const deadlines = this.prefilling.flatMap((p) => p.active.request.deadline ?? []);
+    const deadlines = [...this.prefilling.map((p) => p.active), ...this.waiting].flatMap(
+      (a) => a.request.deadline ?? [],
+    );
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.wake = resolve;
@@ -396,7 +405,12 @@ export class Engine {
     if (this.rows.length > 0) await this.decode();
     // Nothing to decode and every admitted prompt waits for its pixels: wait for them (or a submit,
     // cancel, stop or deadline) instead of spinning.
-    else if (this.prefilling.length > 0 && !this.prefillRunnable()) await this.sleep();
+    else if (this.prefilling.length > 0) {
+      // Room a prompt gave back during the slices (failed, or every row ended at its first token)
+      // goes to the waiting now, not after someone's pixels arrive.
+      if (this.waiting.length > 0) this.admit();
+      if (!this.prefillRunnable()) await this.sleep();
+    }
   }
 
   /** Waiting and prefilling requests past their deadline (or cancelled) finish now. */
@@ -562,21 +576,24 @@ export class Engine {
     for (const index of p.needed) {
       if (p.features[index]) continue;
       const image = prompt.images?.[index] as PromptImage;
-      const known = this.imageJobs.has(image.digest) ? undefined : this.encoderCache.lookup(image.digest);
+      const running = this.imageJobs.get(image.digest);
+      if (running?.features) {
+        // Encoded for this prompt, or for another while this one waited (or with the cache off).
+        p.features[index] = running.features;
+        if (running.owner !== p) this.encoderCache.hits++;
+        continue;
+      }
+      const known = this.encoderCache.lookup(image.digest);
       if (known) {
         p.features[index] = known;
         continue;
       }
+      if (running?.error && running.errorFor !== undefined && running.errorFor !== p)
+        this.imageJobs.delete(image.digest); // the owner's own set was released: start from ours
       const job = this.imageJob(image, p);
       if (job.error) {
-        const error = job.error;
+        const error = forImage(job.error, index);
         return { cost: 0, run: async () => this.failRequest(p.active, error) };
-      }
-      if (job.features) {
-        // Encoded for another prompt while this one waited (or with the encoder cache off).
-        p.features[index] = job.features;
-        if (job.owner !== p) this.encoderCache.hits++;
-        continue;
       }
       waiting = true;
     }
@@ -611,29 +628,35 @@ export class Engine {
     if (running) return running;
     const job: ImageJob = { owner };
     this.imageJobs.set(image.digest, job);
-    this.encodeImage(image).then(
+    const settled = this.encodeImage(image).then(
       (features) => {
         this.encoderCache.store(image.digest, features);
         job.features = features;
-        this.wake?.();
       },
       (err: unknown) => {
-        // Another request's released image set is not this image's fault: the next prompt that needs
+        job.error = err instanceof Error ? err : new Error(String(err));
+        // A released image set is its owner's end, not the image's fault: another prompt that needs
         // the digest starts again from its own bytes.
-        if (err instanceof EngineError && err.code === "cancelled") {
-          if (this.imageJobs.get(image.digest) === job) this.imageJobs.delete(image.digest);
-        } else job.error = err instanceof Error ? err : new Error(String(err));
-        this.wake?.();
+        if (err instanceof EngineError && err.code === "cancelled") job.errorFor = owner;
       },
     );
+    const tracked = settled.then(() => {
+      this.encoding.delete(tracked);
+      // Nobody waits for it any more (the loop may be idle): its features stay only in the cache.
+      if (this.imageJobs.get(image.digest) === job && !this.wantedDigests().has(image.digest))
+        this.imageJobs.delete(image.digest);
+      this.wake?.();
+    });
+    this.encoding.add(tracked);
     return job;
   }
 
   private async encodeImage(image: PromptImage): Promise<FloatData> {
     const patches = await image.patches();
     try {
-      // Every prompt that wanted it has gone (cancelled, past its deadline): no encoder time for it.
-      if (!this.wantedDigests().has(image.digest))
+      // Every prompt that wanted it has gone (cancelled, past its deadline), or the engine is
+      // stopping: no encoder time for it.
+      if (this.stopped || !this.wantedDigests().has(image.digest))
         throw new EngineError("cancelled", "no request needs this image any more");
       return await this.model.encodeImage(patches.pixelValues, image.grid);
     } finally {
@@ -830,6 +853,17 @@ function probabilities(logits: Float32Array, ids: readonly number[]): number[] {
   let total = 0;
   for (let i = 0; i < logits.length; i++) total += Math.exp((logits[i] as number) - max);
   return ids.map((id) => Math.exp((logits[id] ?? Number.NEGATIVE_INFINITY) - max) / total);
+}
+
+/**
+ * A shared image job's error in this prompt's terms: the field names this prompt's image (the job
+ * decoded another request's copy of the same bytes).
+ */
+function forImage(error: Error, index: number): Error {
+  if (!(error instanceof EngineError) || !error.field?.startsWith("images[")) return error;
+  const field = `images[${index}]`;
+  if (error.field === field) return error;
+  return new EngineError(error.code, error.message.replaceAll(error.field, field), { field });
 }
 
 function engineFailed(cause: unknown): EngineError {

@@ -961,3 +961,16 @@ test("an image that cannot be decoded fails its request alone; pixels of a cance
   assert.equal(model.encodes.length, 0, "neither image reached the encoder");
   assert.equal(text.samples[0]?.finishReason, "length");
 });
+
+test("a prompt whose own images were released ends instead of asking for them again", async () => {
+  const model = new FakeModel();
+  const e = engine(model);
+  const gone = new HeldImage("gone", 0.3);
+  const c = collector();
+  e.submit(request("gone", { prompt: imagePrompt(gone) }), c.listener);
+  const failed = gone.fail(new EngineError("cancelled", "the request's images were released"));
+  await drain(e, () => c.errors.length === 1);
+  await failed;
+  assert.equal(gone.asked, 1, "asked once, not again and again");
+  assert.equal((c.errors[0] as EngineError).code, "cancelled");
+});

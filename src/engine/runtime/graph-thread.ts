@@ -109,7 +109,14 @@ export class GraphThread implements Graph {
       // Held open only while it runs something: an idle session, like one in this thread, keeps
       // no process alive.
       worker.ref();
-      worker.postMessage(request);
+      try {
+        worker.postMessage(request);
+      } catch (err) {
+        // Feeds that cannot cross (a device tensor): this run fails, the thread stays as it was.
+        this.pending.delete(id);
+        if (this.pending.size === 0) worker.unref();
+        reject(err);
+      }
     });
   }
 
@@ -148,7 +155,8 @@ export class GraphThread implements Graph {
       if (reply.type !== "result") return;
       const pending = this.pending.get(reply.id);
       this.pending.delete(reply.id);
-      if (this.pending.size === 0) worker.unref();
+      // Idle, it keeps no process alive; while release() waits for it to end, it must.
+      if (this.pending.size === 0 && !this.released) worker.unref();
       if (!pending) return;
       if (reply.ok) pending.resolve(reply.outputs);
       else pending.reject(EngineError.from(reply.failure));

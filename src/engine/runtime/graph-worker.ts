@@ -36,8 +36,11 @@ let queue = Promise.resolve();
 port.on("message", (request: GraphThreadRequest) => {
   queue = queue.then(async () => {
     if (request.type === "close") {
-      await graph.release();
-      port.close();
+      try {
+        await graph.release();
+      } finally {
+        port.close();
+      }
       return;
     }
     try {
