@@ -24,8 +24,8 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import sharp from "sharp";
 import { ROOT, startChildServer } from "../test/support/child-server.js";
+import { noisyImage } from "./images.js";
 
 const { values } = parseArgs({
   options: {
@@ -60,27 +60,9 @@ const roots = values.compare
   ? [ROOT, path.resolve(values.compare)]
   : (values.root ?? [ROOT]).map((r) => path.resolve(r));
 
-/** A w×h image as a base64 data URL: a flat field with one patch of noise (as bench/memory.ts makes them). */
-async function image(width: number, height: number, format: "png" | "jpeg", seed: number): Promise<string> {
-  const tile = Buffer.alloc(64 * 64 * 3);
-  for (let i = 0; i < tile.length; i++) tile[i] = (i * 2654435761 + seed * 97) >>> 24;
-  const base = sharp({
-    create: {
-      width,
-      height,
-      channels: 3,
-      background: { r: 40 + (seed % 200), g: 120, b: (200 + seed) % 256 },
-    },
-  });
-  const tiles = await sharp(tile, { raw: { width: 64, height: 64, channels: 3 } })
-    .png()
-    .toBuffer();
-  const composed = base.composite([{ input: tiles, left: 0, top: 0 }]);
-  const buffer =
-    format === "png"
-      ? await composed.png({ compressionLevel: 9 }).toBuffer()
-      : await composed.jpeg({ quality: 80 }).toBuffer();
-  return `data:image/${format};base64,${buffer.toString("base64")}`;
+/** A w×h image as a base64 data URL (bench/images.ts), its field's colour varied by seed as well. */
+function image(width: number, height: number, format: "png" | "jpeg", seed: number): Promise<string> {
+  return noisyImage(width, height, format, seed, { r: 40 + (seed % 200), g: 120, b: (200 + seed) % 256 });
 }
 
 /** The i-th text-only judgement: a question never asked before on this server (greedy answers are cached). */

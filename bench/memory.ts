@@ -12,8 +12,8 @@
 import { request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import sharp from "sharp";
 import { startChildServer } from "../test/support/child-server.js";
+import { noisyImage } from "./images.js";
 
 interface Scenario {
   name: string;
@@ -21,23 +21,9 @@ interface Scenario {
   bodies: () => Promise<unknown[]>;
 }
 
-/** A w×h image as a base64 data URL. */
-async function image(width: number, height: number, format: "png" | "jpeg", seed: number): Promise<string> {
-  const tile = Buffer.alloc(64 * 64 * 3);
-  for (let i = 0; i < tile.length; i++) tile[i] = (i * 2654435761 + seed * 97) >>> 24;
-  const base = sharp({
-    create: { width, height, channels: 3, background: { r: 40 + seed, g: 120, b: 200 } },
-  });
-  const tiles = await sharp(tile, { raw: { width: 64, height: 64, channels: 3 } })
-    .png()
-    .toBuffer();
-  // One patch of noise on a flat field: the pixel count is what costs memory, and the body stays small.
-  const composed = base.composite([{ input: tiles, left: 0, top: 0 }]);
-  const buffer =
-    format === "png"
-      ? await composed.png({ compressionLevel: 9 }).toBuffer()
-      : await composed.jpeg({ quality: 80 }).toBuffer();
-  return `data:image/${format};base64,${buffer.toString("base64")}`;
+/** A w×h image as a base64 data URL (bench/images.ts). */
+function image(width: number, height: number, format: "png" | "jpeg", seed: number): Promise<string> {
+  return noisyImage(width, height, format, seed, { r: 40 + seed, g: 120, b: 200 });
 }
 
 function judge(question: string, images: string[]) {
