@@ -26,7 +26,7 @@ export class EngineHost {
   private readonly imageBudget: ImageBudget;
   /** Decodes and preprocesses images off this thread (whose steps must not wait for them). */
   private readonly imagePool: ImagePool;
-  /** Requests still being prepared (images decoding): a cancel marks them, and they never start. */
+  /** Requests still being prepared (image headers read, prompt encoded): a cancel marks them, and they never start. */
   private readonly preparing = new Map<string, { cancelled: boolean }>();
   private readonly inPreparation = new Set<Promise<void>>();
   /**
