@@ -7,13 +7,15 @@
 // transformers.js generating from the same ONNX files. Progress goes to stderr; stdout gets the tables
 // and, last, one JSON line with every number.
 //
-// Then (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device per decode step, the int8 and
-// int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1;
+// Then (peers/): llama.cpp, PyTorch eager and ours on the 0.5B-shaped model's weights, one-sample and
+// K = 8 judgements side by side; (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device
+// per decode step, the int8 and int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1;
 // (sampler.ts) one draw from a 151,936-token row in each sampling mode.
 //
 //   npm run bench -- [--model PATH] [--demo PATH] [--skip-large] [--skip-tjs] [--new-tokens N]
 //                    [--runs N] [--large-runs N] [--loop-seconds S] [--no-tjs-batched] [--bandwidth-mib M]
-//                    [--skip-webgpu] [--skip-variants]
+//                    [--skip-webgpu] [--skip-variants] [--skip-peers] [--peer-rounds N]
+//                    [--peer-new-tokens N]
 
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -21,11 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { type Checkpoint, loadCheckpoint } from "../src/engine/checkpoint.js";
-import { parsePreprocessorConfig } from "../src/engine/images/config.js";
 import { JudgeModel, type PromptTensors } from "../src/engine/model.js";
-import { preparePrompt } from "../src/engine/prompt-inputs.js";
-import { TextCodec } from "../src/engine/tokenizer.js";
-import { judgeMessages } from "../src/judge/prompt.js";
 import { type BandwidthResult, measureBandwidth } from "./bandwidth.js";
 import {
   benchHostCost,
@@ -37,6 +35,9 @@ import {
 } from "./gpu-path.js";
 import { type LoopDelayResult, workerLoopDelay } from "./loop-delay.js";
 import { type KResult, measureK, runOnce } from "./ours.js";
+import { benchPeers, type PeerReport } from "./peers/index.js";
+import { formatPeers, summarizePeers } from "./peers/report.js";
+import { MESSAGES, promptFor } from "./prompt.js";
 import { benchSampler, QWEN_VOCAB, type SamplerRow } from "./sampler.js";
 import { type DelayStats, fmt, round, table } from "./stats.js";
 import { benchTjs, type TjsOutcome } from "./tjs.js";
@@ -61,19 +62,13 @@ const { values: args } = parseArgs({
     "bandwidth-mib": { type: "string", default: "1024" },
     "skip-webgpu": { type: "boolean", default: false },
     "skip-variants": { type: "boolean", default: false },
+    "skip-peers": { type: "boolean", default: false },
+    "peer-rounds": { type: "string", default: "3" },
+    "peer-new-tokens": { type: "string", default: "32" },
   },
 });
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
-
-// The judge prompt (R1-Reward template, text only) with a short question and two answers.
-const MESSAGES = judgeMessages(
-  "A train leaves at 14:10 and arrives at 16:45. How long is the journey, in minutes?",
-  "From 14:10 to 16:10 is two hours, 120 minutes, and from 16:10 to 16:45 is 35 more minutes, " +
-    "so the journey takes 155 minutes in total.",
-  "The train travels from 14:10 to 16:45; subtracting gives 2 hours and 35 minutes, which is " +
-    "2 × 60 + 35 = 145 minutes.",
-);
 
 interface ModelReport {
   label: string;
@@ -138,7 +133,7 @@ async function benchModel(
   progress(`${label}: loading ${dir}`);
   const t0 = performance.now();
   const checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
-  const codec = await TextCodec.load(dir);
+  const prompt = await promptFor(dir);
   const model = await JudgeModel.open(
     checkpoint,
     "fp32",
@@ -148,13 +143,6 @@ async function benchModel(
     },
   );
   const loadMs = performance.now() - t0;
-  const preprocessor = parsePreprocessorConfig(
-    JSON.parse(readFileSync(path.join(dir, "preprocessor_config.json"), "utf8")),
-  );
-  const prepared = await preparePrompt(codec, MESSAGES, undefined, preprocessor.mergeSize, {
-    maxPromptTokens: 1e6,
-  });
-  const prompt = prepared.tensors;
   const inputIds = prompt.inputIds;
   let greedy: number[] | undefined;
   const perK: KResult[] = [];
@@ -459,9 +447,40 @@ async function main(): Promise<void> {
     models.push(m);
   }
   report(machine, bandwidth, models);
+  const peers = args["skip-large"] || args["skip-peers"] ? undefined : await peerTable();
+  if (peers) process.stdout.write(`\n${formatPeers(peers)}\n`);
   const gpuPath = await benchGpuPath(newTokens);
   reportGpuPath(gpuPath);
-  process.stdout.write(`${JSON.stringify({ ...summary(machine, bandwidth, models), gpuPath })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...summary(machine, bandwidth, models), peers: peers ? summarizePeers(peers) : null, gpuPath })}\n`,
+  );
+}
+
+/** llama.cpp, PyTorch eager and ours on the 0.5B-shaped model's weights, side by side (bench/peers). */
+async function peerTable(): Promise<PeerReport> {
+  const { dir } = await ensureLargeModel();
+  let checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
+  if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) checkpoint = await quantize(dir);
+  return benchPeers({
+    checkpointDir: dir,
+    inputIds: (await promptFor(dir)).inputIds,
+    newTokens: Number(args["peer-new-tokens"]),
+    samples: 8,
+    threads: os.availableParallelism(),
+    rounds: Number(args["peer-rounds"]),
+    outDir: path.join(OUT, "peers"),
+    python: path.join(PYTHON_BIN, "python"),
+    progress,
+  });
+}
+
+async function quantize(dir: string): Promise<Checkpoint> {
+  progress(`quantizing ${dir} (int8, int4) ...`);
+  await promisify(execFile)(path.join(PYTHON_BIN, "r1judge-train"), ["quantize", dir], {
+    cwd: path.join(ROOT, "training"),
+    maxBuffer: 64 << 20,
+  });
+  return loadCheckpoint(dir, { hashCheck: "size" });
 }
 
 interface GpuPathReport {
@@ -470,15 +489,6 @@ interface GpuPathReport {
   sampler: SamplerRow[];
   webgpu: WebgpuOutcome;
   variants: { checkpoint: string; rows: VariantRow[] } | { skipped: string };
-}
-
-async function promptFor(dir: string) {
-  const codec = await TextCodec.load(dir);
-  const preprocessor = parsePreprocessorConfig(
-    JSON.parse(readFileSync(path.join(dir, "preprocessor_config.json"), "utf8")),
-  );
-  return (await preparePrompt(codec, MESSAGES, undefined, preprocessor.mergeSize, { maxPromptTokens: 1e6 }))
-    .tensors;
 }
 
 async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
@@ -518,14 +528,7 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
   if (!args["skip-variants"] && large) {
     const { dir, prompt } = large;
     let checkpoint = large.checkpoint;
-    if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) {
-      progress(`quantizing ${dir} (int8, int4) ...`);
-      await promisify(execFile)(path.join(PYTHON_BIN, "r1judge-train"), ["quantize", dir], {
-        cwd: path.join(ROOT, "training"),
-        maxBuffer: 64 << 20,
-      });
-      checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
-    }
+    if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) checkpoint = await quantize(dir);
     progress("variants: fp32, int8, int4 decoders, batch-1 decode on the CPU");
     const rows = await benchVariants(
       checkpoint,

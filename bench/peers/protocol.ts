@@ -9,6 +9,8 @@
 // FILE holds {"inputIds": number[]}: the judge prompt rendered and tokenized once, by us, so every
 // engine starts from the same tokens (no engine's tokenizer or chat template is measured).
 
+import { readFileSync } from "node:fs";
+
 export type Precision = "fp32" | "int8" | "int4";
 
 export interface PeerRound {
@@ -42,4 +44,10 @@ export interface PeerRound {
 export function parseRound(stdout: string): PeerRound {
   const last = stdout.trim().split("\n").at(-1) ?? "";
   return JSON.parse(last) as PeerRound;
+}
+
+/** The peak resident memory of this process so far (VmHWM), in bytes. */
+export function peakRssBytes(): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
+  return match ? Number(match[1]) * 1024 : 0;
 }

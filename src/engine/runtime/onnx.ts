@@ -30,6 +30,11 @@ export interface SessionSettings {
    * graph whose runs vary widely in size (the vision encoder), so its memory goes back after a run.
    */
   cpuMemArena?: boolean;
+  /**
+   * onnxruntime's memory pattern (default on): plans one buffer for a run's activations from the
+   * previous run's shapes. A lever measured by bench/levers.ts.
+   */
+  memPattern?: boolean;
   /** Outputs returned as DeviceTensor (WebGPU only; elsewhere they come back to the host). */
   deviceOutputs?: readonly string[];
   /** Log only errors (the engine's own small graphs, whose CPU-placed shape ops always warn). */
@@ -98,6 +103,7 @@ function options(settings: SessionSettings, device: Device): ort.InferenceSessio
     ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
     ...(settings.interOpThreads ? { interOpNumThreads: settings.interOpThreads } : {}),
     enableCpuMemArena: settings.cpuMemArena ?? true,
+    ...(settings.memPattern === false ? { enableMemPattern: false } : {}),
     ...(onDevice.length
       ? { preferredOutputLocation: Object.fromEntries(onDevice.map((name) => [name, "gpu-buffer" as const])) }
       : {}),
