@@ -83,7 +83,9 @@ function peakRssBytes(): number {
 const GREEDY: SequenceEvaluateOptions = { temperature: 0, yieldEogToken: true };
 const sampling = (seed: number): SequenceEvaluateOptions => ({
   temperature: 1,
-  topK: 0,
+  // null, not 0: node-llama-cpp drops null fields, so the sampler chain has no top-k stage at all;
+  // topK 0 means top-k over the whole vocabulary, a full sort of 151,936 logits per token per sample.
+  topK: null as unknown as number,
   topP: 1,
   minP: 0,
   seed,
@@ -208,6 +210,8 @@ async function round(args: Args): Promise<PeerRound> {
     const g = await greedy(seq0, args);
     progress(`${args.samples} samples`);
     const k = await kSamples(seqs, args, () => dispatches);
+    // Same logits and the same seed would give K identical samples: each sequence has its own seed.
+    progress(`${new Set(k.samples.map((s) => s.join())).size} distinct samples of ${args.samples}`);
     const same = g.tokens.every((t, i) => t === warm.tokens[i]);
     return {
       engine: "llama.cpp",
