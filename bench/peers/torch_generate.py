@@ -151,14 +151,15 @@ def run(args: argparse.Namespace) -> PeerRound:
     from r1judge_train.random_model import build_random_model
 
     shape, weight_seed, vocab_size = read_manifest(args.model)
+    prompt = read_prompt(args.prompt, vocab_size)
     progress(f"building {shape} (seed {weight_seed}) in PyTorch, fp32, {args.threads} threads")
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     # Any: transformers 5's generate() is typed against a protocol pyright can't bind this model class to.
     model: Any = build_random_model(shape, args.model, weight_seed).eval()
     assert model.dtype == torch.float32, f"built in {model.dtype}"
     load_s = time.perf_counter() - t0
     pad_id = model.generation_config.pad_token_id
-    prompt = read_prompt(args.prompt, vocab_size)
     n, k = args.new_tokens, args.samples
     progress(f"built in {load_s:.1f} s; {len(prompt)} prompt tokens, {n} new tokens, K={k}")
 
@@ -213,13 +214,16 @@ def run(args: argparse.Namespace) -> PeerRound:
         assert tuple(sampled.shape) == (k, len(prompt) + n), f"sampled output {tuple(sampled.shape)}"
 
     decode_s = k1_s - prefill_s
+    cpu = os.times()
     note = (
         f"transformers {transformers.__version__}, torch {torch.__version__}; "
         f"Qwen2_5_VLForConditionalGeneration.generate, {model.config._attn_implementation} attention, "
         f"DynamicCache; weights rebuilt from provenance ({shape}, seed {weight_seed}); "
         "eos ignored (neither stops nor is masked); greedy margins probed in the timed run (a LogitsProcessor, "
         "top-2 per step); prefillMs from a StoppingCriteria's first call; the K-sample run prefills the prompt "
-        "K times (generate expands it to K rows)"
+        "K times (generate expands it to K rows); "
+        f"1-min load average {load_before:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
+        f"process CPU {cpu.user + cpu.system:.1f} s over {time.perf_counter() - t0:.1f} s since load began"
     )
     return PeerRound(
         engine="pytorch",
