@@ -33,10 +33,7 @@ def main() -> None:
         target = args.dst / entry.relative_to(args.src)
         if entry.is_dir():
             target.mkdir(exist_ok=True)
-        elif (
-            entry.name != MANIFEST_NAME
-            and entry.relative_to(args.src).as_posix() != rel
-        ):
+        elif entry.name != MANIFEST_NAME and entry.relative_to(args.src).as_posix() != rel:
             os.symlink(entry.resolve(), target)
     fp32 = args.src / manifest["variants"]["fp32"]["decoder_model_merged"]
     bits = QUANTIZED_BITS[args.variant]

@@ -28,13 +28,9 @@ def main(argv: list[str]) -> None:
     prov = json.loads((checkpoint / "r1judge.json").read_text())["provenance"]
     model = build_random_model(prov["shape"], checkpoint, int(prov["seed"]))
     ids = torch.tensor([json.loads(prompt_file.read_text())["inputIds"]])
-    theirs = json.loads(round_file.read_text().strip().splitlines()[-1])[
-        "greedyTokens"
-    ][:n]
+    theirs = json.loads(round_file.read_text().strip().splitlines()[-1])["greedyTokens"][:n]
     # No EOS: both engines run exactly n tokens, whatever they pick.
-    config = GenerationConfig(
-        do_sample=False, max_new_tokens=n, eos_token_id=None, pad_token_id=0
-    )
+    config = GenerationConfig(do_sample=False, max_new_tokens=n, eos_token_id=None, pad_token_id=0)
     with torch.inference_mode():
         out = model.generate(
             ids,

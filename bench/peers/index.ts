@@ -166,12 +166,12 @@ export async function benchPeers(o: PeerBenchOptions): Promise<PeerReport> {
   let llama: Runner[] = [];
   try {
     o.progress("peers: GGUF files for llama.cpp (written once, from the same PyTorch weights)");
-    const files = await ensureGguf(o.checkpointDir, path.join(o.outDir, "gguf"), PRECISIONS, o.python);
+    const files = await ensureGguf(o.checkpointDir, path.join(o.outDir, "gguf"), PRECISIONS);
     llama = PRECISIONS.map((precision) => ({
       engine: "llama.cpp",
       precision,
       command: process.execPath,
-      args: [...tsx("llamacpp.ts"), "--model", files[precision], "--precision", precision],
+      args: [...tsx("llamacpp.ts"), "--model", files[precision] ?? "", "--precision", precision],
     }));
   } catch (err) {
     skipped["llama.cpp"] = `set-up failed: ${err instanceof Error ? err.message : String(err)}`;

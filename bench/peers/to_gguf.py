@@ -22,9 +22,6 @@ import gguf
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "training" / "src"))
-
 from r1judge_train.random_model import build_random_model
 
 FORMATS = {
@@ -63,14 +60,8 @@ def gguf_path(out_dir: Path, fmt: str) -> Path:
 def rebuild(checkpoint: Path) -> tuple[torch.nn.Module, dict]:
     manifest = json.loads((checkpoint / "r1judge.json").read_text())
     prov = manifest.get("provenance", {})
-    if (
-        prov.get("made_by") != "r1judge-train random"
-        or "shape" not in prov
-        or "seed" not in prov
-    ):
-        raise SystemExit(
-            f"{checkpoint}: provenance is not a random checkpoint's (no shape/seed): {prov}"
-        )
+    if prov.get("made_by") != "r1judge-train random" or "shape" not in prov or "seed" not in prov:
+        raise SystemExit(f"{checkpoint}: provenance is not a random checkpoint's (no shape/seed): {prov}")
     model = build_random_model(prov["shape"], checkpoint, int(prov["seed"]))
     check_same_weights(checkpoint, model)
     return model, manifest
@@ -85,18 +76,12 @@ def check_same_weights(checkpoint: Path, model: torch.nn.Module) -> None:
         return
     rows = np.fromfile(data, dtype="<f4", count=64 * emb.shape[1]).reshape(64, -1)
     if not np.array_equal(rows, emb[:64]):
-        raise SystemExit(
-            f"{checkpoint}: rebuilt weights differ from the exported ones (seed/shape/torch?)"
-        )
+        raise SystemExit(f"{checkpoint}: rebuilt weights differ from the exported ones (seed/shape/torch?)")
 
 
 def tensors(model: torch.nn.Module, n_layers: int) -> dict[str, np.ndarray]:
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
-    lm = next(
-        k.removesuffix("embed_tokens.weight")
-        for k in sd
-        if k.endswith("embed_tokens.weight")
-    )
+    lm = next(k.removesuffix("embed_tokens.weight") for k in sd if k.endswith("embed_tokens.weight"))
     out = {
         "token_embd.weight": sd[f"{lm}embed_tokens.weight"],
         "output_norm.weight": sd[f"{lm}norm.weight"],
@@ -149,9 +134,7 @@ def write(
     w.add_feed_forward_length(text["intermediate_size"])
     w.add_head_count(text["num_attention_heads"])
     w.add_head_count_kv(text["num_key_value_heads"])
-    rope = text.get("rope_parameters") or {
-        "rope_theta": text.get("rope_theta", 10000.0)
-    }
+    rope = text.get("rope_parameters") or {"rope_theta": text.get("rope_theta", 10000.0)}
     w.add_rope_freq_base(float(rope["rope_theta"]))
     w.add_layer_norm_rms_eps(float(text["rms_norm_eps"]))
     w.add_file_type(file_type)
@@ -167,11 +150,7 @@ def write(
     w.add_pad_token_id(int(ids["pad_token_id"]))
     w.add_add_bos_token(False)
     for name, array in weights.items():
-        if (
-            qtype is not None
-            and name.endswith(".weight")
-            and name.split(".")[-2] in MATMULS
-        ):
+        if qtype is not None and name.endswith(".weight") and name.split(".")[-2] in MATMULS:
             w.add_tensor(name, gguf.quants.quantize(array, qtype), raw_dtype=qtype)
         else:
             w.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
