@@ -1,7 +1,8 @@
 // The roofline accounting (roofline.ts) on its own, for development:
 //
 //   node --import tsx bench/roofline-main.ts [--model DIR] [--new-tokens N (16)] [--runs N (3)]
-//       [--gemm-runs N (15)] [--bandwidth-mib M (1024)] [--precision fp32,int8,int4] [--ks 1,8,16]
+//       [--gemm-runs N (15)] [--bandwidth-mib M (1024)] [--flush-mib M (128; 0 = GEMMs timed warm)]
+//       [--precision fp32,int8,int4] [--ks 1,8,16] [--median (compare medians, not the fastest runs)]
 //
 // DIR defaults to bench/out/qwen2.5-0.5b (it must exist: `npm run bench` generates it). Prints the
 // tables, then one JSON line.
@@ -25,6 +26,8 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "3" },
     "gemm-runs": { type: "string", default: "15" },
     "bandwidth-mib": { type: "string", default: "1024" },
+    "flush-mib": { type: "string", default: "128" },
+    median: { type: "boolean", default: false },
     precision: { type: "string", default: PRECISIONS.join(",") },
     ks: { type: "string", default: "1,8,16" },
   },
@@ -67,6 +70,8 @@ const summary = await benchRoofline({
   precisions,
   ks: (args.ks ?? "").split(",").map(Number),
   gemmRuns: Number(args["gemm-runs"]),
+  flushBytes: Number(args["flush-mib"]) * 2 ** 20,
+  pick: args.median ? "median" : "best",
   progress,
 });
 process.stdout.write(`${JSON.stringify(summary)}\n`);

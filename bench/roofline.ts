@@ -4,17 +4,20 @@
 //
 // - Read bandwidth: bandwidth.ts's bound (the caller measures it once and passes it in).
 // - GEMM peak per precision: onnxruntime MatMul (fp32) or MatMulNBits (int8/int4, our own
-//   quantize_graph: block 32, symmetric, accuracy_level 4) at the decoder's matmul shapes, in sessions
+//   quantize_graph: block 32, symmetric, accuracy_level 4) at the decoder's matmul shapes (one graph per
+//   shape holding all the decoder's matmuls of that shape, each its own weight), in sessions
 //   opened exactly as the engine opens its CPU decoder (runtime/onnx.ts openGraph, same settings, so the
-//   same threads), at M = 1, 8, 16 and a large M; the peak is the best 2·M·K·N / time seen.
+//   same threads), at M = 1, 8, 16 and a large M, each run started with the caches flushed (as in a
+//   decode step, where the other weights stream through in between); the peak is the best
+//   2·M·K·N / time seen.
 // - Weight bytes: fp32 from config.json (weights.ts; equal to the files); int8/int4 the quantized
 //   decoder's file bytes (the packed weights + scales + the fp32 norms and biases; the computed figure
 //   is reported beside it).
 // - FLOPs of a step at K rows: 2 · matmul params · K + attention (QKᵀ and AV: 4 · layers · heads ·
 //   head_dim · past · K) at the mean past length of the measured steps (prompt + N/2).
-// - "GEMMs alone": the same matmuls timed on their own at M = K rows, summed over the decoder
-//   (layers × q, k, v, o, gate, up, down + the lm_head): how much of onnxruntime's time is the weight
-//   GEMMs, the rest being attention, norms, RoPE, KV concatenation and the graph's overhead.
+// - "GEMMs alone": those graphs at M = K rows, summed (layers × q, k, v, o, gate, up, down + the
+//   lm_head): how much of onnxruntime's time is the weight GEMMs, the rest being attention, norms,
+//   RoPE, biases, KV concatenation and the graph's overhead.
 
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -35,6 +38,7 @@ export type Precision = (typeof PRECISIONS)[number];
 export const ROOFLINE_KS = [1, 8, 16] as const;
 /** Rows of the large GEMM that finds each precision's peak. */
 export const PEAK_M = 256;
+const DEFAULT_FLUSH_BYTES = 128 * 2 ** 20;
 
 /**
  * The settings bench/gpu-path.ts and bench/engine.bench.ts open the CPU decoder with (the server's
@@ -119,7 +123,7 @@ export function matmulParams(shapes: readonly GemmShape[]): number {
 }
 
 const graphFile = (dir: string, s: GemmShape, p: Precision) =>
-  path.join(dir, `${s.name}_${s.k}x${s.n}_${p}.onnx`);
+  path.join(dir, `${s.name}_${s.k}x${s.n}x${s.count}_${p}.onnx`);
 
 /**
  * Writes the GEMM graphs missing from `dir` (bench/roofline/gemm_graphs.py, our quantize_graph) and
@@ -142,7 +146,7 @@ export async function ensureGemmGraphs(
       [
         path.join(import.meta.dirname, "roofline/gemm_graphs.py"),
         dir,
-        ...shapes.flatMap((s) => ["--shape", `${s.name}:${s.k}:${s.n}`]),
+        ...shapes.flatMap((s) => ["--shape", `${s.name}:${s.k}:${s.n}:${s.count}`]),
         "--precision",
         ...precisions,
       ],
@@ -152,6 +156,7 @@ export async function ensureGemmGraphs(
   return files;
 }
 
+/** One run of a shape's graph: all `count` matmuls of the shape (the decoder's share of it). */
 export interface GemmTiming {
   shape: string;
   precision: Precision;
@@ -159,12 +164,14 @@ export interface GemmTiming {
   runs: number;
   medianMs: number;
   bestMs: number;
-  /** 2·M·K·N / bestMs, FLOP/s. */
+  /** 2·M·K·N·count / bestMs, FLOP/s. */
   bestFlops: number;
 }
 
 export interface GemmResult {
   settings: string;
+  /** Bytes read between timed runs to push the weights out of the caches (0: timed warm). */
+  flushBytes: number;
   timings: GemmTiming[];
   /** Best FLOP/s seen per precision, and where. */
   peak: Record<string, { flops: number; shape: string; m: number }>;
@@ -181,6 +188,13 @@ export interface GemmOptions {
   runs?: number;
   budgetMs?: number;
   settings?: SessionSettings;
+  /**
+   * Bytes read (memchr) before each timed run so that it starts with its weights out of the caches,
+   * as in a decode step, where the rest of the decoder's weights stream through in between (default
+   * 128 MiB, 4 × a 32 MiB L3; 0 times them warm: a small weight then stays in L2/L3 and reads far
+   * faster than DRAM).
+   */
+  flushBytes?: number;
   progress?: (message: string) => void;
 }
 
@@ -191,6 +205,8 @@ export async function measureGemm(options: GemmOptions): Promise<GemmResult> {
   const ms = [...new Set([...(options.ms ?? ROOFLINE_KS), peakM])].sort((a, b) => a - b);
   const maxRuns = options.runs ?? 15;
   const budgetMs = options.budgetMs ?? 1500;
+  const flushBytes = options.flushBytes ?? DEFAULT_FLUSH_BYTES;
+  const flush = flushBytes > 0 ? Buffer.alloc(flushBytes, 1) : undefined;
   const timings: GemmTiming[] = [];
   const peak: GemmResult["peak"] = {};
   for (const p of options.precisions) {
@@ -198,7 +214,7 @@ export async function measureGemm(options: GemmOptions): Promise<GemmResult> {
       const file = options.files.get(`${s.name}/${p}`);
       if (!file) throw new Error(`no GEMM graph for ${s.name}/${p}`);
       options.progress?.(`GEMM ${path.basename(file)}: M = ${ms.join(", ")}`);
-      const graph = await openGraph(file, settings, { inputs: ["x"], outputs: ["y"] }, { warn() {} });
+      const graph = await openGraph(file, settings, { inputs: ["x"], outputs: ["y0"] }, { warn() {} });
       try {
         for (const m of ms) {
           const data = new Float32Array(m * s.k);
@@ -208,6 +224,7 @@ export async function measureGemm(options: GemmOptions): Promise<GemmResult> {
           const times: number[] = [];
           let spent = 0;
           while (times.length < maxRuns && (times.length < 3 || spent < budgetMs)) {
+            if (flush && flush.indexOf(0) !== -1) throw new Error("unexpected zero byte");
             const t0 = performance.now();
             await graph.run(feeds);
             const t = performance.now() - t0;
@@ -215,7 +232,7 @@ export async function measureGemm(options: GemmOptions): Promise<GemmResult> {
             spent += t;
           }
           const bestMs = Math.min(...times);
-          const bestFlops = (2 * m * s.k * s.n) / (bestMs / 1000);
+          const bestFlops = (2 * m * s.k * s.n * s.count) / (bestMs / 1000);
           timings.push({
             shape: s.name,
             precision: p,
@@ -232,21 +249,25 @@ export async function measureGemm(options: GemmOptions): Promise<GemmResult> {
       }
     }
   }
-  return { settings: JSON.stringify(settings), timings, peak };
+  return { settings: JSON.stringify(settings), flushBytes, timings, peak };
 }
 
-/** The GEMMs alone at M rows: Σ count × median time over the decoder's shapes (undefined if unmeasured). */
+/** Which run statistic the roofline compares: the fastest run (default) or the median. */
+export type RunPick = "best" | "median";
+
+/** The GEMMs alone at M rows: Σ best (or median) time of each shape's graph (undefined if unmeasured). */
 export function gemmsAloneMs(
   gemm: GemmResult,
   shapes: readonly GemmShape[],
   precision: Precision,
   m: number,
+  pick: RunPick = "best",
 ): number | undefined {
   let sum = 0;
   for (const s of shapes) {
     const t = gemm.timings.find((g) => g.shape === s.name && g.precision === precision && g.m === m);
     if (!t) return undefined;
-    sum += s.count * t.medianMs;
+    sum += pick === "best" ? t.bestMs : t.medianMs;
   }
   return sum;
 }
@@ -276,6 +297,7 @@ export interface RooflineResult {
   promptTokens: number;
   newTokens: number;
   runs: number;
+  pick: RunPick;
   /** Mean past length of the measured steps (prompt + newTokens / 2), for the attention FLOPs. */
   meanPast: number;
   bandwidth: { bytesPerSec: number; source: string };
@@ -299,6 +321,11 @@ export interface RooflineOptions {
   runs: number;
   precisions?: readonly Precision[];
   ks?: readonly number[];
+  /**
+   * The fastest run of each measurement (default; on a shared machine the least disturbed, as the
+   * bandwidth and the GEMM peak are best-of too) or the median.
+   */
+  pick?: RunPick;
   progress?: (message: string) => void;
 }
 
@@ -313,6 +340,7 @@ function computedBytes(precision: Precision, params: number, fp32DecoderParams: 
 export async function measureRoofline(o: RooflineOptions): Promise<RooflineResult> {
   const precisions = (o.precisions ?? PRECISIONS).filter((p) => o.checkpoint.graphs[p]?.decoder_model_merged);
   const ks = o.ks ?? ROOFLINE_KS;
+  const pick = o.pick ?? "best";
   const d = o.dims;
   const params = matmulParams(o.shapes);
   const meanPast = o.prompt.inputIds.length + o.newTokens / 2;
@@ -337,7 +365,8 @@ export async function measureRoofline(o: RooflineOptions): Promise<RooflineResul
     if (!peak) throw new Error(`no GEMM peak measured for ${p}`);
     o.progress?.(`decode steps, ${p}: K = ${ks.join(", ")}, ${o.newTokens} new tokens, ${o.runs} run(s)`);
     const host: HostCostRow[] = await benchHostCost(o.checkpoint, o.prompt, o.newTokens, o.runs, ks, p);
-    for (const h of host) {
+    for (const row of host) {
+      const h = pick === "best" ? { samples: row.samples, ...row.best } : row;
       const bytesBoundMs = ((weights[p]?.bytes ?? 0) / bandwidth) * 1000;
       const flops = (2 * params + attentionFlopsPerRow) * h.samples;
       const flopsBoundMs = (flops / peak) * 1000;
@@ -348,7 +377,7 @@ export async function measureRoofline(o: RooflineOptions): Promise<RooflineResul
         stepMs: h.msPerStep,
         ortMs: h.ortMsPerStep,
         hostMs: h.hostMsPerStep,
-        gemmsMs: gemmsAloneMs(o.gemm, o.shapes, p, h.samples),
+        gemmsMs: gemmsAloneMs(o.gemm, o.shapes, p, h.samples, pick),
         weightBytes: weights[p]?.bytes ?? 0,
         kvBytes: fp32.kvBytesPerPastToken * meanPast * h.samples,
         bytesBoundMs,
@@ -365,6 +394,7 @@ export async function measureRoofline(o: RooflineOptions): Promise<RooflineResul
     promptTokens: o.prompt.inputIds.length,
     newTokens: o.newTokens,
     runs: o.runs,
+    pick,
     meanPast,
     bandwidth: o.bandwidth.bound,
     dims: d,
@@ -386,7 +416,8 @@ export function reportRoofline(
   const out: string[] = [];
   out.push(
     `== roofline per decode step (${r.checkpoint}; prompt ${r.promptTokens} tokens, ${r.newTokens} new tokens, ` +
-      `mean past ${fmt(r.meanPast, 0)}; median of ${r.runs} run(s); CPU, the engine's decoder session settings)`,
+      `mean past ${fmt(r.meanPast, 0)}; ${r.pick === "best" ? "fastest" : "median"} of ${r.runs} run(s), ` +
+      `GEMMs alone likewise; CPU, the engine's decoder session settings)`,
   );
   out.push(
     `read bandwidth ${fmt(gb(r.bandwidth.bytesPerSec), 2)} GB/s (${r.bandwidth.source}); weight matmuls ` +
@@ -451,7 +482,13 @@ export function reportRoofline(
   out.push("");
   const ms = [...new Set(r.gemm.timings.map((t) => t.m))];
   const labels = new Map(gemmShapes(r.dims).map((s) => [s.name, `${s.name} ${s.k}×${s.n} × ${s.count}`]));
-  out.push(`== GEMMs alone, median ms per matmul at M rows (best GFLOP/s in brackets)`);
+  out.push(
+    `== GEMMs alone: fastest / median ms of each shape's graph (all its matmuls in the decoder, each its ` +
+      `own weight) at M rows, best GFLOP/s in brackets; ` +
+      (r.gemm.flushBytes
+        ? `caches flushed before each run (${fmt(r.gemm.flushBytes / 2 ** 20, 0)} MiB read)`
+        : "warm caches"),
+  );
   out.push(
     table(
       ["precision", "shape (K×N) × count", ...ms.map((m) => `M=${m}`)],
@@ -462,7 +499,7 @@ export function reportRoofline(
           labels.get(name) ?? name,
           ...ms.map((m) => {
             const t = r.gemm.timings.find((g) => g.precision === p && g.shape === name && g.m === m);
-            return t ? `${fmt(t.medianMs, 3)} (${fmt(t.bestFlops / 1e9, 0)})` : "–";
+            return t ? `${fmt(t.bestMs, 2)} / ${fmt(t.medianMs, 2)} (${fmt(t.bestFlops / 1e9, 0)})` : "–";
           }),
         ];
       }),
@@ -475,6 +512,7 @@ export function reportRoofline(
     promptTokens: r.promptTokens,
     newTokens: r.newTokens,
     runs: r.runs,
+    pick: r.pick,
     meanPast: r.meanPast,
     bandwidthGBps: round(gb(r.bandwidth.bytesPerSec)),
     bandwidthSource: r.bandwidth.source,
@@ -488,6 +526,7 @@ export function reportRoofline(
       ]),
     ),
     gemmSettings: r.gemm.settings,
+    gemmFlushBytes: r.gemm.flushBytes,
     gemm: r.gemm.timings.map((t) => ({
       precision: t.precision,
       shape: t.shape,
@@ -530,6 +569,9 @@ export interface BenchRooflineOptions {
   precisions?: readonly Precision[];
   ks?: readonly number[];
   gemmRuns?: number;
+  pick?: RunPick;
+  /** See GemmOptions.flushBytes. */
+  flushBytes?: number;
   progress?: (message: string) => void;
   write?: (text: string) => void;
 }
@@ -549,6 +591,7 @@ export async function benchRoofline(o: BenchRooflineOptions): Promise<ReturnType
     ms: ks,
     progress,
     ...(o.gemmRuns ? { runs: o.gemmRuns } : {}),
+    ...(o.flushBytes !== undefined ? { flushBytes: o.flushBytes } : {}),
   });
   const result = await measureRoofline({
     checkpointDir: o.checkpointDir,
@@ -562,6 +605,7 @@ export async function benchRoofline(o: BenchRooflineOptions): Promise<ReturnType
     runs: o.runs,
     precisions,
     ks,
+    ...(o.pick ? { pick: o.pick } : {}),
     progress,
   });
   return reportRoofline(result, o.write);

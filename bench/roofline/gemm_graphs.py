@@ -1,12 +1,15 @@
-"""One small ONNX graph per decoder matmul shape and precision, for the roofline bench (bench/roofline.ts).
+"""One ONNX graph per decoder matmul shape and precision, for the roofline bench (bench/roofline.ts).
 
-Each graph is `y = x @ W` with `x` float32 [M, K] (M dynamic) and `W` a random float32 [K, N] constant:
-the fp32 graph is that MatMul; the int8 and int4 graphs are the same graph through our own
-`quantize_graph` (MatMulNBits, block 32, symmetric, accuracy_level 4), so they are exactly the
-quantization the checkpoint's decoder gets. Files are `<name>_<K>x<N>_<precision>.onnx`; existing files
-are kept (delete one to regenerate it).
+A shape NAME:K:N:COUNT becomes a graph of COUNT independent matmuls `y<i> = x @ W<i>`: `x` float32
+[M, K] (M dynamic), each `W<i>` its own random float32 [K, N] constant. They are the decoder's COUNT
+matmuls of that shape (e.g. q_proj and o_proj of every layer), so one run streams as many weight bytes
+through the caches as a decode step does (one small weight timed over and over would sit in L2/L3).
+The fp32 graph is those MatMuls; the int8 and int4 graphs are the same graph through our own
+`quantize_graph` (MatMulNBits, block 32, symmetric, accuracy_level 4): exactly the quantization the
+checkpoint's decoder gets. Files are `<name>_<K>x<N>x<COUNT>_<precision>.onnx`; existing files are
+kept (delete one to regenerate it).
 
-    python gemm_graphs.py OUT_DIR --shape q_o:896:896 --shape down:4864:896 [--precision fp32 int4]
+    python gemm_graphs.py OUT_DIR --shape q_o:896:896:48 --shape lm_head:896:151936:1 [--precision fp32 int4]
 """
 
 from __future__ import annotations
@@ -24,63 +27,70 @@ from r1judge_train.export.quantize import QUANTIZED_BITS, quantize_graph
 PRECISIONS = ("fp32", "int8", "int4")
 OPSET = 21
 
-
-def graph_name(name: str, k: int, n: int, precision: str) -> str:
-    return f"{name}_{k}x{n}_{precision}.onnx"
+Shape = tuple[str, int, int, int]
 
 
-def matmul_model(k: int, n: int, seed: int) -> onnx.ModelProto:
-    """`y = x @ W`, W random (scaled as a trained layer's, so quantization sees ordinary values)."""
+def graph_name(shape: Shape, precision: str) -> str:
+    name, k, n, count = shape
+    return f"{name}_{k}x{n}x{count}_{precision}.onnx"
+
+
+def matmul_model(shape: Shape, seed: int) -> onnx.ModelProto:
+    """`y<i> = x @ W<i>` for i < COUNT; W random, scaled as a trained layer's (ordinary values to quantize)."""
+    _, k, n, count = shape
     rng = np.random.default_rng(seed)
-    weight = (rng.standard_normal((k, n), dtype=np.float32) / np.sqrt(k)).astype(
-        np.float32
-    )
+    scale = np.float32(1 / np.sqrt(k))
+    weights = [
+        numpy_helper.from_array(
+            rng.standard_normal((k, n), dtype=np.float32) * scale, f"w{i}"
+        )
+        for i in range(count)
+    ]
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "weight"], ["y"])],
+        [helper.make_node("MatMul", ["x", f"w{i}"], [f"y{i}"]) for i in range(count)],
         "gemm",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["M", k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["M", n])],
-        [numpy_helper.from_array(weight, "weight")],
+        [
+            helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, ["M", n])
+            for i in range(count)
+        ],
+        weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 10
-    onnx.checker.check_model(model)
     return model
 
 
-def parse_shape(text: str) -> tuple[str, int, int]:
-    name, k, n = text.split(":")
-    if not name.replace("_", "").isalnum():
+def parse_shape(text: str) -> Shape:
+    name, k, n, *count = text.split(":")
+    if not name.replace("_", "").isalnum() or len(count) > 1:
         raise argparse.ArgumentTypeError(
-            f"shape name {name!r}: letters, digits and _ only"
+            f"shape {text!r}: expected NAME:K:N[:COUNT], NAME of letters, digits, _"
         )
-    return name, int(k), int(n)
+    return name, int(k), int(n), int(count[0]) if count else 1
 
 
-def write_graphs(
-    out: Path, shapes: list[tuple[str, int, int]], precisions: list[str]
-) -> list[Path]:
+def write_graphs(out: Path, shapes: list[Shape], precisions: list[str]) -> list[Path]:
     """Writes the missing graphs; returns every graph's path (shapes × precisions, in that order)."""
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for index, (name, k, n) in enumerate(shapes):
-        fp32_path = out / graph_name(name, k, n, "fp32")
+    for index, shape in enumerate(shapes):
+        fp32_path = out / graph_name(shape, "fp32")
         for precision in precisions:
-            path = out / graph_name(name, k, n, precision)
+            path = out / graph_name(shape, precision)
             paths.append(path)
             if path.exists():
                 continue
             print(f"writing {path.name}", file=sys.stderr)
-            model = matmul_model(k, n, seed=index)
             # Written under a temporary name and renamed: a killed run leaves no partial graph behind.
             with tempfile.TemporaryDirectory(dir=out) as tmp:
                 partial = Path(tmp) / path.name
                 if precision == "fp32":
-                    onnx.save(model, str(partial))
+                    onnx.save(matmul_model(shape, seed=index), str(partial))
                 else:
                     src = fp32_path if fp32_path.exists() else Path(tmp) / "fp32.onnx"
                     if not src.exists():
-                        onnx.save(model, str(src))
+                        onnx.save(matmul_model(shape, seed=index), str(src))
                     quantize_graph(src, partial, QUANTIZED_BITS[precision])
                 partial.replace(path)
     return paths
@@ -96,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         type=parse_shape,
         action="append",
         required=True,
-        help="NAME:K:N (repeatable)",
+        help="NAME:K:N[:COUNT]",
     )
     parser.add_argument(
         "--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS)
