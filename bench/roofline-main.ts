@@ -3,6 +3,7 @@
 //   node --import tsx bench/roofline-main.ts [--model DIR] [--new-tokens N (16)] [--runs N (3)]
 //       [--gemm-runs N (15)] [--bandwidth-mib M (1024)] [--flush-mib M (128; 0 = GEMMs timed warm)]
 //       [--precision fp32,int8,int4] [--ks 1,8,16] [--median (compare medians, not the fastest runs)]
+//       [--gemm-passes N (2: GEMMs timed before and after the decode steps, merged; 1: before only)]
 //
 // DIR defaults to bench/out/qwen2.5-0.5b (it must exist: `npm run bench` generates it). Prints the
 // tables, then one JSON line.
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     "bandwidth-mib": { type: "string", default: "1024" },
     "flush-mib": { type: "string", default: "128" },
     median: { type: "boolean", default: false },
+    "gemm-passes": { type: "string", default: "2" },
     precision: { type: "string", default: PRECISIONS.join(",") },
     ks: { type: "string", default: "1,8,16" },
   },
@@ -72,6 +74,7 @@ const summary = await benchRoofline({
   gemmRuns: Number(args["gemm-runs"]),
   flushBytes: Number(args["flush-mib"]) * 2 ** 20,
   pick: args.median ? "median" : "best",
+  gemmPasses: Number(args["gemm-passes"]),
   progress,
 });
 process.stdout.write(`${JSON.stringify(summary)}\n`);
