@@ -161,7 +161,8 @@ export interface HostCostRow {
 /**
  * Decode-step cost at each K (default 1 and 8) of one decoder variant (default fp32), split by wrapping
  * the model's graph runs with a timer: onnxruntime's runs (embed_tokens and the decoder) against the
- * rest (sampling, stop checks, KV moves and bookkeeping). Median over `runs` of the per-step mean.
+ * rest (sampling, stop checks, KV moves and bookkeeping). Median over `runs` of the per-step mean;
+ * `best` is the fastest run. Only the decode steps' runs count (the prefill runs through prefillRange).
  */
 export async function benchHostCost(
   checkpoint: Checkpoint,
