@@ -8,14 +8,15 @@
 // and, last, one JSON line with every number.
 //
 // Then (peers/): llama.cpp, PyTorch eager and ours on the 0.5B-shaped model's weights, one-sample and
-// K = 8 judgements side by side; (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device
+// K = 8 judgements side by side; (roofline.ts) each decode step at K = 1, 8, 16 in fp32, int8 and int4
+// against its roofline, onnxruntime's time and ours apart; (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device
 // per decode step, the int8 and int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1;
 // (sampler.ts) one draw from a 151,936-token row in each sampling mode.
 //
 //   npm run bench -- [--model PATH] [--demo PATH] [--skip-large] [--skip-tjs] [--new-tokens N]
 //                    [--runs N] [--large-runs N] [--loop-seconds S] [--no-tjs-batched] [--bandwidth-mib M]
 //                    [--skip-webgpu] [--skip-variants] [--skip-peers] [--peer-rounds N]
-//                    [--peer-new-tokens N]
+//                    [--peer-new-tokens N] [--skip-roofline]
 
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -38,6 +39,7 @@ import { type KResult, measureK, runOnce } from "./ours.js";
 import { benchPeers, type PeerReport } from "./peers/index.js";
 import { formatPeers, summarizePeers } from "./peers/report.js";
 import { MESSAGES, promptFor } from "./prompt.js";
+import { benchRoofline } from "./roofline.js";
 import { benchSampler, QWEN_VOCAB, type SamplerRow } from "./sampler.js";
 import { type DelayStats, fmt, round, table } from "./stats.js";
 import { benchTjs, type TjsOutcome } from "./tjs.js";
@@ -63,6 +65,7 @@ const { values: args } = parseArgs({
     "skip-webgpu": { type: "boolean", default: false },
     "skip-variants": { type: "boolean", default: false },
     "skip-peers": { type: "boolean", default: false },
+    "skip-roofline": { type: "boolean", default: false },
     "peer-rounds": { type: "string", default: "3" },
     "peer-new-tokens": { type: "string", default: "32" },
   },
@@ -449,10 +452,11 @@ async function main(): Promise<void> {
   report(machine, bandwidth, models);
   const peers = args["skip-large"] || args["skip-peers"] ? undefined : await peerTable();
   if (peers) process.stdout.write(`\n${formatPeers(peers)}\n`);
+  const roofline = args["skip-large"] || args["skip-roofline"] ? undefined : await rooflineTable(bandwidth);
   const gpuPath = await benchGpuPath(newTokens);
   reportGpuPath(gpuPath);
   process.stdout.write(
-    `${JSON.stringify({ ...summary(machine, bandwidth, models), peers: peers ? summarizePeers(peers) : null, gpuPath })}\n`,
+    `${JSON.stringify({ ...summary(machine, bandwidth, models), peers: peers ? summarizePeers(peers) : null, roofline: roofline ?? null, gpuPath })}\n`,
   );
 }
 
@@ -469,6 +473,26 @@ async function peerTable(): Promise<PeerReport> {
     threads: os.availableParallelism(),
     rounds: Number(args["peer-rounds"]),
     outDir: path.join(OUT, "peers"),
+    python: path.join(PYTHON_BIN, "python"),
+    progress,
+  });
+}
+
+/** Each decode step at K = 1, 8, 16 against max(weight bytes ÷ read bandwidth, FLOPs ÷ GEMM peak). */
+async function rooflineTable(bandwidth: BandwidthResult) {
+  const { dir } = await ensureLargeModel();
+  let checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
+  if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) checkpoint = await quantize(dir);
+  progress("roofline: GEMM peak at the decoder's shapes, then decode steps at K = 1, 8, 16");
+  process.stdout.write("\n");
+  return benchRoofline({
+    checkpointDir: dir,
+    checkpoint,
+    prompt: await promptFor(dir),
+    bandwidth,
+    newTokens: 16,
+    runs: Number(args["large-runs"]) + 1,
+    outDir: path.join(OUT, "roofline"),
     python: path.join(PYTHON_BIN, "python"),
     progress,
   });

@@ -39,8 +39,8 @@ interface Lever {
   precisions?: readonly Variant[];
   settings?: Partial<SessionSettings>;
   options?: ModelOptions;
-  /** A rebuilt quantized decoder: block size and accuracy_level (bench/levers/variant_checkpoint.py). */
-  quantization?: { blockSize: number; accuracyLevel: number };
+  /** A rebuilt decoder (bench/levers/variant_checkpoint.py): MatMulNBits settings, fused RMSNorms. */
+  rebuild?: { blockSize?: number; accuracyLevel?: number; fuseRmsNorm?: boolean };
 }
 
 const cores = os.availableParallelism();
@@ -56,18 +56,19 @@ const LEVERS: Lever[] = [
   {
     name: "accuracy_level 1 (fp32 compute)",
     precisions: ["int4", "int8"],
-    quantization: { blockSize: 32, accuracyLevel: 1 },
+    rebuild: { blockSize: 32, accuracyLevel: 1 },
   },
   {
     name: "block 64",
     precisions: ["int4", "int8"],
-    quantization: { blockSize: 64, accuracyLevel: 4 },
+    rebuild: { blockSize: 64, accuracyLevel: 4 },
   },
   {
     name: "block 128",
     precisions: ["int4", "int8"],
-    quantization: { blockSize: 128, accuracyLevel: 4 },
+    rebuild: { blockSize: 128, accuracyLevel: 4 },
   },
+  { name: "RMSNorm fused", rebuild: { fuseRmsNorm: true } },
 ];
 
 interface Engine {
@@ -87,9 +88,14 @@ async function open(dir: string, variant: Variant, lever?: Lever): Promise<Engin
 }
 
 async function leverCheckpoint(dir: string, variant: Variant, lever: Lever): Promise<string> {
-  const q = lever.quantization;
+  const q = lever.rebuild;
   if (!q) return dir;
-  const out = path.join(ROOT, "bench/out/levers", `${variant}-b${q.blockSize}-acc${q.accuracyLevel}`);
+  const name = [
+    variant,
+    ...(q.blockSize ? [`b${q.blockSize}`, `acc${q.accuracyLevel ?? 4}`] : []),
+    ...(q.fuseRmsNorm ? ["rmsnorm"] : []),
+  ].join("-");
+  const out = path.join(ROOT, "bench/out/levers", name);
   if (!existsSync(path.join(out, "r1judge.json"))) {
     progress(`writing ${out}`);
     await promisify(execFile)(
@@ -100,10 +106,10 @@ async function leverCheckpoint(dir: string, variant: Variant, lever: Lever): Pro
         out,
         "--variant",
         variant,
-        "--block-size",
-        String(q.blockSize),
-        "--accuracy-level",
-        String(q.accuracyLevel),
+        ...(q.blockSize
+          ? ["--block-size", String(q.blockSize), "--accuracy-level", String(q.accuracyLevel ?? 4)]
+          : []),
+        ...(q.fuseRmsNorm ? ["--fuse-rms-norm"] : []),
       ],
       { maxBuffer: 64 << 20 },
     );

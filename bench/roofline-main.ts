@@ -1,6 +1,6 @@
-// The roofline accounting (roofline.ts) on its own, for development:
+// `npm run bench:roofline`: the roofline accounting (roofline.ts) alone (npm run bench prints it too):
 //
-//   node --import tsx bench/roofline-main.ts [--model DIR] [--new-tokens N (16)] [--runs N (3)]
+//   npm run bench:roofline -- [--model DIR] [--new-tokens N (16)] [--runs N (3)]
 //       [--gemm-runs N (15)] [--bandwidth-mib M (1024)] [--flush-mib M (128; 0 = GEMMs timed warm)]
 //       [--precision fp32,int8,int4] [--ks 1,8,16] [--median (compare medians, not the fastest runs)]
 //       [--gemm-passes N (2: GEMMs timed before and after the decode steps, merged; 1: before only)]
@@ -8,15 +8,11 @@
 // DIR defaults to bench/out/qwen2.5-0.5b (it must exist: `npm run bench` generates it). Prints the
 // tables, then one JSON line.
 
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadCheckpoint } from "../src/engine/checkpoint.js";
-import { parsePreprocessorConfig } from "../src/engine/images/config.js";
-import { preparePrompt } from "../src/engine/prompt-inputs.js";
-import { TextCodec } from "../src/engine/tokenizer.js";
-import { judgeMessages } from "../src/judge/prompt.js";
 import { measureBandwidth } from "./bandwidth.js";
+import { promptFor } from "./prompt.js";
 import { benchRoofline, PRECISIONS, type Precision } from "./roofline.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -36,24 +32,9 @@ const { values: args } = parseArgs({
 });
 const progress = (message: string) => process.stderr.write(`[roofline] ${message}\n`);
 
-// The same judging prompt as engine.bench.ts (text only).
-const MESSAGES = judgeMessages(
-  "A train leaves at 14:10 and arrives at 16:45. How long is the journey, in minutes?",
-  "From 14:10 to 16:10 is two hours, 120 minutes, and from 16:10 to 16:45 is 35 more minutes, " +
-    "so the journey takes 155 minutes in total.",
-  "The train travels from 14:10 to 16:45; subtracting gives 2 hours and 35 minutes, which is " +
-    "2 × 60 + 35 = 145 minutes.",
-);
-
 const dir = path.resolve(args.model ?? path.join(ROOT, "bench/out/qwen2.5-0.5b"));
 const checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
-const codec = await TextCodec.load(dir);
-const preprocessor = parsePreprocessorConfig(
-  JSON.parse(readFileSync(path.join(dir, "preprocessor_config.json"), "utf8")),
-);
-const prompt = (
-  await preparePrompt(codec, MESSAGES, undefined, preprocessor.mergeSize, { maxPromptTokens: 1e6 })
-).tensors;
+const prompt = await promptFor(dir);
 const mib = Number(args["bandwidth-mib"]);
 progress(`read bandwidth (${mib} MiB buffers)`);
 const bandwidth = await measureBandwidth(mib * 2 ** 20);
