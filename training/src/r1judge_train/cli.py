@@ -162,7 +162,8 @@ def _select_hard(args: argparse.Namespace) -> None:
 def _quantize(args: argparse.Namespace) -> None:
     from .export.quantize import add_quantized_variants
 
-    checkpoint = add_quantized_variants(args.checkpoint, tuple(args.variants), args.block_size)
+    block = {} if args.block_size is None else {"block_size": args.block_size}
+    checkpoint = add_quantized_variants(args.checkpoint, tuple(args.variants), **block)
     print(f"{', '.join(args.variants)} decoder variants -> {checkpoint.root}")
 
 
@@ -220,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
     quant = sub.add_parser("quantize", help="add int4/int8 weight-only quantized decoder variants to a checkpoint")
     quant.add_argument("checkpoint", type=Path)
     quant.add_argument("--variants", nargs="+", default=["int4", "int8"], choices=["int4", "int8"])
-    quant.add_argument("--block-size", type=int, default=32, help="input rows sharing one scale (default 32)")
+    quant.add_argument("--block-size", type=int, help="input rows sharing one scale (default: export/quantize.py's)")
     quant.set_defaults(run=_quantize)
 
     ev = sub.add_parser(

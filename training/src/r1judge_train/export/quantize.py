@@ -10,6 +10,12 @@ products: on the Qwen2.5-0.5B-shaped decoder (2 cores, past 300) a step took 31 
 ignore it.
 The embedding table (a Gather) and the vision encoder are small next to the decoder's matmuls and
 stay fp32: a quantized variant lists their fp32 files.
+
+Blocks of 128 input rows by default (one fp32 scale per 128 weights: 4.25 bits per int4 weight, 8.25
+per int8): on the CPU, onnxruntime's int8-activation kernels spend much of their time on the per-block
+scaling, and on the Qwen2.5-0.5B-shaped decoder (2 cores, `npm run bench:levers`) block 128 made a
+one-sample judgement 25 % (int4) and 20 % (int8) faster than block 32, prefill and decode alike
+(block 64: 6-7 %). On the demo judge it cost no accuracy (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from ..checkpoint.manifest import MANIFEST_NAME, graph_file, sha256_file
 from ..checkpoint.validate import Checkpoint, load_checkpoint
 
 QUANTIZED_BITS = {"int4": 4, "int8": 8}
-DEFAULT_BLOCK_SIZE = 32
+DEFAULT_BLOCK_SIZE = 128
 DEFAULT_ACCURACY_LEVEL = 4
 
 
