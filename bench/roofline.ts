@@ -20,7 +20,7 @@
 //   RoPE, biases, KV concatenation and the graph's overhead.
 
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -122,8 +122,19 @@ export function matmulParams(shapes: readonly GemmShape[]): number {
   return shapes.reduce((sum, s) => sum + s.k * s.n * s.count, 0);
 }
 
-const graphFile = (dir: string, s: GemmShape, p: Precision) =>
-  path.join(dir, `${s.name}_${s.k}x${s.n}x${s.count}_${p}.onnx`);
+const graphFile = (dir: string, s: GemmShape, p: Precision, blockSize: number) =>
+  path.join(dir, `${s.name}_${s.k}x${s.n}x${s.count}_${p}${p === "fp32" ? "" : `_b${blockSize}`}.onnx`);
+
+/** The block size the checkpoint's `precision` decoder was quantized with (its manifest says). */
+export function quantizedBlockSize(checkpointDir: string, precision: Precision): number {
+  const manifest = JSON.parse(readFileSync(path.join(checkpointDir, "r1judge.json"), "utf8")) as {
+    quantization?: Record<string, { block_size?: number }>;
+  };
+  const block = manifest.quantization?.[precision]?.block_size;
+  if (precision !== "fp32" && !block)
+    throw new Error(`${checkpointDir}/r1judge.json: field 'quantization.${precision}.block_size' is missing`);
+  return block ?? 0;
+}
 
 /**
  * Writes the GEMM graphs missing from `dir` (bench/roofline/gemm_graphs.py, our quantize_graph) and
@@ -133,14 +144,18 @@ export async function ensureGemmGraphs(
   dir: string,
   shapes: readonly GemmShape[],
   precisions: readonly Precision[],
+  blockSizes: Readonly<Partial<Record<Precision, number>>>,
   python: string,
   progress: (message: string) => void = () => {},
 ): Promise<Map<string, string>> {
   const files = new Map<string, string>();
-  for (const s of shapes) for (const p of precisions) files.set(`${s.name}/${p}`, graphFile(dir, s, p));
-  const missing = [...files.values()].filter((f) => !existsSync(f));
-  if (missing.length) {
-    progress(`writing ${missing.length} GEMM graph(s) into ${dir} (the int8/int4 lm_head takes a minute)`);
+  for (const p of precisions) {
+    const block = blockSizes[p] ?? 0;
+    const mine = new Map(shapes.map((s) => [`${s.name}/${p}`, graphFile(dir, s, p, block)] as const));
+    for (const [key, file] of mine) files.set(key, file);
+    const missing = [...mine.values()].filter((f) => !existsSync(f));
+    if (!missing.length) continue;
+    progress(`writing ${missing.length} ${p} GEMM graph(s) into ${dir} (a quantized lm_head takes a minute)`);
     await promisify(execFile)(
       python,
       [
@@ -148,7 +163,8 @@ export async function ensureGemmGraphs(
         dir,
         ...shapes.flatMap((s) => ["--shape", `${s.name}:${s.k}:${s.n}:${s.count}`]),
         "--precision",
-        ...precisions,
+        p,
+        ...(p === "fp32" ? [] : ["--block-size", String(block)]),
       ],
       { maxBuffer: 16 << 20 },
     );
@@ -610,7 +626,8 @@ export async function benchRoofline(o: BenchRooflineOptions): Promise<ReturnType
   const precisions = (o.precisions ?? PRECISIONS).filter((p) => o.checkpoint.graphs[p]?.decoder_model_merged);
   const dims = await decoderDims(o.checkpointDir);
   const shapes = gemmShapes(dims);
-  const files = await ensureGemmGraphs(o.outDir, shapes, precisions, o.python, progress);
+  const blockSizes = Object.fromEntries(precisions.map((p) => [p, quantizedBlockSize(o.checkpointDir, p)]));
+  const files = await ensureGemmGraphs(o.outDir, shapes, precisions, blockSizes, o.python, progress);
   const gemmOptions: GemmOptions = {
     shapes,
     files,
