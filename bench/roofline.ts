@@ -21,7 +21,6 @@
 
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { Checkpoint } from "../src/engine/checkpoint.js";
@@ -31,7 +30,7 @@ import type { BandwidthResult } from "./bandwidth.js";
 import { benchHostCost, type HostCostRow } from "./gpu-path.js";
 import { median } from "./ours.js";
 import { fmt, round, table } from "./stats.js";
-import { weightBytes } from "./weights.js";
+import { readTextConfig, weightBytes } from "./weights.js";
 
 export const PRECISIONS = ["fp32", "int8", "int4"] as const;
 export type Precision = (typeof PRECISIONS)[number];
@@ -62,19 +61,7 @@ export interface DecoderDims {
 }
 
 export async function decoderDims(checkpointDir: string): Promise<DecoderDims> {
-  type Text = {
-    hidden_size: number;
-    intermediate_size: number;
-    num_hidden_layers: number;
-    num_attention_heads: number;
-    num_key_value_heads: number;
-    vocab_size: number;
-    head_dim?: number;
-  };
-  const config = JSON.parse(await readFile(path.join(checkpointDir, "config.json"), "utf8")) as {
-    text_config?: Text;
-  } & Text;
-  const t = config.text_config ?? config;
+  const t = await readTextConfig(checkpointDir);
   return {
     layers: t.num_hidden_layers,
     hidden: t.hidden_size,

@@ -18,7 +18,7 @@ export interface WeightBytes {
   kvBytesPerPastToken: number;
 }
 
-interface TextConfig {
+export interface TextConfig {
   hidden_size: number;
   intermediate_size: number;
   num_hidden_layers: number;
@@ -36,15 +36,20 @@ async function sizeOf(file: string): Promise<number> {
   }
 }
 
+/** The language model's shape from a checkpoint's config.json (Qwen2.5-VL nests it in text_config). */
+export async function readTextConfig(checkpoint: string): Promise<TextConfig> {
+  const config = JSON.parse(await readFile(path.join(checkpoint, "config.json"), "utf8")) as {
+    text_config?: TextConfig;
+  } & TextConfig;
+  return config.text_config ?? config;
+}
+
 export async function weightBytes(
   checkpoint: string,
   decoderFile: string,
   elementBytes = 4,
 ): Promise<WeightBytes> {
-  const config = JSON.parse(await readFile(path.join(checkpoint, "config.json"), "utf8")) as {
-    text_config?: TextConfig;
-  } & TextConfig;
-  const t = config.text_config ?? config;
+  const t = await readTextConfig(checkpoint);
   const h = t.hidden_size;
   const headDim = t.head_dim ?? h / t.num_attention_heads;
   const kv = t.num_key_value_heads * headDim;
