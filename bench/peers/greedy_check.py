@@ -17,16 +17,13 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training" / "src"))
-
-from r1judge_train.random_model import build_random_model
+from r1judge_train.random_model import rebuild_random_model
 
 
 def main(argv: list[str]) -> None:
     checkpoint, prompt_file, round_file = (Path(a) for a in argv[:3])
     n = int(argv[3]) if len(argv) > 3 else 8
-    prov = json.loads((checkpoint / "r1judge.json").read_text())["provenance"]
-    model = build_random_model(prov["shape"], checkpoint, int(prov["seed"]))
+    model = rebuild_random_model(checkpoint)
     ids = torch.tensor([json.loads(prompt_file.read_text())["inputIds"]])
     theirs = json.loads(round_file.read_text().strip().splitlines()[-1])["greedyTokens"][:n]
     # No EOS: both engines run exactly n tokens, whatever they pick.

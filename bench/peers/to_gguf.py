@@ -22,7 +22,7 @@ import gguf
 import numpy as np
 import torch
 
-from r1judge_train.random_model import build_random_model
+from r1judge_train.random_model import rebuild_random_model
 
 FORMATS = {
     "f32": (None, gguf.LlamaFileType.ALL_F32),
@@ -59,10 +59,10 @@ def gguf_path(out_dir: Path, fmt: str) -> Path:
 
 def rebuild(checkpoint: Path) -> tuple[torch.nn.Module, dict]:
     manifest = json.loads((checkpoint / "r1judge.json").read_text())
-    prov = manifest.get("provenance", {})
-    if prov.get("made_by") != "r1judge-train random" or "shape" not in prov or "seed" not in prov:
-        raise SystemExit(f"{checkpoint}: provenance is not a random checkpoint's (no shape/seed): {prov}")
-    model = build_random_model(prov["shape"], checkpoint, int(prov["seed"]))
+    try:
+        model = rebuild_random_model(checkpoint)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
     check_same_weights(checkpoint, model)
     return model, manifest
 

@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     import torch
 
-MADE_BY_RANDOM = "r1judge-train random"
-
 
 def progress(message: str) -> None:
     print(f"torch_generate: {message}", file=sys.stderr, flush=True)
@@ -88,14 +86,13 @@ def read_prompt(path: Path, vocab_size: int) -> list[int]:
 
 def read_manifest(ckpt: Path) -> tuple[str, int, int]:
     """The random checkpoint's shape and seed (r1judge.json's provenance), and its vocabulary size."""
-    manifest = json.loads((ckpt / "r1judge.json").read_text())
-    provenance = manifest.get("provenance", {})
-    if provenance.get("made_by") != MADE_BY_RANDOM:
-        fail(
-            f"{ckpt}: provenance.made_by is {provenance.get('made_by')!r}, not {MADE_BY_RANDOM!r}; "
-            "only random checkpoints can be rebuilt in PyTorch (their weights are a function of shape and seed)"
-        )
-    return str(provenance["shape"]), int(provenance["seed"]), int(manifest["decoder"]["vocab_size"])
+    from r1judge_train.random_model import random_provenance
+
+    try:
+        shape, seed = random_provenance(ckpt)
+    except ValueError as err:
+        fail(str(err))
+    return shape, seed, int(json.loads((ckpt / "r1judge.json").read_text())["decoder"]["vocab_size"])
 
 
 def peak_rss_bytes() -> int:

@@ -21,6 +21,7 @@ from .tokenizer.qwen import load_tokenizer, tokenizer_config
 SHAPES: dict[str, TextShape] = {"qwen2.5-0.5b": QWEN25_05B_TEXT}
 # Qwen2.5's embedding rows (the tokenizer has fewer entries; the rest are padding rows, as released).
 QWEN25_VOCAB = 151936
+MADE_BY = "r1judge-train random"
 
 
 def build_random_model(shape: str, tokenizer_dir: Path, seed: int = 0) -> Qwen2_5_VLForConditionalGeneration:
@@ -32,12 +33,30 @@ def build_random_model(shape: str, tokenizer_dir: Path, seed: int = 0) -> Qwen2_
     return Qwen2_5_VLForConditionalGeneration(config).eval()
 
 
+def random_provenance(checkpoint: Path) -> tuple[str, int]:
+    """The shape and seed a checkpoint made by `r1judge-train random` records (r1judge.json's provenance)."""
+    manifest = checkpoint / "r1judge.json"
+    provenance = json.loads(manifest.read_text()).get("provenance", {})
+    if provenance.get("made_by") != MADE_BY or "shape" not in provenance or "seed" not in provenance:
+        raise ValueError(
+            f"{manifest}: field 'provenance': {provenance.get('made_by')!r} is not {MADE_BY!r} with a shape and "
+            "seed; only random checkpoints can be rebuilt in PyTorch (their weights are a function of both)"
+        )
+    return str(provenance["shape"]), int(provenance["seed"])
+
+
+def rebuild_random_model(checkpoint: Path) -> Qwen2_5_VLForConditionalGeneration:
+    """The PyTorch model a random checkpoint was exported from (its tokenizer.json is in it)."""
+    shape, seed = random_provenance(checkpoint)
+    return build_random_model(shape, checkpoint, seed)
+
+
 def build_random_checkpoint(
     shape: str, tokenizer_dir: Path, out_dir: Path, seed: int = 0, variants: tuple[str, ...] = ("fp32",)
 ) -> Path:
     model = build_random_model(shape, tokenizer_dir, seed)
     config = model.config
-    provenance = {"made_by": "r1judge-train random", "shape": shape, "seed": seed, "trained": False}
+    provenance = {"made_by": MADE_BY, "shape": shape, "seed": seed, "trained": False}
     with tempfile.TemporaryDirectory() as staging:
         # The judge prompt is rendered with the Qwen2-VL chat template whatever the tokenizer came with.
         shutil.copyfile(tokenizer_dir / "tokenizer.json", Path(staging) / "tokenizer.json")
