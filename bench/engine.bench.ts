@@ -8,9 +8,10 @@
 // and, last, one JSON line with every number.
 //
 // Then (peers/): llama.cpp, PyTorch eager and ours on the 0.5B-shaped model's weights, one-sample and
-// K = 8 judgements side by side; (roofline.ts) each decode step at K = 1, 8, 16 in fp32, int8 and int4
-// against its roofline, onnxruntime's time and ours apart; (gpu-path.ts): WebGPU against CPU with the bytes moved host↔device
-// per decode step, the int8 and int4 decoders against fp32 on the large model, and the host's own cost per sample at K = 8 vs 1;
+// K = 8 judgements side by side; (roofline.ts) each decode step at K = 1, 8, 16 in fp32, int8 and
+// int4 against its roofline, onnxruntime's time and ours apart; (gpu-path.ts): WebGPU against CPU
+// with the bytes moved host↔device per decode step, the int8 and int4 decoders against fp32 on the
+// large model, and the host's own cost per sample at K = 8 vs 1;
 // (sampler.ts) one draw from a 151,936-token row in each sampling mode.
 //
 //   npm run bench -- [--model PATH] [--demo PATH] [--skip-large] [--skip-tjs] [--new-tokens N]
@@ -35,7 +36,7 @@ import {
   type WebgpuOutcome,
 } from "./gpu-path.js";
 import { type LoopDelayResult, workerLoopDelay } from "./loop-delay.js";
-import { type KResult, measureK, runOnce } from "./ours.js";
+import { GREEDY, type KResult, measureK, runOnce } from "./ours.js";
 import { benchPeers, type PeerReport } from "./peers/index.js";
 import { formatPeers, summarizePeers } from "./peers/report.js";
 import { MESSAGES, promptFor } from "./prompt.js";
@@ -152,7 +153,7 @@ async function benchModel(
   try {
     progress(`${label}: ${inputIds.length} prompt tokens; warm-up`);
     await runOnce(model, prompt, 16, 3, 1);
-    greedy = (await runOnce(model, prompt, 1, 16, 0, { temperature: 0, topK: 0, topP: 1 })).tokens[0];
+    greedy = (await runOnce(model, prompt, 1, 16, 0, GREEDY)).tokens[0];
     for (const k of KS) {
       progress(`${label}: K=${k}, ${newTokens} new tokens, ${runs} run(s)`);
       perK.push(await measureK(model, prompt, k, newTokens, runs, 42));
@@ -462,9 +463,7 @@ async function main(): Promise<void> {
 
 /** llama.cpp, PyTorch eager and ours on the 0.5B-shaped model's weights, side by side (bench/peers). */
 async function peerTable(): Promise<PeerReport> {
-  const { dir } = await ensureLargeModel();
-  let checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
-  if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) checkpoint = await quantize(dir);
+  const { dir } = await largeModelWithVariants();
   return benchPeers({
     checkpointDir: dir,
     inputIds: (await promptFor(dir)).inputIds,
@@ -480,9 +479,7 @@ async function peerTable(): Promise<PeerReport> {
 
 /** Each decode step at K = 1, 8, 16 against max(weight bytes ÷ read bandwidth, FLOPs ÷ GEMM peak). */
 async function rooflineTable(bandwidth: BandwidthResult) {
-  const { dir } = await ensureLargeModel();
-  let checkpoint = await loadCheckpoint(dir, { hashCheck: "size" });
-  if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) checkpoint = await quantize(dir);
+  const { dir, checkpoint } = await largeModelWithVariants();
   progress("roofline: GEMM peak at the decoder's shapes, then decode steps at K = 1, 8, 16");
   process.stdout.write("\n");
   return benchRoofline({
@@ -498,7 +495,15 @@ async function rooflineTable(bandwidth: BandwidthResult) {
   });
 }
 
-async function quantize(dir: string): Promise<Checkpoint> {
+/** The 0.5B-shaped checkpoint with its int8 and int4 variants (made on first use). */
+async function largeModelWithVariants(): Promise<{ dir: string; checkpoint: Checkpoint }> {
+  const { dir } = await ensureLargeModel();
+  return { dir, checkpoint: await withVariants(dir, await loadCheckpoint(dir, { hashCheck: "size" })) };
+}
+
+/** `checkpoint`, quantized into int8 and int4 first if it lacks them. */
+async function withVariants(dir: string, checkpoint: Checkpoint): Promise<Checkpoint> {
+  if (checkpoint.graphs.int4 && checkpoint.graphs.int8) return checkpoint;
   progress(`quantizing ${dir} (int8, int4) ...`);
   await promisify(execFile)(path.join(PYTHON_BIN, "r1judge-train"), ["quantize", dir], {
     cwd: path.join(ROOT, "training"),
@@ -551,8 +556,7 @@ async function benchGpuPath(newTokens: number): Promise<GpuPathReport> {
   let variants: GpuPathReport["variants"] = { skipped: "--skip-variants or --skip-large" };
   if (!args["skip-variants"] && large) {
     const { dir, prompt } = large;
-    let checkpoint = large.checkpoint;
-    if (!checkpoint.graphs.int4 || !checkpoint.graphs.int8) checkpoint = await quantize(dir);
+    const checkpoint = await withVariants(dir, large.checkpoint);
     progress("variants: fp32, int8, int4 decoders, batch-1 decode on the CPU");
     const rows = await benchVariants(
       checkpoint,

@@ -15,7 +15,7 @@ import type { Variant } from "../src/engine/checkpoint.js";
 import { loadCheckpoint } from "../src/engine/checkpoint.js";
 import { JudgeModel, type ModelOptions } from "../src/engine/model.js";
 import type { SessionSettings } from "../src/engine/runtime/onnx.js";
-import { median, runOnce, SAMPLING } from "./ours.js";
+import { GREEDY, median, runOnce, SAMPLING } from "./ours.js";
 import { promptFor } from "./prompt.js";
 import { fmt, table } from "./stats.js";
 
@@ -30,7 +30,6 @@ const { values: args } = parseArgs({
   },
 });
 const progress = (message: string) => process.stderr.write(`[levers] ${message}\n`);
-const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 const SAMPLES = 8;
 
 interface Lever {

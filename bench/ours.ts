@@ -8,6 +8,7 @@ import type { SamplingParams } from "../src/engine/sampling/sampler.js";
 import { type DelayStats, delayStats, LOOP_RESOLUTION_MS } from "./stats.js";
 
 export const SAMPLING: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1 };
 
 export interface RunTiming {
   samples: number;

@@ -12,8 +12,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadCheckpoint } from "../src/engine/checkpoint.js";
 import { measureBandwidth } from "./bandwidth.js";
+import { PRECISIONS, type Precision } from "./peers/protocol.js";
 import { promptFor } from "./prompt.js";
-import { benchRoofline, PRECISIONS, type Precision } from "./roofline.js";
+import { benchRoofline } from "./roofline.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const { values: args } = parseArgs({

@@ -4,7 +4,7 @@
 //
 // - Read bandwidth: bandwidth.ts's bound (the caller measures it once and passes it in).
 // - GEMM peak per precision: onnxruntime MatMul (fp32) or MatMulNBits (int8/int4, our own
-//   quantize_graph: block 32, symmetric, accuracy_level 4) at the decoder's matmul shapes (one graph per
+//   quantize_graph with the checkpoint's block size, symmetric, accuracy_level 4) at the decoder's matmul shapes (one graph per
 //   shape holding all the decoder's matmuls of that shape, each its own weight), in sessions
 //   opened exactly as the engine opens its CPU decoder (runtime/onnx.ts openGraph, same settings, so the
 //   same threads), at M = 1, 8, 16 and a large M, each run started with the caches flushed (as in a
@@ -29,11 +29,10 @@ import { openGraph, type SessionSettings } from "../src/engine/runtime/onnx.js";
 import type { BandwidthResult } from "./bandwidth.js";
 import { benchHostCost, type HostCostRow } from "./gpu-path.js";
 import { median } from "./ours.js";
+import { PRECISIONS, type Precision } from "./peers/protocol.js";
 import { fmt, round, table } from "./stats.js";
 import { readTextConfig, weightBytes } from "./weights.js";
 
-export const PRECISIONS = ["fp32", "int8", "int4"] as const;
-export type Precision = (typeof PRECISIONS)[number];
 export const ROOFLINE_KS = [1, 8, 16] as const;
 /** Rows of the large GEMM that finds each precision's peak. */
 export const PEAK_M = 256;
@@ -48,7 +47,6 @@ const DEFAULT_FLUSH_BYTES = 128 * 2 ** 20;
 export const DECODER_CPU_SETTINGS: SessionSettings = { device: { kind: "cpu" }, allowCpuFallback: false };
 
 const QUANT_BITS: Record<Exclude<Precision, "fp32">, number> = { int8: 8, int4: 4 };
-const QUANT_BLOCK = 32;
 
 export interface DecoderDims {
   layers: number;
@@ -353,9 +351,14 @@ export interface RooflineOptions {
 }
 
 /** Bytes of the quantized decoder by computation: packed weights + one fp32 scale per block + fp32 rest. */
-function computedBytes(precision: Precision, params: number, fp32DecoderParams: number): number {
+function computedBytes(
+  precision: Precision,
+  blockSize: number,
+  params: number,
+  fp32DecoderParams: number,
+): number {
   if (precision === "fp32") return 4 * fp32DecoderParams;
-  const packed = params * (QUANT_BITS[precision] / 8 + 4 / QUANT_BLOCK);
+  const packed = params * (QUANT_BITS[precision] / 8 + 4 / blockSize);
   return packed + 4 * (fp32DecoderParams - params);
 }
 
@@ -376,7 +379,7 @@ export async function measureRoofline(o: RooflineOptions): Promise<RooflineResul
   const hostRows = new Map<Precision, HostCostRow[]>();
   for (const p of precisions) {
     const file = o.checkpoint.graphs[p]?.decoder_model_merged as string;
-    const computed = computedBytes(p, params, fp32.decoderParams);
+    const computed = computedBytes(p, quantizedBlockSize(o.checkpointDir, p), params, fp32.decoderParams);
     weights[p] =
       p === "fp32"
         ? { bytes: fp32.bytesPerToken, source: "config.json params × 4", computedBytes: computed }

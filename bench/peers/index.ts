@@ -9,11 +9,11 @@ import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
+import { median } from "../ours.js";
 import { ensureGguf } from "./llamacpp-setup.js";
-import { type PeerRound, type Precision, parseRound } from "./protocol.js";
+import { type PeerRound, PRECISIONS, type Precision, parseRound } from "./protocol.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const PRECISIONS: readonly Precision[] = ["fp32", "int8", "int4"];
 const ROUND_TIMEOUT_MS = 15 * 60_000;
 /** Greedy tokens compared between llama.cpp (f32) and PyTorch before llama.cpp's times are trusted. */
 const AGREE_TOKENS = 8;
@@ -88,12 +88,6 @@ async function runRound(runner: Runner, common: string[]): Promise<PeerRound> {
     timeout: ROUND_TIMEOUT_MS,
   });
   return parseRound(stdout);
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 function summarize(rounds: PeerRound[]): PeerCell {

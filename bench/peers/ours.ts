@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { loadCheckpoint } from "../../src/engine/checkpoint.js";
 import { JudgeModel, type PromptTensors } from "../../src/engine/model.js";
 import { mropePositions } from "../../src/engine/positions.js";
-import { runOnce, SAMPLING } from "../ours.js";
+import { GREEDY, runOnce, SAMPLING } from "../ours.js";
 import { type PeerRound, type Precision, peakRssBytes } from "./protocol.js";
 
 const { values: args } = parseArgs({
@@ -22,8 +22,6 @@ const { values: args } = parseArgs({
     seed: { type: "string", default: "0" },
   },
 });
-
-const GREEDY = { temperature: 0, topK: 0, topP: 1 };
 
 async function main(): Promise<void> {
   if (!args.model || !args.prompt) throw new Error("--model and --prompt are required");

@@ -11,7 +11,9 @@
 
 import { readFileSync } from "node:fs";
 
-export type Precision = "fp32" | "int8" | "int4";
+/** The decoder variants every comparison covers (our names; each peer maps them to its own). */
+export const PRECISIONS = ["fp32", "int8", "int4"] as const;
+export type Precision = (typeof PRECISIONS)[number];
 
 export interface PeerRound {
   engine: "r1-judge" | "llama.cpp" | "pytorch";
