@@ -586,26 +586,18 @@ export function reportRoofline(
   };
 }
 
-export interface BenchRooflineOptions {
-  checkpointDir: string;
-  checkpoint: Checkpoint;
-  prompt: PromptTensors;
-  bandwidth: Pick<BandwidthResult, "bound">;
-  newTokens: number;
-  runs: number;
+/** measureRoofline's options less what benchRoofline measures itself (the GEMMs, the shapes). */
+export interface BenchRooflineOptions
+  extends Omit<RooflineOptions, "gemm" | "gemmAfter" | "shapes" | "dims"> {
   /** GEMM graphs go here (bench/out/roofline); existing ones are reused. */
   outDir: string;
   /** training/.venv/bin/python (with onnx and r1judge_train). */
   python: string;
-  precisions?: readonly Precision[];
-  ks?: readonly number[];
   gemmRuns?: number;
   /** 2 (default): GEMMs timed before and after the decode steps, merged; 1: before only. */
   gemmPasses?: number;
-  pick?: RunPick;
   /** See GemmOptions.flushBytes. */
   flushBytes?: number;
-  progress?: (message: string) => void;
   write?: (text: string) => void;
 }
 
