@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh machine: node modules, the training venv and
-# SwiftShader for the WebGPU tests.
+# Installs everything the project needs on a fresh machine: node modules, the training venv,
+# SwiftShader for the WebGPU tests and Chromium for the web console's browser tests.
 # Idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +30,15 @@ if ! bash scripts/setup-swiftshader.sh; then
     exit 1
   fi
   echo "setup: WebGPU tests will skip on this machine (SwiftShader could not be set up; see above)" >&2
+fi
+
+# The web console's browser tests drive Debian's chromium (playwright-core brings no browser). In CI
+# they are required: no Chromium fails the run here, with setup-chromium's reason. Elsewhere (not
+# root, apt unreachable) they skip and say why.
+if ! bash scripts/setup-chromium.sh; then
+  if [ -n "${CI:-}" ]; then
+    echo "setup: Chromium is required in CI (the browser tests must not skip); see the reason above" >&2
+    exit 1
+  fi
+  echo "setup: browser tests will skip on this machine (Chromium could not be installed; see above)" >&2
 fi
