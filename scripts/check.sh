@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx --no-install tsc --noEmit -p .
+npx --no-install tsc -p console  # the console's browser JavaScript, checked from its JSDoc types
 bash scripts/gen-types.sh --check  # src/api/api.ts must match openapi.yaml
 npx --no-install biome ci .

@@ -181,6 +181,9 @@ const KEYS = {
     z.enum(["circular", "all_pairs"]).default("circular"),
   ],
   compareJudges: ["R1JUDGE_COMPARE_JUDGES", "--compare-judges", int(1, 64).default(1)],
+  // Unset: on when the server listens on loopback only (consoleOn).
+  console: ["R1JUDGE_CONSOLE", "--console", bool.optional()],
+  consoleReports: ["R1JUDGE_CONSOLE_REPORTS", "--console-reports", z.string().trim().min(1).optional()],
 } as const;
 
 type Key = keyof typeof KEYS;
@@ -349,6 +352,17 @@ export function engineOptions(config: Config): EngineOptions {
     kvOnDevice: config.kvOnDevice,
     ignoreEos: config.ignoreEos,
   };
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
+
+/**
+ * Whether the web console is served: as configured, else only on a loopback address. A server that
+ * listens on 0.0.0.0 serves the console only when asked to, so a deployment does not grow a page it
+ * did not choose.
+ */
+export function consoleOn(config: Config): boolean {
+  return config.console ?? LOOPBACK.test(config.host);
 }
 
 /** How long a worker may keep failing before the server gives up on it (see EngineSupervisor). */

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pino, { type Logger } from "pino";
-import { type Config, engineOptions, engineSupervision } from "./config.js";
+import { type Config, consoleOn, engineOptions, engineSupervision } from "./config.js";
 import { EngineClient } from "./engine/client.js";
 import type { EngineError } from "./engine/errors.js";
 import { EngineSupervisor } from "./engine/supervisor.js";
@@ -122,6 +122,9 @@ export async function startServer(
       if (stats) metrics.updateEngine(stats);
     },
     openapiPath: path.join(ROOT, "openapi.yaml"),
+    ...(consoleOn(config)
+      ? { console: { assets: path.join(ROOT, "console"), reports: config.consoleReports } }
+      : {}),
   });
   const server = app.listen(config.port, config.host);
   await once(server, "listening");

@@ -5,6 +5,7 @@
 import { appendFile, readFile } from "node:fs/promises";
 import { type JudgeRequest, R1JudgeClient } from "../client/client.js";
 import type { EvalItem } from "./items.js";
+import { resumableResults } from "./results.js";
 import type { JudgedItem, Verdict } from "./scores.js";
 
 export interface EvalOptions {
@@ -22,7 +23,7 @@ export interface EvalOptions {
 }
 
 interface JudgeAnswer {
-  samples: { verdict: Verdict; probabilities?: [number, number] }[];
+  samples: { verdict: Verdict; probabilities?: [number, number]; reasoning?: string }[];
   winner: Verdict;
   usage: { completion_tokens: number };
 }
@@ -53,9 +54,10 @@ async function judgeItem(client: R1JudgeClient, item: EvalItem, options: EvalOpt
     ...(options.maxNewTokens ? { max_new_tokens: options.maxNewTokens } : {}),
     ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}),
   };
+  // The greedy verdicts keep their reasoning: a wrong one is read to see why (the console shows it).
   const [given, swapped, sampled] = await Promise.all([
-    post(client, { ...common, responses: item.responses }),
-    post(client, { ...common, responses: [item.responses[1], item.responses[0]] }),
+    post(client, { ...common, responses: item.responses, return_reasoning: true }),
+    post(client, { ...common, responses: [item.responses[1], item.responses[0]], return_reasoning: true }),
     post(client, {
       ...common,
       responses: item.responses,
@@ -76,23 +78,18 @@ async function judgeItem(client: R1JudgeClient, item: EvalItem, options: EvalOpt
     completionTokens:
       given.usage.completion_tokens + swapped.usage.completion_tokens + sampled.usage.completion_tokens,
     ms: Math.round(performance.now() - started),
+    question: item.question,
+    responses: item.responses,
+    reasoning: {
+      given: given.samples[0]?.reasoning ?? null,
+      swapped: swapped.samples[0]?.reasoning ?? null,
+    },
   };
 }
 
 async function finished(file: string | undefined): Promise<Map<string, JudgedItem>> {
-  const done = new Map<string, JudgedItem>();
-  if (!file) return done;
-  const text = await readFile(file, "utf8").catch(() => "");
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const judged = JSON.parse(line) as JudgedItem;
-      done.set(judged.id, judged);
-    } catch {
-      // A line cut short by an interruption: that item is judged again.
-    }
-  }
-  return done;
+  const text = file ? await readFile(file, "utf8").catch(() => "") : "";
+  return new Map(resumableResults(text, file ?? "results").map((judged) => [judged.id, judged]));
 }
 
 export async function evaluate(items: readonly EvalItem[], options: EvalOptions): Promise<JudgedItem[]> {

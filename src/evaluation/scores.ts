@@ -24,6 +24,11 @@ export interface JudgedItem {
   completionTokens: number;
   /** Wall time of the item's three requests, ms. */
   ms?: number;
+  /** What the judge was shown, for reading its mistakes (absent in results of older runs). */
+  question?: string;
+  responses?: [string, string];
+  /** The greedy samples' reasoning with the responses as given and swapped (absent in older runs). */
+  reasoning?: { given: string | null; swapped: string | null };
 }
 
 export const AGGREGATIONS: readonly Aggregation[] = ["majority", "confidence"];

@@ -12,6 +12,7 @@ import type { JudgingService } from "./judging.js";
 import type { Lifecycle } from "./lifecycle.js";
 import type { Metrics } from "./metrics.js";
 import { problemHandler } from "./problem.js";
+import { type ConsoleSettings, consoleOffRoutes, consoleRoutes } from "./routes/console.js";
 import { judgeRoutes } from "./routes/judge.js";
 import { type CompareSettings, nemoGymRoutes } from "./routes/nemo-gym.js";
 import { openaiRoutes } from "./routes/openai.js";
@@ -26,6 +27,8 @@ export interface AppDeps extends Omit<SystemDeps, "requireKey"> {
   maxBodyBytes: number;
   /** The RL protocols' settings: R1JUDGE_IMAGE_ROOT and NeMo-Gym /compare's defaults. */
   protocols?: CompareSettings;
+  /** The web console's files and reports folder; absent when the console is off. */
+  console?: Omit<ConsoleSettings, "keyRequired">;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -138,13 +141,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestIds(deps.log, deps.metrics, deps.lifecycle));
   // Only the work routes take keys, readiness and JSON bodies; unknown paths still get a plain 404.
   const requireKey = requireApiKey(deps.apiKeys);
-  const guard: RequestHandler[] = [
-    requireKey,
-    clientIdentity(),
-    whenReady(deps.lifecycle),
+  const jsonBody: RequestHandler[] = [
     jsonOnly(),
     express.json({ limit: deps.maxBodyBytes, strict: true, type: "application/json", verify: utf8Only }),
   ];
+  const guard: RequestHandler[] = [requireKey, clientIdentity(), whenReady(deps.lifecycle), ...jsonBody];
   const shutdown = deps.lifecycle.shutdown.signal;
   const protocols = deps.protocols ?? { imageRoot: undefined, strategy: "circular", judges: 1 };
   const routers = [
@@ -154,6 +155,9 @@ export function createApp(deps: AppDeps): Express {
     slimeRoutes(deps.service, guard, shutdown, protocols.imageRoot),
     nemoGymRoutes(deps.service, guard, shutdown, protocols),
     openaiRoutes(deps.service, guard, shutdown, { model: deps.model, requireKey }),
+    ...(deps.console
+      ? [consoleRoutes({ ...deps.console, keyRequired: deps.apiKeys.length > 0 }, requireKey, jsonBody)]
+      : [consoleOffRoutes()]),
   ];
   app.use(...routers);
   app.use(wrongMethod(routers));

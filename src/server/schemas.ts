@@ -137,6 +137,13 @@ export const rankRequestSchema = z.strictObject({
   ...samplingFields,
 });
 
+// ---- the console's uploaded evaluation (POST /console/api/evaluations) ----
+export const uploadedEvaluationSchema = z.strictObject({
+  /** The text of an `r1judge eval` run's results.jsonl (the body size limit bounds it). */
+  results: z.string().min(1),
+  name: z.string().min(1).max(200).optional(),
+});
+
 // ---- /get_reward (OpenRLHF) ----
 // Any number of items (the body size limit bounds them): older OpenRLHF sends a whole rollout batch.
 const rewardList = (maxChars: number) => z.array(z.string().max(maxChars));
