@@ -1,0 +1,155 @@
+// Driving the web console's views as a person would (labels, buttons, files), and reading back what
+// they show: shared by the browser tests and the script that takes the README's screenshots.
+
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Page } from "playwright-core";
+import { RESULT_TIMEOUT_MS } from "./browser.js";
+
+export interface JudgeForm {
+  question: string;
+  responses: [string, string];
+  samples: number;
+  temperature: number;
+  order: "alternate" | "fixed";
+  aggregation: "confidence" | "majority";
+  seed: number;
+  /** Image files to pick. */
+  images?: string[];
+}
+
+export interface ShownJudgement {
+  winner: 1 | 2 | null;
+  votes: { 1: number; 2: number; invalid: number };
+  samples: { verdict: 1 | 2 | null; order: string }[];
+}
+
+const verdictOf = (text: string | null): 1 | 2 | null => (text === "1" ? 1 : text === "2" ? 2 : null);
+
+/** Waits until a view's result area has shown one more answer than `before` (no page-side eval: the CSP forbids it). */
+export async function waitForRender(page: Page, resultId: string, before: number): Promise<void> {
+  await page
+    .locator(`#${resultId}[data-rendered]:not([data-rendered="${before}"])`)
+    .waitFor({ state: "attached", timeout: RESULT_TIMEOUT_MS });
+}
+
+export async function renderedCount(page: Page, resultId: string): Promise<number> {
+  return Number((await page.locator(`#${resultId}`).getAttribute("data-rendered")) ?? 0);
+}
+
+/** Drops files onto an element as a file manager would (a drop event carrying them). */
+export async function dropFiles(page: Page, selector: string, files: string[]): Promise<void> {
+  const payload = await Promise.all(
+    files.map(async (file) => ({
+      name: path.basename(file),
+      base64: (await readFile(file)).toString("base64"),
+    })),
+  );
+  await page.locator(selector).evaluate((zone, dropped) => {
+    const win = zone.ownerDocument.defaultView;
+    const transfer = new win.DataTransfer();
+    for (const { name, base64 } of dropped) {
+      const bytes = Uint8Array.from(win.atob(base64), (c: string) => c.charCodeAt(0));
+      transfer.items.add(new win.File([bytes], name, { type: "image/png" }));
+    }
+    zone.dispatchEvent(
+      new win.DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }),
+    );
+  }, payload);
+}
+
+/** The view's section: labels repeat across views (each has a Question), and hidden views stay in the page. */
+const inView = (page: Page, view: string) => page.locator(`#view-${view}`);
+
+export async function openView(page: Page, name: "Judge" | "Rank" | "Evaluation" | "Server"): Promise<void> {
+  await page.getByRole("link", { name, exact: true }).click();
+  await page.locator(`#view-${name.toLowerCase()}`).waitFor({ state: "visible" });
+}
+
+export async function fillJudge(page: Page, form: JudgeForm): Promise<void> {
+  await openView(page, "Judge");
+  const view = inView(page, "judge");
+  await view.getByLabel("Question", { exact: true }).fill(form.question);
+  await view.getByLabel("Response 1", { exact: true }).fill(form.responses[0]);
+  await view.getByLabel("Response 2", { exact: true }).fill(form.responses[1]);
+  await view.getByLabel("Samples", { exact: true }).fill(String(form.samples));
+  await view.getByLabel("Temperature", { exact: true }).fill(String(form.temperature));
+  await view.getByLabel("Order", { exact: true }).selectOption(form.order);
+  await view.getByLabel("Aggregation", { exact: true }).selectOption(form.aggregation);
+  await view.getByLabel("Seed", { exact: true }).fill(String(form.seed));
+  if (form.images?.length) await view.getByLabel("Pick images").setInputFiles(form.images);
+}
+
+/** Clicks a button of the Judge view (Judge, or Swap the responses) and waits for the new answer. */
+export async function judgeBy(page: Page, button: "Judge" | "Swap the responses"): Promise<ShownJudgement> {
+  const before = await renderedCount(page, "judge-result");
+  await page.getByRole("button", { name: button, exact: true }).click();
+  await waitForRender(page, "judge-result", before);
+  return readJudgement(page);
+}
+
+export async function readJudgement(page: Page): Promise<ShownJudgement> {
+  const result = page.locator("#judge-result");
+  const count = async (kind: string) => Number(await result.locator(`[data-votes="${kind}"]`).textContent());
+  const winner = await result.locator("[data-winner]").getAttribute("data-winner");
+  const samples = await result
+    .locator("[data-sample]")
+    .evaluateAll((items) =>
+      items.map((li) => [li.getAttribute("data-verdict"), li.getAttribute("data-order")]),
+    );
+  return {
+    winner: verdictOf(winner),
+    votes: { 1: await count("1"), 2: await count("2"), invalid: await count("invalid") },
+    samples: samples.map(([verdict, order]) => ({ verdict: verdictOf(verdict ?? null), order: order ?? "" })),
+  };
+}
+
+export interface RankForm {
+  question: string;
+  candidates: string[];
+  strategy: "knockout" | "round_robin";
+  samples: number;
+  seed: number;
+}
+
+export async function rankInPage(
+  page: Page,
+  form: RankForm,
+): Promise<{ ranking: number[]; comparisons: number }> {
+  await openView(page, "Rank");
+  const view = inView(page, "rank");
+  await view.getByLabel("Question", { exact: true }).fill(form.question);
+  const shown = () => view.locator("#rank-candidates textarea").count();
+  while ((await shown()) < form.candidates.length)
+    await view.getByRole("button", { name: "Add a candidate" }).click();
+  for (const [i, text] of form.candidates.entries())
+    await view.getByLabel(`Candidate ${i}`, { exact: true }).fill(text);
+  await view.getByLabel("Strategy").selectOption(form.strategy);
+  await view.getByLabel("Samples per comparison").fill(String(form.samples));
+  await view.getByLabel("Seed", { exact: true }).fill(String(form.seed));
+  const before = await renderedCount(page, "rank-result");
+  await page.getByRole("button", { name: "Rank", exact: true }).click();
+  await waitForRender(page, "rank-result", before);
+  const ranking = await page
+    .locator("#rank-result .ranking [data-candidate]")
+    .evaluateAll((items) => items.map((li) => Number(li.getAttribute("data-candidate"))));
+  const comparisons = await page.locator("#rank-result table.comparisons tbody tr").count();
+  return { ranking, comparisons };
+}
+
+/** Opens a report of the server's reports folder in the Evaluation view. */
+export async function openServedReport(page: Page, name: string): Promise<void> {
+  await openView(page, "Evaluation");
+  await page.getByLabel("Report on the server").selectOption(name);
+  const before = await renderedCount(page, "evaluation-result");
+  await page.getByRole("button", { name: "Open", exact: true }).click();
+  await waitForRender(page, "evaluation-result", before);
+}
+
+/** Uploads a report's files (results.jsonl, scores.json) in the Evaluation view. */
+export async function uploadReport(page: Page, files: string[]): Promise<void> {
+  await openView(page, "Evaluation");
+  const before = await renderedCount(page, "evaluation-result");
+  await page.getByLabel(/Open from this computer/).setInputFiles(files);
+  await waitForRender(page, "evaluation-result", before);
+}
