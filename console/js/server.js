@@ -93,10 +93,20 @@ export function mountServer() {
   };
 }
 
-/** @param {Record<string, unknown>} evaluation */
+/**
+ * The manifest's served accuracy (r1judge eval through /judge) in one line; its procedure and command
+ * are in the checkpoint's r1judge.json.
+ * @param {Record<string, unknown>} evaluation
+ */
 function servedAccuracy(evaluation) {
-  const parts = Object.entries(evaluation)
-    .filter(([, v]) => typeof v === "number" || typeof v === "string")
-    .map(([k, v]) => `${k}: ${v}`);
-  return parts.join(", ") || "recorded";
+  const share = (/** @type {unknown} */ x) => (typeof x === "number" ? percent(x) : "–");
+  const items = typeof evaluation.items === "number" ? `${evaluation.items.toLocaleString("en")} items` : "";
+  return [
+    `greedy ${share(evaluation.greedy_accuracy)}`,
+    `Voting@${evaluation.k ?? "K"} ${share(evaluation.voting_accuracy)}`,
+    `same verdict in both orders ${share(evaluation.order_agreement)}`,
+    items,
+  ]
+    .filter(Boolean)
+    .join(" · ");
 }
