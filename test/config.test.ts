@@ -7,6 +7,7 @@ import { test } from "node:test";
 import {
   BOOLEAN_FLAGS,
   ConfigError,
+  consoleOn,
   ENV_VARS,
   engineOptions,
   FLAG_USAGE,
@@ -99,7 +100,7 @@ test("unknown flags, missing values and stray arguments are errors", () => {
 });
 
 test("the boolean flags are read off the schema: every key whose parser is a boolean", () => {
-  assert.deepEqual(BOOLEAN_FLAGS, ["--allow-cpu-fallback", "--kv-on-device", "--ignore-eos"]);
+  assert.deepEqual(BOOLEAN_FLAGS, ["--allow-cpu-fallback", "--kv-on-device", "--ignore-eos", "--console"]);
 });
 
 test("every boolean flag: --flag, --flag=true|false and --no-flag, over the environment", () => {
@@ -107,6 +108,7 @@ test("every boolean flag: --flag, --flag=true|false and --no-flag, over the envi
     "--allow-cpu-fallback": "allowCpuFallback",
     "--kv-on-device": "kvOnDevice",
     "--ignore-eos": "ignoreEos",
+    "--console": "console",
   } as const;
   for (const flag of BOOLEAN_FLAGS) {
     const key = keyOf[flag as keyof typeof keyOf];
@@ -193,6 +195,37 @@ test("the image memory budget and pool: bytes with units, threads; the old pixel
     problems([], { R1JUDGE_MAX_DECODE_PIXELS: "100000000" })[0] ?? "",
     /^R1JUDGE_MAX_DECODE_PIXELS: no longer read; set R1JUDGE_IMAGE_MEMORY_BYTES/,
   );
+});
+
+test("the web console is on by default only when the server listens on a loopback address", () => {
+  for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1"])
+    assert.equal(consoleOn(loadConfig(["--host", host], {})), true, host);
+  assert.equal(consoleOn(loadConfig([], {})), true, "the default host is 127.0.0.1");
+  for (const host of ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "judge.example.com"])
+    assert.equal(consoleOn(loadConfig(["--host", host], {})), false, host);
+  assert.equal(consoleOn(loadConfig([], { R1JUDGE_HOST: "0.0.0.0" })), false);
+});
+
+test("R1JUDGE_CONSOLE and --console decide over the host; --no-console turns it off on loopback", () => {
+  assert.equal(consoleOn(loadConfig([], { R1JUDGE_HOST: "0.0.0.0", R1JUDGE_CONSOLE: "true" })), true);
+  assert.equal(consoleOn(loadConfig(["--host", "0.0.0.0", "--console"], {})), true);
+  assert.equal(consoleOn(loadConfig(["--no-console"], {})), false);
+  assert.equal(consoleOn(loadConfig(["--host", "localhost"], { R1JUDGE_CONSOLE: "false" })), false);
+  assert.equal(consoleOn(loadConfig(["--console=false"], { R1JUDGE_CONSOLE: "true" })), false);
+  assert.match(
+    problems([], { R1JUDGE_CONSOLE: "maybe" })[0] ?? "",
+    /^R1JUDGE_CONSOLE: expected true or false/,
+  );
+});
+
+test("R1JUDGE_CONSOLE_REPORTS and --console-reports name the reports folder; unset is none", () => {
+  assert.equal(loadConfig([], {}).consoleReports, undefined);
+  assert.equal(loadConfig([], { R1JUDGE_CONSOLE_REPORTS: " /srv/reports " }).consoleReports, "/srv/reports");
+  assert.equal(
+    loadConfig(["--console-reports", "runs"], { R1JUDGE_CONSOLE_REPORTS: "/srv/reports" }).consoleReports,
+    "runs",
+  );
+  assert.equal(loadConfig([], { R1JUDGE_CONSOLE_REPORTS: "" }).consoleReports, undefined, "empty is unset");
 });
 
 test("docs/config.md documents every variable and flag", () => {

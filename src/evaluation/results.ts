@@ -70,15 +70,22 @@ export function parseResults(text: string): ParsedResults {
 }
 
 /**
+ * The problems of a results file other than its last line being cut short (not JSON): a run that was
+ * interrupted, or is still writing that line, leaves one; its item is simply not there yet.
+ */
+export function problemsBesidesCutShort(text: string, problems: readonly ResultsProblem[]): ResultsProblem[] {
+  const lastLine = text.trimEnd().split("\n").length;
+  return problems.filter((p) => !(p.field === "line" && p.line === lastLine));
+}
+
+/**
  * A run's finished items to resume from: a line cut short by an interruption (the last one, not
  * JSON) is judged again; any other problem means the file is not this run's results, and resuming
  * would mix them in, so it throws naming the line and field.
  */
 export function resumableResults(text: string, file: string): JudgedItem[] {
   const { items, problems } = parseResults(text);
-  const lastLine = text.trimEnd().split("\n").length;
-  const fatal = problems.filter((p) => !(p.field === "line" && p.line === lastLine));
-  const first = fatal[0];
+  const first = problemsBesidesCutShort(text, problems)[0];
   if (first) throw new Error(`${file}: line ${first.line}, ${first.field}: ${first.message}`);
   return items;
 }

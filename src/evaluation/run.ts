@@ -2,7 +2,7 @@
 // any user would: a greedy verdict in both orders and one request of K samples per item. Results
 // append to a JSONL file as items finish, so an interrupted run resumes where it stopped.
 
-import { appendFile, readFile } from "node:fs/promises";
+import { appendFile, readFile, truncate } from "node:fs/promises";
 import { type JudgeRequest, R1JudgeClient } from "../client/client.js";
 import type { EvalItem } from "./items.js";
 import { resumableResults } from "./results.js";
@@ -89,7 +89,17 @@ async function judgeItem(client: R1JudgeClient, item: EvalItem, options: EvalOpt
 
 async function finished(file: string | undefined): Promise<Map<string, JudgedItem>> {
   const text = file ? await readFile(file, "utf8").catch(() => "") : "";
-  return new Map(resumableResults(text, file ?? "results").map((judged) => [judged.id, judged]));
+  const done = new Map(resumableResults(text, file ?? "results").map((judged) => [judged.id, judged]));
+  // A last line cut short by an interruption has no newline: the next item would be appended onto
+  // it, leaving a broken line in the middle that the next resume (and the console) refuses. Cut it
+  // off (its item is judged again); a whole last line that only lacks its newline gets one.
+  if (file && text && !text.endsWith("\n")) {
+    const cut = text.lastIndexOf("\n") + 1;
+    const last = text.slice(cut);
+    if (resumableResults(last, file).length > 0) await appendFile(file, "\n");
+    else await truncate(file, Buffer.byteLength(text.slice(0, cut)));
+  }
+  return done;
 }
 
 export async function evaluate(items: readonly EvalItem[], options: EvalOptions): Promise<JudgedItem[]> {

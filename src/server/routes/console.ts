@@ -8,7 +8,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import express, { Router as makeRouter, type RequestHandler, type Response, type Router } from "express";
 import { ApiError } from "../../errors.js";
-import { parseResults, type ResultsProblem } from "../../evaluation/results.js";
+import { parseResults, problemsBesidesCutShort, type ResultsProblem } from "../../evaluation/results.js";
 import { evaluationView } from "../../evaluation/view.js";
 import { parseBody, uploadedEvaluationSchema } from "../schemas.js";
 
@@ -60,7 +60,8 @@ function refuseProblems(problems: readonly ResultsProblem[], file: string): void
 
 function sendView(res: Response, name: string, text: string, file: string, skipped?: number): void {
   const { items, problems } = parseResults(text);
-  refuseProblems(problems, file);
+  // A run still writing (or interrupted) leaves its last line cut short: shown without that item.
+  refuseProblems(problemsBesidesCutShort(text, problems), file);
   if (items.length === 0)
     throw new ApiError("unprocessable", `${file} holds no judged items`, {
       errors: [{ field: file, message: "no judged items" }],
