@@ -9,14 +9,9 @@ import { lineChart } from "./chart.js";
 import { byId, h, percent, replace } from "./dom.js";
 
 /**
- * @typedef {{ category: string, items: number, greedy: number, votingAtK: number, confidenceAtK: number, orderAgreement: number }} CategoryRow
+ * @typedef {import("./api.js").Schemas["EvaluationView"]} EvaluationView
+ * @typedef {import("./api.js").Schemas["EvaluationMistake"]} Mistake
  * @typedef {1 | 2 | null} Verdict
- * @typedef {{ id: string, category: string, label: 1 | 2, greedy: Verdict, greedySwapped: Verdict, votedAtK: Verdict,
- *   flipsWithOrder: boolean, question?: string, responses?: [string, string],
- *   reasoning?: { given: string | null, swapped: string | null } }} Mistake
- * @typedef {{ items: number, greedy: number, orderAgreement: number, votingAt: Record<string, number>,
- *   confidenceAt: Record<string, number>, anyAt: Record<string, number>, invalidVotes: number }} Scores
- * @typedef {{ name: string, skipped?: number, k: number, scores: Scores, categories: CategoryRow[], mistakes: Mistake[] }} EvaluationView
  */
 
 /** @param {Verdict} v */

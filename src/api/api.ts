@@ -172,6 +172,30 @@ export type paths = {
     /** The loaded model in OpenAI's list shape (its `id` is the `model` to send). */
     get: operations["listOpenAIModels"];
   };
+  "/": {
+    /**
+     * The web console (HTML; its scripts and styles under /console/). Needs no key to load.
+     * @description Served with `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self';
+     * img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none';
+     * frame-ancestors 'none'`, `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`.
+     * The page calls the public API with the key typed into it (docs/api.md, "The console").
+     */
+    get: operations["consolePage"];
+  };
+  "/console/api/settings": {
+    /** What the console needs to know before its first call. Needs no key. */
+    get: operations["consoleSettings"];
+  };
+  "/console/api/evaluations": {
+    /** The `r1judge eval` reports in R1JUDGE_CONSOLE_REPORTS (its subfolders holding a results.jsonl). */
+    get: operations["listEvaluations"];
+    /** Scores an uploaded results.jsonl as `r1judge eval` does (the same code), for the console. */
+    post: operations["scoreEvaluation"];
+  };
+  "/console/api/evaluations/{name}": {
+    /** One report of R1JUDGE_CONSOLE_REPORTS, scored (read-only). */
+    get: operations["getEvaluation"];
+  };
   "/healthz": {
     /** Liveness — the process is up. Never needs a key; never touches the model. */
     get: operations["healthz"];
@@ -564,6 +588,96 @@ export type components = {
         [key: string]: unknown;
       };
     };
+    ConsoleSettings: {
+      /** @description API keys are configured; the console shows its key field. */
+      keyRequired: boolean;
+      /** @description R1JUDGE_CONSOLE_REPORTS is set. */
+      reports: boolean;
+    };
+    EvaluationList: {
+      evaluations: string[];
+    };
+    UploadedEvaluation: {
+      /** @description The text of a run's results.jsonl. */
+      results: string;
+      /** @description Shown as the report's name (default `uploaded`). */
+      name?: string;
+    };
+    /**
+     * @description src/evaluation/scores.ts's `Scores`, as `r1judge eval` writes them to scores.json: shares in
+     * [0, 1]; the `…At` maps are keyed by K (1 … k).
+     */
+    EvaluationScores: {
+      items: number;
+      greedy: number;
+      orderAgreement: number;
+      greedyFirst?: number;
+      greedySecond?: number;
+      /** @description Voting@K */
+      votingAt: {
+        [key: string]: number;
+      };
+      /** @description Voting@K */
+      confidenceAt: {
+        [key: string]: number;
+      };
+      anyAt: {
+        [key: string]: number;
+      };
+      macroGreedy?: number;
+      macroVotingAt?: {
+        [key: string]: number;
+      };
+      accPlusGreedy?: number | null;
+      accPlusVotingAt?: {
+        [key: string]: number;
+      } | null;
+      invalidVotes: number;
+      completionTokens?: number;
+      itemMs?: number;
+    };
+    EvaluationCategory: {
+      category: string;
+      items: number;
+      greedy: number;
+      /** @description Voting@k (majority) at the run's k. */
+      votingAtK: number;
+      /** @description Voting@k (confidence) at the run's k. */
+      confidenceAtK: number;
+      orderAgreement: number;
+    };
+    EvaluationMistake: {
+      id: string;
+      category: string;
+      /**
+       * @description The better response.
+       * @enum {integer}
+       */
+      label: 1 | 2;
+      greedy: components["schemas"]["Verdict"];
+      greedySwapped: components["schemas"]["Verdict"];
+      votedAtK: components["schemas"]["Verdict"];
+      /** @description The greedy verdict differs between the two orders. */
+      flipsWithOrder: boolean;
+      /** @description Absent in results of runs before the console. */
+      question?: string;
+      responses?: [string, string];
+      reasoning?: {
+        given: string | null;
+        swapped: string | null;
+      };
+    };
+    EvaluationView: {
+      name: string;
+      /** @description Rows the run skipped (from its scores.json */
+      skipped?: number;
+      /** @description Samples per item in the run. */
+      k: number;
+      scores: components["schemas"]["EvaluationScores"];
+      categories: components["schemas"]["EvaluationCategory"][];
+      /** @description Items whose greedy verdict or Voting@k (confidence) is wrong, in the file's order. */
+      mistakes: components["schemas"]["EvaluationMistake"][];
+    };
     ModelList: {
       models: components["schemas"]["Model"][];
     };
@@ -743,6 +857,12 @@ export type components = {
     };
     /** @description 413 `payload_too_large`: the body exceeds R1JUDGE_MAX_BODY_BYTES. */
     PayloadTooLarge: {
+      content: {
+        "application/problem+json": components["schemas"]["Problem"];
+      };
+    };
+    /** @description 404 `not_found`: no such route or report (the console's paths while it is off). */
+    NotFound: {
       content: {
         "application/problem+json": components["schemas"]["Problem"];
       };
@@ -1148,6 +1268,106 @@ export type operations = {
       };
       401: components["responses"]["OpenAIError"];
       503: components["responses"]["OpenAIRateLimited"];
+    };
+  };
+  /**
+   * The web console (HTML; its scripts and styles under /console/). Needs no key to load.
+   * @description Served with `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self';
+   * img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none';
+   * frame-ancestors 'none'`, `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`.
+   * The page calls the public API with the key typed into it (docs/api.md, "The console").
+   */
+  consolePage: {
+    responses: {
+      /** @description The console page. */
+      200: {
+        content: {
+          "text/html": string;
+        };
+      };
+      404: components["responses"]["NotFound"];
+    };
+  };
+  /** What the console needs to know before its first call. Needs no key. */
+  consoleSettings: {
+    responses: {
+      /** @description Whether calls need a key, and whether a reports folder is configured. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ConsoleSettings"];
+        };
+      };
+      404: components["responses"]["NotFound"];
+    };
+  };
+  /** The `r1judge eval` reports in R1JUDGE_CONSOLE_REPORTS (its subfolders holding a results.jsonl). */
+  listEvaluations: {
+    responses: {
+      /** @description Report names, sorted; empty when no folder is configured. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["EvaluationList"];
+        };
+      };
+      401: components["responses"]["Unauthorized"];
+      404: components["responses"]["NotFound"];
+    };
+  };
+  /** Scores an uploaded results.jsonl as `r1judge eval` does (the same code), for the console. */
+  scoreEvaluation: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["UploadedEvaluation"];
+      };
+    };
+    responses: {
+      /** @description The report's scores, categories and wrong items. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["EvaluationView"];
+        };
+      };
+      400: components["responses"]["InvalidRequest"];
+      401: components["responses"]["Unauthorized"];
+      404: components["responses"]["NotFound"];
+      413: components["responses"]["PayloadTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      /**
+       * @description 422 `unprocessable`: a line of the file is not a judged item; each error's `field` is
+       * `results.jsonl:LINE.FIELD` (e.g. `results.jsonl:2.votes[0]`; `.line` when the line is not
+       * a JSON object). A last line cut short (a run still writing, or interrupted) is left out,
+       * not refused.
+       */
+      422: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** One report of R1JUDGE_CONSOLE_REPORTS, scored (read-only). */
+  getEvaluation: {
+    parameters: {
+      path: {
+        /** @description A subfolder's name (one path segment; `.` and `..` are not names). */
+        name: string;
+      };
+    };
+    responses: {
+      /** @description The report's scores, categories and wrong items. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["EvaluationView"];
+        };
+      };
+      401: components["responses"]["Unauthorized"];
+      404: components["responses"]["NotFound"];
+      /** @description 422 `unprocessable`: a line of its results.jsonl is not a judged item (fields as for the upload). */
+      422: {
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
     };
   };
   /** Liveness — the process is up. Never needs a key; never touches the model. */

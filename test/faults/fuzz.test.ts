@@ -154,7 +154,11 @@ test(`${RUNS} fuzzed calls over every route: documented statuses only, never a 5
           const problem = JSON.parse(answer.text) as { status: number; errors: unknown[] };
           assert.equal(problem.status, answer.status);
           assert.ok(Array.isArray(problem.errors));
-        } else if (c.route !== "/metrics" && c.route !== "/openapi.yaml") {
+        } else if (["/metrics", "/openapi.yaml", "/"].includes(c.route)) {
+          // Text, YAML and the console's HTML page.
+          assert.doesNotMatch(answer.type, /json/, `${c.route}: ${answer.type}`);
+        } else {
+          assert.match(answer.type, /^application\/json/, `${c.route}: ${answer.type}`);
           JSON.parse(answer.text);
         }
       });

@@ -73,7 +73,8 @@ async function listReports(folder: string): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
   const names: string[] = [];
   for (const entry of entries) {
-    if (!entry.isDirectory() || !REPORT_NAME.test(entry.name)) continue;
+    // A link the operator put in the folder is listed as it is served (GET follows it too).
+    if (!(entry.isDirectory() || entry.isSymbolicLink()) || !REPORT_NAME.test(entry.name)) continue;
     const files = await readdir(path.join(folder, entry.name)).catch(() => [] as string[]);
     if (files.includes("results.jsonl")) names.push(entry.name);
   }
@@ -83,7 +84,9 @@ async function listReports(folder: string): Promise<string[]> {
 async function skippedRows(dir: string): Promise<number | undefined> {
   try {
     const scores = JSON.parse(await readFile(path.join(dir, "scores.json"), "utf8")) as { skipped?: unknown };
-    return typeof scores.skipped === "number" ? scores.skipped : undefined;
+    return Number.isInteger(scores.skipped) && (scores.skipped as number) >= 0
+      ? (scores.skipped as number)
+      : undefined;
   } catch {
     return undefined;
   }
