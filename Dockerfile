@@ -39,6 +39,7 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
 COPY --chown=root:root package.json openapi.yaml ./
+COPY --chown=root:root console ./console
 COPY --chown=root:root models/demo ./models/demo
 # The image's files belong to root and are read-only to the server's user.
 USER node
@@ -85,6 +86,7 @@ WORKDIR /app
 COPY --from=cuda-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json openapi.yaml ./
+COPY console ./console
 COPY models/demo ./models/demo
 USER node
 EXPOSE 8080

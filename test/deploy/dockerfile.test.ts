@@ -86,6 +86,8 @@ test("Dockerfile: each image target runs the server as non-root PID 1 with a hea
       `${target}: the demo model baked in`,
     );
     assert.match(lines.join("\n"), /R1JUDGE_MODEL=\/app\/models\/demo/, target);
+    // The web console's files (served only with R1JUDGE_CONSOLE=true on 0.0.0.0), next to dist/.
+    assert.match(lines.join("\n"), /COPY .*console \.\/console/, `${target}: the console's files`);
   }
   const gpu = effective(all, all.find((s) => s.name === "webgpu") as Stage).join("\n");
   assert.match(gpu, /libvulkan1/);
