@@ -99,7 +99,7 @@ try {
       await page.locator('#view-server [data-field="Model"]').waitFor();
     },
     1100,
-    520,
+    580,
   );
 } finally {
   await browser.close();

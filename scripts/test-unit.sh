@@ -21,6 +21,7 @@ files=(
   test/engine/sampling.test.ts
   test/engine/scheduler.test.ts
   test/engine/supervisor.test.ts
+  test/evaluation/results.test.ts
   test/judge/compare.test.ts
   test/judge/judging.test.ts
   test/judge/reward.test.ts

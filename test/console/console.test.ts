@@ -230,7 +230,7 @@ test("swapping the responses re-judges with the texts exchanged and says whether
 test("ranking candidates shows the API's ranking and every comparison played", { skip }, async () => {
   const form = {
     question: "Which is larger, 61 or 16?",
-    candidates: ["16", "It is 61.", "61", "Both are equal."],
+    candidates: ["16", "It is 61.", "61", '<img src=x onerror="throw 1">Both are <b>equal</b>.'],
     strategy: "round_robin" as const,
     samples: 1,
     seed: 5,
@@ -241,6 +241,10 @@ test("ranking candidates shows the API's ranking and every comparison played", {
     assert.deepEqual(shown.ranking, answer.ranking);
     assert.equal(shown.comparisons, answer.comparisons.length);
     assert.equal(shown.comparisons, 4 * 3);
+    // A candidate's markup is shown as its text, never run or rendered (withPage fails on any error).
+    const excerpt = page.locator('#rank-result [data-candidate="3"] .excerpt');
+    assert.equal(await excerpt.textContent(), form.candidates[3]);
+    assert.equal(await page.locator("#rank-result img, #rank-result b").count(), 0);
   });
 });
 
