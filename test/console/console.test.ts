@@ -27,6 +27,7 @@ import {
   fillJudge,
   type JudgeForm,
   judgeBy,
+  lowContrastTexts,
   openServedReport,
   openView,
   rankInPage,
@@ -147,6 +148,7 @@ test("judging a text pair shows the API's winner, votes and samples, and a curl 
     const args = await curlArguments((await page.locator("#judge-curl").textContent()) ?? "", ROOT);
     assert.equal(args[1], `${open.url}/judge`);
     assert.deepEqual(JSON.parse(args[args.length - 1] as string), judgeBody(form));
+    assert.deepEqual(await lowContrastTexts(page), [], "text below WCAG AA contrast");
   });
 });
 
@@ -314,6 +316,7 @@ test("an `r1judge eval` report, from the server's folder and uploaded: the Votin
     assert.equal(await page.locator("#evaluation-result h3").first().textContent(), "results.jsonl");
     assert.equal(await page.locator("#evaluation-result .summary").textContent(), summary);
     await checkReport(page);
+    assert.deepEqual(await lowContrastTexts(page), [], "text below WCAG AA contrast");
   });
 });
 
@@ -331,6 +334,7 @@ test("the server view shows the model from /models and the load and caches from 
     assert.equal(await field("Engine").textContent(), "serving");
     assert.match((await field("Queue depth").textContent()) ?? "", /^\d+$/);
     assert.match((await field("Judgement cache hits").textContent()) ?? "", /%|no lookups yet/);
+    assert.deepEqual(await lowContrastTexts(page), [], "text below WCAG AA contrast");
   });
 });
 

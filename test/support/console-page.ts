@@ -153,3 +153,55 @@ export async function uploadReport(page: Page, files: string[]): Promise<void> {
   await page.getByLabel(/Open from this computer/).setInputFiles(files);
   await waitForRender(page, "evaluation-result", before);
 }
+
+/**
+ * Visible text whose colour against its background is below WCAG AA: 4.5:1, or 3:1 for large text
+ * (24 px, or 18.66 px bold). The background is the nearest ancestor's opaque background colour.
+ */
+export async function lowContrastTexts(page: Page): Promise<string[]> {
+  return page.locator("body *").evaluateAll((elements) => {
+    const win = elements[0]?.ownerDocument.defaultView;
+    if (!win) return [];
+    // tsx (esbuild's keepNames) wraps the named functions below in __name(), a Node-side helper.
+    win.__name ??= (f: unknown) => f;
+    const rgb = (css: string) => {
+      const [r = 0, g = 0, b = 0, a = 1] = (css.match(/[\d.]+/g) ?? []).map(Number);
+      return { r, g, b, a };
+    };
+    const luminance = ({ r, g, b }: { r: number; g: number; b: number }) => {
+      const channel = (c: number) => {
+        const s = c / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const background = (el: (typeof elements)[number]) => {
+      for (let node: typeof el | null = el; node; node = node.parentElement) {
+        const color = rgb(win.getComputedStyle(node).backgroundColor);
+        if (color.a === 1) return color;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const low: string[] = [];
+    for (const el of elements) {
+      const text = [...el.childNodes]
+        .filter((n) => n.nodeType === 3)
+        .map((n) => n.textContent ?? "")
+        .join("")
+        .trim();
+      if (!text || el.getClientRects().length === 0 || el.closest("svg")) continue;
+      const style = win.getComputedStyle(el);
+      if (style.visibility === "hidden") continue;
+      const back = background(el);
+      const [fg, bg] = [luminance(rgb(style.color)), luminance(back)];
+      const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+      const size = Number.parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5))
+        low.push(
+          `${ratio.toFixed(2)}:1 "${text.slice(0, 40)}" (${style.color} on rgb(${back.r}, ${back.g}, ${back.b}))`,
+        );
+    }
+    return low;
+  });
+}
