@@ -2,17 +2,22 @@
 // each view driven in headless Chromium as the browser tests drive it, the Evaluation view on an
 // `r1judge eval` run over the committed demo sample. `npm run console:screenshots`.
 
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import pino from "pino";
 import type { Page } from "playwright-core";
 import { loadConfig } from "../src/config.js";
 import { startServer } from "../src/main.js";
 import { assertNoProblems, launchBrowser, openPage } from "../test/support/browser.js";
-import { fillJudge, judgeBy, openServedReport, openView, rankInPage } from "../test/support/console-page.js";
+import {
+  evalDemoSample,
+  fillJudge,
+  judgeBy,
+  openServedReport,
+  openView,
+  rankInPage,
+} from "../test/support/console-page.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const OUT = path.join(ROOT, "docs/console");
@@ -26,21 +31,7 @@ await server.ready;
 const browser = await launchBrowser();
 try {
   process.stderr.write("[screenshots] r1judge eval over docs/eval-demo/sample (40 items, K = 8)\n");
-  await promisify(execFile)(
-    path.join(ROOT, "bin/r1judge"),
-    [
-      "eval",
-      "--data",
-      "docs/eval-demo/sample/test.jsonl",
-      "--url",
-      server.url,
-      "--k",
-      "8",
-      "--out",
-      path.join(reports, "demo-sample"),
-    ],
-    { cwd: ROOT, timeout: 600_000 },
-  );
+  await evalDemoSample(server.url, path.join(reports, "demo-sample"), { k: 8 });
 
   const shot = async (name: string, drive: (page: Page) => Promise<void>, width = 1100, height = 1200) => {
     const { page, context, problems } = await openPage(browser, `${server.url}/`, { width, height });

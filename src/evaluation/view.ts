@@ -2,42 +2,14 @@
 // accuracy), one row per category, and the items the judge got wrong with what it was shown and why
 // it decided, marked where the greedy verdict flips with the order of the responses.
 
-import { type JudgedItem, type Scores, score, type Verdict, vote } from "./scores.js";
+import type { components } from "../api/api.js";
+import { type JudgedItem, score, vote } from "./scores.js";
 
-export interface CategoryRow {
-  category: string;
-  items: number;
-  greedy: number;
-  /** Voting@K at the run's largest K, under each aggregation. */
-  votingAtK: number;
-  confidenceAtK: number;
-  orderAgreement: number;
-}
-
-export interface Mistake {
-  id: string;
-  category: string;
-  label: 1 | 2;
-  greedy: Verdict;
-  /** The greedy verdict with the responses swapped, mapped back to the given order. */
-  greedySwapped: Verdict;
-  /** What /judge answers with all K samples by default (confidence). */
-  votedAtK: Verdict;
-  /** The greedy verdict follows the position, not the content. */
-  flipsWithOrder: boolean;
-  question?: string;
-  responses?: [string, string];
-  reasoning?: { given: string | null; swapped: string | null };
-}
-
-export interface EvaluationView {
-  /** The run's samples per item: Voting@K is scored for K = 1 … k. */
-  k: number;
-  scores: Scores;
-  categories: CategoryRow[];
-  /** Items whose greedy verdict or Voting@K is wrong, in the file's order. */
-  mistakes: Mistake[];
-}
+type Schemas = components["schemas"];
+export type CategoryRow = Schemas["EvaluationCategory"];
+export type Mistake = Schemas["EvaluationMistake"];
+/** The view the console's evaluation routes answer (openapi.yaml's EvaluationView), less its name. */
+export type EvaluationView = Omit<Schemas["EvaluationView"], "name" | "skipped">;
 
 export function evaluationView(judged: readonly JudgedItem[]): EvaluationView {
   const k = Math.max(1, ...judged.map((j) => j.votes.length));

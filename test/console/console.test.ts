@@ -24,6 +24,7 @@ import {
 } from "../support/browser.js";
 import {
   dropFiles,
+  evalDemoSample,
   fillJudge,
   type JudgeForm,
   judgeBy,
@@ -254,23 +255,8 @@ test("an `r1judge eval` report, from the server's folder and uploaded: the Votin
   skip,
 }, async () => {
   const out = path.join(reports, "sample");
-  await promisify(execFile)(
-    path.join(ROOT, "bin/r1judge"),
-    [
-      "eval",
-      "--data",
-      "docs/eval-demo/sample/test.jsonl",
-      "--url",
-      open.url,
-      "--limit",
-      "16",
-      "--k",
-      "4",
-      "--out",
-      out,
-    ],
-    { cwd: ROOT, timeout: 300_000 },
-  );
+  await evalDemoSample(open.url, out, { limit: 16, k: 4 });
+
   const view = await api(open, "/console/api/evaluations/sample");
   assert.equal(view.scores.items, 16);
   const checkReport = async (page: Page) => {

@@ -1,8 +1,10 @@
 // Driving the web console's views as a person would (labels, buttons, files), and reading back what
 // they show: shared by the browser tests and the script that takes the README's screenshots.
 
+import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { promisify } from "node:util";
 import type { Page } from "playwright-core";
 import { RESULT_TIMEOUT_MS } from "./browser.js";
 
@@ -135,6 +137,19 @@ export async function rankInPage(
     .evaluateAll((items) => items.map((li) => Number(li.getAttribute("data-candidate"))));
   const comparisons = await page.locator("#rank-result table.comparisons tbody tr").count();
   return { ranking, comparisons };
+}
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+/**
+ * `bin/r1judge eval` over the committed demo sample against a running server, as a user runs it, into
+ * `out` (a report folder the Evaluation view opens). Not in this process: the server here must answer.
+ */
+export async function evalDemoSample(url: string, out: string, options: { limit?: number; k: number }) {
+  const limit = options.limit === undefined ? [] : ["--limit", String(options.limit)];
+  const data = "docs/eval-demo/sample/test.jsonl";
+  const args = ["eval", "--data", data, "--url", url, ...limit, "--k", String(options.k), "--out", out];
+  await promisify(execFile)(path.join(ROOT, "bin/r1judge"), args, { cwd: ROOT, timeout: 600_000 });
 }
 
 /** Opens a report of the server's reports folder in the Evaluation view. */
