@@ -14,11 +14,25 @@
 
 const KEY_STORAGE = "r1judge.apiKey";
 
+/**
+ * Why a key cannot be used, or undefined: it travels in an HTTP header, so only visible ASCII (the
+ * server refuses keys with whitespace, and a browser cannot send other characters in a header).
+ * @param {string} key
+ * @returns {string | undefined}
+ */
+export function keyProblem(key) {
+  return /^[\x21-\x7e]*$/.test(key)
+    ? undefined
+    : "An API key is sent in an HTTP header: only visible ASCII characters (no spaces, no accents or other scripts).";
+}
+
 /** The API key for this tab (kept in sessionStorage: gone when the tab closes). */
 export const apiKey = {
   /** @returns {string} */
   get() {
-    return sessionStorage.getItem(KEY_STORAGE) ?? "";
+    const key = sessionStorage.getItem(KEY_STORAGE) ?? "";
+    // A key stored before it could be checked is dropped rather than breaking every call.
+    return keyProblem(key) ? "" : key;
   },
   /** @param {string} key */
   set(key) {
@@ -42,14 +56,16 @@ export class ApiProblem extends Error {
    * @param {string} title
    * @param {string} detail
    * @param {FieldError[]} errors
+   * @param {number | undefined} retryAfter seconds, from Retry-After
    */
-  constructor(status, title, detail, errors) {
+  constructor(status, title, detail, errors, retryAfter) {
     super(`${title} (${status}): ${detail}`);
     this.name = "ApiProblem";
     this.status = status;
     this.title = title;
     this.detail = detail;
     this.errors = errors;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -77,19 +93,21 @@ async function problemOf(response) {
     typeof body.title === "string" ? body.title : response.statusText || "Error",
     typeof body.detail === "string" ? body.detail : text.slice(0, 200) || "no detail given",
     errors,
+    Number(response.headers.get("retry-after")) || undefined,
   );
 }
 
 /**
  * Calls the API; resolves with the parsed JSON or the text, rejects with an ApiProblem.
  * @param {string} path
- * @param {{ method?: string, body?: unknown, signal?: AbortSignal, text?: boolean }} [options]
+ * @param {{ method?: string, body?: unknown, signal?: AbortSignal, text?: boolean, anonymous?: boolean }} [options]
+ *   anonymous: send no key (a route that needs none, so a bad key cannot break it)
  * @returns {Promise<any>}
  */
 export async function call(path, options = {}) {
   /** @type {Record<string, string>} */
   const headers = {};
-  const key = apiKey.get();
+  const key = options.anonymous ? "" : apiKey.get();
   if (key) headers.authorization = `Bearer ${key}`;
   if (options.body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(path, {
@@ -113,9 +131,17 @@ export async function call(path, options = {}) {
  */
 export function describe(error) {
   if (error instanceof ApiProblem) {
-    const fields = error.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
-    const hint = error.status === 401 ? " Enter a valid API key at the top of the page." : "";
-    return `${error.title} (${error.status}): ${error.detail}${fields && !error.detail.includes(fields) ? ` — ${fields}` : ""}.${hint}`;
+    // The detail often is the first field error already; name only the fields it does not cover.
+    const more = error.errors
+      .map((e) => (e.message.startsWith(e.field) ? e.message : `${e.field}: ${e.message}`))
+      .filter((line) => !error.detail.includes(line));
+    const hint =
+      error.status === 401
+        ? " Enter a valid API key at the top of the page."
+        : error.retryAfter
+          ? ` Try again in ${error.retryAfter} s.`
+          : "";
+    return `${error.title} (${error.status}): ${error.detail}${more.length ? ` — ${more.join("; ")}` : ""}.${hint}`;
   }
   if (error instanceof TypeError) return `Could not reach the server (${error.message}).`;
   return error instanceof Error ? error.message : String(error);

@@ -2,7 +2,7 @@
 // The console's entry: reads the server's console settings, shows the API key field when keys are
 // required (or a call was refused), and switches between the views by the URL's hash.
 
-import { apiKey, call, describe, whenUnauthorized } from "./api.js";
+import { apiKey, call, describe, keyProblem, whenUnauthorized } from "./api.js";
 import { byId } from "./dom.js";
 import { mountEvaluation } from "./evaluation.js";
 import { mountJudge } from "./judge.js";
@@ -18,8 +18,10 @@ async function start() {
   const keyInput = byId("api-key", HTMLInputElement);
   const keyState = byId("key-state", HTMLSpanElement);
   try {
-    settings = await call("/console/api/settings");
+    // Without the key: a bad stored key must not hide the field that fixes it.
+    settings = await call("/console/api/settings", { anonymous: true });
   } catch (error) {
+    keyForm.hidden = false;
     keyState.textContent = describe(error);
   }
 
@@ -32,8 +34,16 @@ async function start() {
   keyInput.value = apiKey.get();
   keyForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    apiKey.set(keyInput.value.trim());
-    keyState.textContent = keyInput.value.trim() ? "Key set for this tab." : "Key cleared.";
+    const key = keyInput.value.trim();
+    const problem = keyProblem(key);
+    if (problem) {
+      keyInput.setAttribute("aria-invalid", "true");
+      keyState.textContent = problem;
+      return;
+    }
+    keyInput.removeAttribute("aria-invalid");
+    apiKey.set(key);
+    keyState.textContent = key ? "Key set for this tab." : "Key cleared.";
     shown.get(current())?.shown?.();
   });
 

@@ -25,11 +25,12 @@ function svg(tag, attributes, children = []) {
 /**
  * @param {string} title
  * @param {Series[]} series x = K (1…), y = accuracy in [0, 1]
+ * @param {number} width the width it is shown at, in CSS pixels: drawn at that size, so its 12 px
+ *   labels stay 12 px on a phone rather than shrinking with a fixed viewBox
  * @returns {SVGSVGElement}
  */
-export function lineChart(title, series) {
-  const width = 640;
-  const height = 320;
+export function lineChart(title, series, width) {
+  const height = Math.round(Math.min(320, Math.max(240, width * 0.5)));
   const pad = { left: 52, right: 16, top: 16, bottom: 44 };
   const xs = series.flatMap((s) => s.points.map(([x]) => x));
   const ys = series.flatMap((s) => s.points.map(([, y]) => y));
@@ -57,7 +58,7 @@ export function lineChart(title, series) {
       svg("text", { x: pad.left - 6, y: y(v) + 4, "text-anchor": "end" }, [`${Math.round(v * 100)} %`]),
     );
   }
-  const step = Math.max(1, Math.ceil((xMax - xMin) / 12));
+  const step = Math.max(1, Math.ceil((xMax - xMin) / Math.max(4, Math.floor(width / 50))));
   for (let v = xMin; v <= xMax; v += step)
     grid.append(svg("text", { x: x(v), y: height - pad.bottom + 18, "text-anchor": "middle" }, [String(v)]));
   grid.append(

@@ -64,3 +64,29 @@ export const percent = (x) => (x === null || x === undefined ? "–" : `${(100 *
 
 /** @param {number} x */
 export const probability = (x) => (x >= 0.001 || x === 0 ? x.toFixed(3) : x.toExponential(1));
+
+/**
+ * Says something in a live status region. Cleared first, in its own task, so that the same message
+ * twice (a second 429) is announced again.
+ * @param {HTMLElement} status
+ * @param {string} text
+ */
+export function announce(status, text) {
+  status.textContent = "";
+  if (text) setTimeout(() => (status.textContent = text), 0);
+}
+
+const BIDI_CONTROLS = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from a model or a file among the page's own words: isolated, so its direction controls
+ * (a right-to-left override) cannot reorder the words around it.
+ * @param {string} text
+ */
+export const isolated = (text) => h("bdi", {}, text);
+
+/**
+ * Text where no element can isolate it (an <option>): its direction controls removed.
+ * @param {string} text
+ */
+export const withoutBidiControls = (text) => text.replace(BIDI_CONTROLS, "");

@@ -6,7 +6,7 @@
 
 import { call, describe } from "./api.js";
 import { lineChart } from "./chart.js";
-import { byId, h, percent, replace } from "./dom.js";
+import { announce, byId, h, isolated, percent, replace, withoutBidiControls } from "./dom.js";
 
 /**
  * @typedef {import("./api.js").Schemas["EvaluationView"]} EvaluationView
@@ -28,13 +28,21 @@ export function mountEvaluation(context) {
 
   /** @param {Promise<EvaluationView>} loading */
   const show = async (loading) => {
-    status.textContent = "Scoring the report…";
+    announce(status, "Scoring the report…");
     try {
       const view = await loading;
-      status.textContent = "";
       render(view);
+      announce(
+        status,
+        `Opened ${view.name}: ${view.scores.items} items, ${view.mistakes.length} wrong.` +
+          (view.lastLineCutShort
+            ? " Its last line is cut short (a run still writing, or interrupted) and is left out."
+            : ""),
+      );
     } catch (error) {
-      status.textContent = describe(error);
+      // The report shown before is not this one: it does not stay under the error.
+      result.hidden = true;
+      announce(status, describe(error));
     }
   };
 
@@ -47,7 +55,11 @@ export function mountEvaluation(context) {
     const picked = [...(files.files ?? [])];
     const results = picked.find((f) => f.name.endsWith(".jsonl"));
     if (!results) {
-      status.textContent = "Pick the report's results.jsonl (scores.json alone holds no items to show).";
+      announce(status, "Pick the report's results.jsonl (scores.json alone holds no items to show).");
+      return;
+    }
+    if (results.size === 0) {
+      announce(status, `${results.name} is empty: no judged items to show.`);
       return;
     }
     const scores = picked.find((f) => f.name.endsWith(".json"));
@@ -60,13 +72,16 @@ export function mountEvaluation(context) {
     );
   });
 
+  /** The chart's width: the view's, at most 640 px. */
+  const chartWidth = () => Math.max(280, Math.min(640, byId("view-evaluation", HTMLElement).clientWidth));
+
   /** @param {EvaluationView} view */
   const render = (view) => {
     const ks = Array.from({ length: view.k }, (_, i) => i + 1);
     const s = view.scores;
     const category = h("select", { id: "mistake-category" }, [
       h("option", { value: "" }, "All categories"),
-      ...view.categories.map((c) => h("option", { value: c.category }, c.category)),
+      ...view.categories.map((c) => h("option", { value: c.category }, withoutBidiControls(c.category))),
     ]);
     const flips = h("input", { type: "checkbox", id: "mistake-flips" });
     const count = h("p", { id: "mistake-count", role: "status" });
@@ -83,7 +98,7 @@ export function mountEvaluation(context) {
 
     replace(
       result,
-      h("h3", {}, view.name),
+      h("h3", {}, isolated(view.name)),
       h(
         "p",
         { class: "summary" },
@@ -113,6 +128,7 @@ export function mountEvaluation(context) {
               dashed: true,
             },
           ],
+          chartWidth(),
         ),
         h(
           "figcaption",
@@ -182,13 +198,13 @@ export function mountEvaluation(context) {
         const { evaluations } = await call("/console/api/evaluations");
         replace(
           names,
-          evaluations.map((name) => h("option", { value: name }, name)),
+          evaluations.map((name) => h("option", { value: name }, withoutBidiControls(name))),
         );
         served.hidden = evaluations.length === 0;
-        if (evaluations.length === 0) status.textContent = "The server's reports folder has no reports yet.";
+        announce(status, evaluations.length === 0 ? "The server's reports folder has no reports yet." : "");
       } catch (error) {
         listed = false;
-        status.textContent = describe(error);
+        announce(status, describe(error));
       }
     },
   };
@@ -257,8 +273,10 @@ function mistakeItem(m) {
       h(
         "summary",
         {},
-        h("strong", {}, m.id),
-        ` · ${m.category} · better: ${m.label} · greedy: ${verdictText(m.greedy)} · swapped: ${verdictText(m.greedySwapped)} · vote: ${verdictText(m.votedAtK)}`,
+        h("strong", {}, isolated(m.id)),
+        " · ",
+        isolated(m.category),
+        ` · better: ${m.label} · greedy: ${verdictText(m.greedy)} · swapped: ${verdictText(m.greedySwapped)} · vote: ${verdictText(m.votedAtK)}`,
         m.flipsWithOrder ? h("span", { class: "flag" }, " · flips with order") : "",
       ),
       m.question === undefined
@@ -270,9 +288,14 @@ function mistakeItem(m) {
         : h(
             "div",
             { class: "mistake" },
-            h("p", {}, h("strong", {}, "Question: "), m.question),
+            h("p", {}, h("strong", {}, "Question: "), isolated(m.question)),
             ...(m.responses ?? []).map((r, i) =>
-              h("p", {}, h("strong", {}, `Response ${i + 1}${m.label === i + 1 ? " (better)" : ""}: `), r),
+              h(
+                "p",
+                {},
+                h("strong", {}, `Response ${i + 1}${m.label === i + 1 ? " (better)" : ""}: `),
+                isolated(r),
+              ),
             ),
             h("p", {}, h("strong", {}, "Greedy reasoning, as given:")),
             h("pre", { class: "reasoning" }, reasoning?.given ?? "(none)"),

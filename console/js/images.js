@@ -1,7 +1,7 @@
 // @ts-check
 // Images for a judgement: picked or dropped files, shown as thumbnails (blob: URLs), sent as data URLs.
 
-import { h, replace } from "./dom.js";
+import { h, isolated, replace } from "./dom.js";
 
 const MAX_IMAGES = 8;
 const TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
@@ -31,12 +31,15 @@ export function imagePicker(zone, input, list, warn) {
           URL.revokeObjectURL(image.url);
           picked = picked.filter((_, j) => j !== i);
           render();
+          // Focus stays in the list (the next image's remove button), or goes back to the picker.
+          const buttons = list.querySelectorAll("button");
+          (buttons[Math.min(i, buttons.length - 1)] ?? input).focus();
         });
         return h(
           "li",
           {},
           h("img", { src: image.url, alt: image.file.name, width: 72, height: 72 }),
-          h("span", { class: "name" }, image.file.name),
+          h("span", { class: "name" }, isolated(image.file.name)),
           remove,
         );
       }),
@@ -48,6 +51,10 @@ export function imagePicker(zone, input, list, warn) {
     for (const file of files) {
       if (!TYPES.includes(file.type)) {
         warn(`${file.name} is not a PNG, JPEG, WebP or GIF image; left out.`);
+        continue;
+      }
+      if (file.size === 0) {
+        warn(`${file.name} is empty (0 bytes); left out.`);
         continue;
       }
       if (picked.length >= MAX_IMAGES) {

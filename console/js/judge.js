@@ -6,8 +6,8 @@
 
 import { call, describe } from "./api.js";
 import { curlLine } from "./curl.js";
-import { byId, h, probability, replace } from "./dom.js";
-import { copyButton, numberField } from "./forms.js";
+import { announce, byId, h, probability, replace } from "./dom.js";
+import { copyButton, numberField, oneAtATime, optionalNumberField } from "./forms.js";
 import { imagePicker } from "./images.js";
 import { voteBar } from "./votes.js";
 
@@ -30,21 +30,19 @@ export function mountJudge(context) {
   const seed = byId("judge-seed", HTMLInputElement);
   const submit = byId("judge-submit", HTMLButtonElement);
   const swap = byId("judge-swap", HTMLButtonElement);
+  const cancel = byId("judge-cancel", HTMLButtonElement);
   const status = byId("judge-status", HTMLParagraphElement);
   const result = byId("judge-result", HTMLDivElement);
   const images = imagePicker(
     byId("judge-images", HTMLFieldSetElement),
     byId("judge-image-files", HTMLInputElement),
     byId("judge-thumbnails", HTMLUListElement),
-    (message) => {
-      status.textContent = message;
-    },
+    (message) => announce(status, message),
   );
+  const requests = oneAtATime(form, [submit, swap], cancel);
 
   /** The last answered judgement, to compare with after a swap. @type {{ request: JudgeRequest, answer: Judgement } | undefined} */
   let last;
-  /** @type {AbortController | undefined} */
-  let running;
 
   /** @returns {Promise<JudgeRequest | undefined>} undefined (with the reason shown) when a field is wrong */
   const request = async () => {
@@ -54,9 +52,9 @@ export function mountJudge(context) {
     if (!second.value.trim()) problems.push("response 2 is empty");
     const n = numberField(samples, "samples", problems);
     const t = numberField(temperature, "temperature", problems);
-    const s = seed.value.trim() === "" ? undefined : numberField(seed, "seed", problems);
+    const s = optionalNumberField(seed, "seed", problems);
     if (problems.length) {
-      status.textContent = `Cannot judge yet: ${problems.join("; ")}.`;
+      announce(status, `Cannot judge yet: ${problems.join("; ")}.`);
       return undefined;
     }
     const pictures = await images.dataUrls();
@@ -75,32 +73,28 @@ export function mountJudge(context) {
 
   /** @param {{ swapped: boolean }} how */
   const judge = async (how) => {
+    if (requests.busy()) return;
     const body = await request();
     if (!body) return;
-    running?.abort();
-    const controller = new AbortController();
-    running = controller;
-    submit.disabled = true;
-    swap.disabled = true;
-    form.setAttribute("aria-busy", "true");
-    status.textContent = `Judging with ${body.samples} sample${body.samples === 1 ? "" : "s"}…`;
-    try {
-      /** @type {Judgement} */
-      const answer = await call("/judge", { body, signal: controller.signal });
-      const before = how.swapped ? last : undefined;
-      last = { request: body, answer };
-      status.textContent = "";
-      render(body, answer, before);
-    } catch (error) {
-      if (controller.signal.aborted) return;
-      status.textContent = describe(error);
-    } finally {
-      if (running === controller) {
-        submit.disabled = false;
-        swap.disabled = false;
-        form.removeAttribute("aria-busy");
+    announce(status, `Judging with ${body.samples} sample${body.samples === 1 ? "" : "s"}…`);
+    await requests.run(async (signal) => {
+      try {
+        /** @type {Judgement} */
+        const answer = await call("/judge", { body, signal });
+        const before = how.swapped ? last : undefined;
+        last = { request: body, answer };
+        render(body, answer, before);
+        const v = answer.votes;
+        announce(
+          status,
+          `${answer.winner === null ? "No winner" : `Response ${answer.winner} wins`}: ${v[1]} votes for 1, ${v[2]} for 2, ${v.invalid} invalid.`,
+        );
+      } catch (error) {
+        // An answer to another request is not shown under this one's error.
+        result.hidden = true;
+        announce(status, signal.aborted ? "Cancelled." : describe(error));
       }
-    }
+    });
   };
 
   /**
@@ -179,6 +173,7 @@ export function mountJudge(context) {
     void judge({ swapped: false });
   });
   swap.addEventListener("click", () => {
+    if (requests.busy()) return;
     [first.value, second.value] = [second.value, first.value];
     void judge({ swapped: true });
   });

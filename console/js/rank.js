@@ -4,8 +4,8 @@
 
 import { call, describe } from "./api.js";
 import { curlLine } from "./curl.js";
-import { byId, h, percent, probability, replace } from "./dom.js";
-import { copyButton, numberField } from "./forms.js";
+import { announce, byId, h, isolated, percent, probability, replace } from "./dom.js";
+import { copyButton, numberField, oneAtATime, optionalNumberField } from "./forms.js";
 
 /**
  * @typedef {import("./api.js").RankRequest} RankRequest
@@ -26,8 +26,10 @@ export function mountRank(context) {
   const samples = byId("rank-samples", HTMLInputElement);
   const seed = byId("rank-seed", HTMLInputElement);
   const submit = byId("rank-submit", HTMLButtonElement);
+  const cancel = byId("rank-cancel", HTMLButtonElement);
   const status = byId("rank-status", HTMLParagraphElement);
   const result = byId("rank-result", HTMLDivElement);
+  const requests = oneAtATime(form, [submit], cancel);
 
   /** @returns {HTMLTextAreaElement[]} */
   const fields = () => [...list.querySelectorAll("textarea")];
@@ -55,8 +57,11 @@ export function mountRank(context) {
     const remove = h("button", { type: "button", class: "remove" }, "Remove");
     const item = h("li", {}, h("label", {}, "Candidate"), area, remove);
     remove.addEventListener("click", () => {
+      // Focus moves to the next candidate's text (or the previous one's), not to the page.
+      const next = item.nextElementSibling ?? item.previousElementSibling;
       item.remove();
       relabel();
+      next?.querySelector("textarea")?.focus();
     });
     list.append(item);
     relabel();
@@ -68,12 +73,13 @@ export function mountRank(context) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (requests.busy()) return;
     const problems = [];
     if (!question.value.trim()) problems.push("the question is empty");
     const n = numberField(samples, "samples", problems);
-    const s = seed.value.trim() === "" ? undefined : numberField(seed, "seed", problems);
+    const s = optionalNumberField(seed, "seed", problems);
     if (problems.length) {
-      status.textContent = `Cannot rank yet: ${problems.join("; ")}.`;
+      announce(status, `Cannot rank yet: ${problems.join("; ")}.`);
       return;
     }
     /** @type {RankRequest} */
@@ -84,20 +90,18 @@ export function mountRank(context) {
       samples: n,
       ...(s === undefined ? {} : { seed: s }),
     };
-    submit.disabled = true;
-    form.setAttribute("aria-busy", "true");
-    status.textContent = `Ranking ${body.candidates.length} candidates…`;
-    try {
-      /** @type {RankResult} */
-      const answer = await call("/rank", { body });
-      status.textContent = "";
-      render(body, answer);
-    } catch (error) {
-      status.textContent = describe(error);
-    } finally {
-      submit.disabled = false;
-      form.removeAttribute("aria-busy");
-    }
+    announce(status, `Ranking ${body.candidates.length} candidates…`);
+    await requests.run(async (signal) => {
+      try {
+        /** @type {RankResult} */
+        const answer = await call("/rank", { body, signal });
+        render(body, answer);
+        announce(status, `Ranked ${body.candidates.length} candidates: candidate ${answer.best} is best.`);
+      } catch (error) {
+        result.hidden = true;
+        announce(status, signal.aborted ? "Cancelled." : describe(error));
+      }
+    });
   });
 
   /**
@@ -126,7 +130,7 @@ export function mountRank(context) {
             { "data-candidate": i },
             h("strong", {}, `Candidate ${i}`),
             ` · wins ${percent(answer.scores[i])} of its comparisons · `,
-            h("span", { class: "excerpt" }, excerpt(i)),
+            h("span", { class: "excerpt" }, isolated(excerpt(i))),
           ),
         ),
       ),

@@ -3,7 +3,7 @@
 // refreshed every few seconds while the view is shown.
 
 import { call, describe } from "./api.js";
-import { byId, h, percent, replace } from "./dom.js";
+import { announce, byId, h, percent, replace } from "./dom.js";
 import { parsePrometheus, sum } from "./prometheus.js";
 
 const REFRESH_MS = 5000;
@@ -43,7 +43,11 @@ export function mountServer() {
             : []),
         ]),
       );
-    } else problems.push(`model: ${describe(models.reason)}`);
+    } else {
+      // Old readings are not shown as if current.
+      replace(model);
+      problems.push(`model: ${describe(models.reason)}`);
+    }
     if (metrics.status === "fulfilled") {
       const samples = parsePrometheus(metrics.value);
       const get = (/** @type {string} */ name, /** @type {Record<string, string>} */ labels = {}) =>
@@ -72,9 +76,14 @@ export function mountServer() {
           ["Engine restarts", String(get("r1judge_engine_restarts_total"))],
         ]),
       );
-    } else problems.push(`metrics: ${describe(metrics.reason)}`);
-    status.textContent = problems.join(" ");
-    updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    } else {
+      replace(load);
+      problems.push(`metrics: ${describe(metrics.reason)}`);
+    }
+    const now = new Date().toLocaleTimeString();
+    if (problems.length) announce(status, `Could not refresh at ${now}: ${problems.join(" ")}`);
+    else if (status.textContent) announce(status, "");
+    updated.textContent = problems.length ? "" : `Updated ${now}`;
   };
 
   refresh.addEventListener("click", () => void update());

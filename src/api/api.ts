@@ -671,6 +671,11 @@ export type components = {
       name: string;
       /** @description Rows the run skipped (from its scores.json */
       skipped?: number;
+      /**
+       * @description The file's last line is cut short (a run still writing it, or interrupted) and was left out.
+       * @constant
+       */
+      lastLineCutShort?: true;
       /** @description Samples per item in the run. */
       k: number;
       scores: components["schemas"]["EvaluationScores"];

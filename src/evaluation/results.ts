@@ -27,9 +27,11 @@ const judgedItem = z.object({
 export interface ResultsProblem {
   /** 1-based line of the file. */
   line: number;
-  /** The field at fault (`votes[2]`), or `line` when the line is not JSON. */
+  /** The field at fault (`votes[2]`), or `line` when the line is not a JSON object. */
   field: string;
   message: string;
+  /** The line is not JSON at all: what an interrupted write leaves (JSON of another shape is not). */
+  unparsable?: true;
 }
 
 export interface ParsedResults {
@@ -55,7 +57,7 @@ export function parseResults(text: string): ParsedResults {
     try {
       json = JSON.parse(raw);
     } catch {
-      problems.push({ line: i + 1, field: "line", message: "not a JSON object" });
+      problems.push({ line: i + 1, field: "line", message: "not JSON", unparsable: true });
       return;
     }
     const parsed = judgedItem.safeParse(json);
@@ -75,7 +77,7 @@ export function parseResults(text: string): ParsedResults {
  */
 export function problemsBesidesCutShort(text: string, problems: readonly ResultsProblem[]): ResultsProblem[] {
   const lastLine = text.trimEnd().split("\n").length;
-  return problems.filter((p) => !(p.field === "line" && p.line === lastLine));
+  return problems.filter((p) => !(p.unparsable && p.line === lastLine));
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -192,6 +192,8 @@ test("judging an image pair: picked and dropped images show as thumbnails, are s
     // Removing a thumbnail takes its image out of the next request.
     await page.getByRole("button", { name: "Remove test-000003.png" }).click();
     assert.equal(await thumbnails.count(), 1);
+    // Keyboard focus stays in the images, not lost to the page.
+    assert.equal(await page.locator("#judge-images :focus").count(), 1);
   });
 });
 
@@ -303,6 +305,26 @@ test("an `r1judge eval` report, from the server's folder and uploaded: the Votin
     assert.equal(await page.locator("#evaluation-result .summary").textContent(), summary);
     await checkReport(page);
     assert.deepEqual(await lowContrastTexts(page), [], "text below WCAG AA contrast");
+
+    // A file that is not a run's results: the error names line and field, and the report shown
+    // before does not stay under it as if it were this file's.
+    const bad = path.join(reports, "bad.jsonl");
+    const item = JSON.parse(
+      (await readFile(path.join(out, "results.jsonl"), "utf8")).split("\n")[0] as string,
+    );
+    await writeFile(bad, `${JSON.stringify(item)}\n${JSON.stringify({ ...item, id: "x", votes: ["x"] })}\n`);
+    await page.getByLabel(/Open from this computer/).setInputFiles(bad);
+    await page.locator("#evaluation-status", { hasText: "results.jsonl:2.votes[0]" }).waitFor();
+    assert.equal(await page.locator("#evaluation-result").isHidden(), true);
+
+    // Text from a file cannot reorder the page's words around it (a right-to-left override).
+    const odd = path.join(reports, "odd.jsonl");
+    await writeFile(
+      odd,
+      `${JSON.stringify({ ...item, greedy: item.label === 1 ? 2 : 1, category: "cat\u202e" })}\n`,
+    );
+    await uploadReport(page, [odd]);
+    assert.equal(await page.locator("#mistakes bdi", { hasText: "cat\u202e" }).count(), 1);
   });
 });
 
@@ -357,6 +379,69 @@ test("with API keys: the key field shows, a 401 is a message not a blank page, a
     assert.match(curl, /Authorization: Bearer \$R1JUDGE_API_KEY/);
     assert.doesNotMatch(curl, new RegExp(KEY));
   });
+});
+
+test("form problems are said in the page and nothing is sent: a blank question, a typo in the seed, too many samples", {
+  skip,
+}, async () => {
+  await withPage(open, async (page) => {
+    await fillJudge(page, {
+      question: " ",
+      responses: ["A", "B"],
+      samples: 65,
+      temperature: 1,
+      order: "alternate",
+      aggregation: "confidence",
+      seed: 1,
+    });
+    // A number field the browser cannot read ("e") reads as "", which must not mean "random seed".
+    await page.locator("#judge-seed").fill("");
+    await page.locator("#judge-seed").pressSequentially("e");
+    await page.getByRole("button", { name: "Judge", exact: true }).click();
+    const status = page.locator("#judge-status", { hasText: "Cannot judge yet" });
+    await status.waitFor();
+    const text = (await status.textContent()) ?? "";
+    assert.match(text, /the question is empty/);
+    assert.match(text, /samples must be a whole number from 1 to 64/);
+    assert.match(text, /seed must be a whole number/);
+    assert.equal(await page.locator("#judge-result").getAttribute("data-rendered"), null);
+    assert.equal(await page.locator("#judge-seed").getAttribute("aria-invalid"), "true");
+  });
+});
+
+test("a key the browser cannot send (not ASCII) is refused where it is typed, and the key field stays", {
+  skip,
+}, async () => {
+  await withPage(keyed, async (page) => {
+    const keyField = page.getByLabel("API key");
+    await keyField.fill("ключ");
+    await page.getByRole("button", { name: "Use key" }).click();
+    await page.locator("#key-state", { hasText: "only visible ASCII" }).waitFor();
+    await page.reload();
+    await page.locator("body[data-ready]").waitFor();
+    await keyField.waitFor({ state: "visible" });
+    assert.match((await page.locator("#key-state").textContent()) ?? "", /needs an API key/);
+  });
+});
+
+test("the server view does not show old readings as current once the server is gone", { skip }, async () => {
+  const doomed = await startServer(loadConfig(["--port", "0"], {}), pino({ level: "silent" }));
+  await doomed.ready;
+  const { page, context, problems } = await openPage(browser, `${doomed.url}/#server`);
+  try {
+    const model = page.locator('#view-server [data-field="Model"]');
+    await model.waitFor();
+    await doomed.stop();
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.locator("#server-status", { hasText: "Could not refresh" }).waitFor();
+    assert.equal(await model.count(), 0);
+    assert.equal(await page.locator("#server-updated").textContent(), "");
+    // Refused connections are what this test does; nothing else went wrong.
+    assertNoProblems(problems.filter((p) => !/net::ERR_CONNECTION_REFUSED/.test(p)));
+  } finally {
+    await context.close();
+    await doomed.stop();
+  }
 });
 
 test("every view fits 360 px, every control has a label, and the views switch from the keyboard", {

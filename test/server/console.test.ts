@@ -343,7 +343,14 @@ test("an upload of a run still being written shows its finished items (the cut-s
   const partial = `${ALPHA}{"id":"a4","category":"ch`;
   const res = await call("/console/api/evaluations", { method: "POST", body: { results: partial } });
   assert.equal(res.status, 200, res.text);
-  assert.deepEqual(res.json, expectedView("uploaded", ALPHA));
+  // …and says so, so the page can tell the user why an item is missing.
+  assert.deepEqual(res.json, { ...expectedView("uploaded", ALPHA), lastLineCutShort: true });
+  // A JSON line of another shape at the end is not "cut short": it is refused.
+  const array = await call("/console/api/evaluations", {
+    method: "POST",
+    body: { results: `${ALPHA}[1, 2]` },
+  });
+  assert.equal(array.status, 422, array.text);
 });
 
 test("a malformed upload is 422 problem+json naming each bad line and field; bad bodies are 400 or 415", async () => {

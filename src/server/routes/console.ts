@@ -4,7 +4,7 @@
 // key is needed, and `r1judge eval` reports scored by the same code as the CLI, from the configured
 // folder (read-only) or uploaded.
 
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import express, { Router as makeRouter, type RequestHandler, type Response, type Router } from "express";
 import { ApiError } from "../../errors.js";
@@ -61,12 +61,18 @@ function refuseProblems(problems: readonly ResultsProblem[], file: string): void
 function sendView(res: Response, name: string, text: string, file: string, skipped?: number): void {
   const { items, problems } = parseResults(text);
   // A run still writing (or interrupted) leaves its last line cut short: shown without that item.
-  refuseProblems(problemsBesidesCutShort(text, problems), file);
+  const refused = problemsBesidesCutShort(text, problems);
+  refuseProblems(refused, file);
   if (items.length === 0)
     throw new ApiError("unprocessable", `${file} holds no judged items`, {
       errors: [{ field: file, message: "no judged items" }],
     });
-  res.json({ name, ...(skipped === undefined ? {} : { skipped }), ...evaluationView(items) });
+  res.json({
+    name,
+    ...(skipped === undefined ? {} : { skipped }),
+    ...(refused.length < problems.length ? { lastLineCutShort: true } : {}),
+    ...evaluationView(items),
+  });
 }
 
 async function listReports(folder: string): Promise<string[]> {
@@ -75,8 +81,8 @@ async function listReports(folder: string): Promise<string[]> {
   for (const entry of entries) {
     // A link the operator put in the folder is listed as it is served (GET follows it too).
     if (!(entry.isDirectory() || entry.isSymbolicLink()) || !REPORT_NAME.test(entry.name)) continue;
-    const files = await readdir(path.join(folder, entry.name)).catch(() => [] as string[]);
-    if (files.includes("results.jsonl")) names.push(entry.name);
+    const results = await stat(path.join(folder, entry.name, "results.jsonl")).catch(() => undefined);
+    if (results?.isFile()) names.push(entry.name);
   }
   return names.sort();
 }
