@@ -409,6 +409,41 @@ test("form problems are said in the page and nothing is sent: a blank question, 
   });
 });
 
+test("Cancel stops a judgement the server has not answered, and the form works again", { skip }, async () => {
+  await withPage(open, async (page) => {
+    // The server is held from answering (the request is intercepted and never let through), so
+    // what is tested is the page's cancel, whatever the machine's speed.
+    let held = 0;
+    await page.route("**/judge", () => {
+      held++;
+    });
+    await fillJudge(page, {
+      question: "Which is larger, 12 or 21?",
+      responses: ["21", "12"],
+      samples: 2,
+      temperature: 1,
+      order: "alternate",
+      aggregation: "confidence",
+      seed: 8,
+    });
+    await page.getByRole("button", { name: "Judge", exact: true }).click();
+    const cancel = page.getByRole("button", { name: "Cancel" });
+    await cancel.waitFor({ state: "visible" });
+    assert.equal(
+      await page.getByRole("button", { name: "Judge", exact: true }).getAttribute("aria-disabled"),
+      "true",
+    );
+    await cancel.click();
+    await page.locator("#judge-status", { hasText: "Cancelled." }).waitFor();
+    await cancel.waitFor({ state: "hidden" });
+    assert.equal(held, 1);
+    // Let requests through again: the next judgement is answered and shown.
+    await page.unroute("**/judge");
+    const shown = await judgeBy(page, "Judge");
+    assert.equal(shown.samples.length > 0, true);
+  });
+});
+
 test("a key the browser cannot send (not ASCII) is refused where it is typed, and the key field stays", {
   skip,
 }, async () => {
