@@ -73,11 +73,12 @@ export function mountJudge(context) {
 
   /** @param {{ swapped: boolean }} how */
   const judge = async (how) => {
-    if (requests.busy()) return;
-    const body = await request();
-    if (!body) return;
-    announce(status, `Judging with ${body.samples} sample${body.samples === 1 ? "" : "s"}…`);
+    // Busy from the first moment (reading picked images takes a while): a second click meanwhile
+    // neither sends twice nor swaps the texts back under a request already on its way.
     await requests.run(async (signal) => {
+      const body = await request();
+      if (!body) return;
+      announce(status, `Judging with ${body.samples} sample${body.samples === 1 ? "" : "s"}…`);
       try {
         /** @type {Judgement} */
         const answer = await call("/judge", { body, signal });
