@@ -40,6 +40,8 @@ if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
   rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
   # This machine reaches the npm registry through a proxy with its own CA: the stand-in trusts it as
   # the host does (an image built elsewhere needs nothing of the kind).
+  # (minbase may come without ca-certificates, so without the folder.)
+  mkdir -p "$work/rootfs/etc/ssl/certs"
   cp /etc/ssl/certs/ca-certificates.crt "$work/rootfs/etc/ssl/certs/host-ca-certificates.crt"
   tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
   c=$(buildah from scratch)
@@ -104,6 +106,31 @@ log "in-flight request (64 samples) answered $(cat "$out.code") with $(head -c 1
 grep -E '"msg":"(draining|stopped|shutting down)[^"]*"' "$out" | tail -3 | cut -c1-300 || true
 [ "$code" = 0 ] || { log "FAILED: exit $code"; tail -20 "$out"; exit 1; }
 log "ok"
+
+# The web console: off on the image's 0.0.0.0 unless R1JUDGE_CONSOLE=true, its files beside dist/.
+for console in "" true; do
+  buildah run --isolation chroot --network host --env R1JUDGE_PORT="$port" --env R1JUDGE_CONSOLE="$console" \
+    "$c" -- node dist/cli.js serve >"$out" 2>&1 &
+  runner=$!
+  for _ in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")" = 200 ] && break
+    kill -0 "$runner" 2>/dev/null || break
+    sleep 0.2
+  done
+  page=$(curl -s -o "$out.page" -w '%{http_code} %{content_type}' "http://127.0.0.1:$port/")
+  script=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:$port/console/js/app.js")
+  csp=$(curl -s -D - -o /dev/null "http://127.0.0.1:$port/" | grep -i '^content-security-policy' | cut -c1-60 || true)
+  log "R1JUDGE_CONSOLE=${console:-unset}: GET / $page, /console/js/app.js $script${csp:+; $csp…}"
+  if [ -z "$console" ]; then
+    grep -q R1JUDGE_CONSOLE "$out.page" || { log "FAILED: / should be 404 naming R1JUDGE_CONSOLE"; exit 1; }
+  else
+    case "$page $script" in "200 text/html"*"200 text/javascript"*) ;; *) log "FAILED: the console is not served"; exit 1 ;; esac
+  fi
+  cleanup_server=$(pgrep -f 'dist/cli.js serve' || true)
+  for pid in $cleanup_server; do [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != node ] || kill -TERM "$pid"; done
+  wait "$runner" || true
+done
+log "console ok"
 
 if [ "${WEBGPU:-0}" = 1 ]; then
   log "building the webgpu target"
