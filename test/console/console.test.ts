@@ -34,6 +34,7 @@ import {
   rankInPage,
   uploadReport,
 } from "../support/console-page.js";
+import { httpCall, type Reply } from "../support/http.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KEY = "console-test-key";
@@ -62,18 +63,16 @@ after(async () => {
   if (reports) await rm(reports, { recursive: true, force: true });
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are compared field by field with the page's
-async function api(server: RunningServer, route: string, body?: unknown, key?: string): Promise<any> {
-  const res = await fetch(`${server.url}${route}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: {
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  assert.equal(res.status, 200, `${route}: ${await res.clone().text()}`);
-  return res.json();
+/** The API's answer to what the page sent (200 expected), to compare with what the page shows. */
+async function api(
+  server: RunningServer,
+  route: string,
+  body?: unknown,
+  key?: string,
+): Promise<Reply["json"]> {
+  const reply = await httpCall(server.url, route, { body, ...(key ? { apiKey: key } : {}) });
+  assert.equal(reply.status, 200, `${route}: ${reply.text}`);
+  return reply.json;
 }
 
 const judgeBody = (form: JudgeForm, images: string[] = []) => ({

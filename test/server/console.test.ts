@@ -18,6 +18,7 @@ import type { JudgedItem } from "../../src/evaluation/scores.js";
 import { evaluationView } from "../../src/evaluation/view.js";
 import { type RunningServer, startServer } from "../../src/main.js";
 import { CONSOLE_CSP } from "../../src/server/routes/console.js";
+import { httpCall, type Reply } from "../support/http.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CHECKPOINT = process.env.R1JUDGE_TEST_CHECKPOINT ?? path.join(ROOT, "models/demo");
@@ -98,15 +99,7 @@ after(async () => {
   if (reports) await rm(reports, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field below
-  json: any;
-  text: string;
-}
-
-async function call(
+function call(
   route: string,
   init: {
     method?: string;
@@ -116,24 +109,8 @@ async function call(
     on?: RunningServer;
   } = {},
 ): Promise<Reply> {
-  const { method = "GET", key = true, body, headers = {}, on = server } = init;
-  const res = await fetch(`${on.url}${route}`, {
-    method,
-    headers: {
-      ...(key ? { authorization: `Bearer ${KEY}` } : {}),
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
+  const { method = "GET", key = true, body, headers, on = server } = init;
+  return httpCall(on.url, route, { method, body, headers, ...(key ? { apiKey: KEY } : {}) });
 }
 
 /** GET with the path sent exactly as written: fetch() would resolve `..` and `%2e%2e` before sending. */

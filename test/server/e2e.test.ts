@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import pino from "pino";
 import { loadConfig } from "../../src/config.js";
 import { type RunningServer, startServer } from "../../src/main.js";
+import { httpCall } from "../support/http.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CHECKPOINT = process.env.R1JUDGE_TEST_CHECKPOINT ?? path.join(ROOT, "models/demo");
@@ -27,26 +28,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function call(method: string, route: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${server.url}${route}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${KEY}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field below
-  return { status: res.status, headers: res.headers, json: json as any, text };
-}
+const call = (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) =>
+  httpCall(server.url, route, { method, body, apiKey: KEY, headers });
 
 const pair = { question: "What is 7 + 5?", responses: ["It equals 12.", "It equals 13."] };
 

@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import pino from "pino";
 import { loadConfig } from "../../src/config.js";
 import { type RunningServer, startServer } from "../../src/main.js";
+import { httpCall } from "../support/http.js";
 import { waitForMetric } from "../support/metrics.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -53,18 +54,14 @@ async function call(
   body?: unknown,
   init: { headers?: Record<string, string>; on?: RunningServer; method?: string } = {},
 ) {
-  const res = await fetch(`${(init.on ?? server).url}${route}`, {
-    method: init.method ?? (body === undefined ? "GET" : "POST"),
-    headers: {
-      authorization: `Bearer ${KEY}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...init.headers,
-    },
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  const reply = await httpCall((init.on ?? server).url, route, {
+    method: init.method,
+    body,
+    apiKey: KEY,
+    headers: init.headers,
   });
-  const text = await res.text();
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  return { status: res.status, headers: res.headers, text, json: JSON.parse(text) as any };
+  // Every /v1 answer, errors included, is JSON: one that is not fails here.
+  return { ...reply, json: JSON.parse(reply.text) };
 }
 
 const chat = (body: Record<string, unknown>, init?: Parameters<typeof call>[2]) =>
