@@ -9,7 +9,7 @@ import pino from "pino";
 import type { Page } from "playwright-core";
 import { loadConfig } from "../src/config.js";
 import { startServer } from "../src/main.js";
-import { assertNoProblems, launchBrowser, openPage } from "../test/support/browser.js";
+import { launchBrowser } from "../test/support/browser.js";
 import {
   evalDemoSample,
   fillJudge,
@@ -17,6 +17,7 @@ import {
   openServedReport,
   openView,
   rankInPage,
+  withConsolePage,
 } from "../test/support/console-page.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -34,12 +35,15 @@ try {
   await evalDemoSample(server.url, path.join(reports, "demo-sample"), { k: 8 });
 
   const shot = async (name: string, drive: (page: Page) => Promise<void>, width = 1100, height = 1200) => {
-    const { page, context, problems } = await openPage(browser, `${server.url}/`, { width, height });
-    await page.locator("body[data-ready]").waitFor();
-    await drive(page);
-    await page.screenshot({ path: path.join(OUT, `${name}.png`) });
-    assertNoProblems(problems);
-    await context.close();
+    await withConsolePage(
+      browser,
+      server.url,
+      async (page) => {
+        await drive(page);
+        await page.screenshot({ path: path.join(OUT, `${name}.png`) });
+      },
+      { width, height },
+    );
     process.stderr.write(`[screenshots] docs/console/${name}.png\n`);
   };
 

@@ -33,6 +33,7 @@ import {
   openView,
   rankInPage,
   uploadReport,
+  withConsolePage,
 } from "../support/console-page.js";
 import { httpCall, type Reply } from "../support/http.js";
 
@@ -109,20 +110,11 @@ async function curlArguments(line: string, cwd: string): Promise<string[]> {
   return stdout.split("\0").slice(0, -1);
 }
 
-async function withPage(
+const withPage = (
   server: RunningServer,
   run: (page: Page) => Promise<void>,
   viewport?: { width: number; height: number },
-): Promise<void> {
-  const { page, context, problems } = await openPage(browser, `${server.url}/`, viewport);
-  try {
-    await page.locator("body[data-ready]").waitFor();
-    await run(page);
-    assertNoProblems(problems);
-  } finally {
-    await context.close();
-  }
-}
+) => withConsolePage(browser, server.url, run, viewport);
 
 test("judging a text pair shows the API's winner, votes and samples, and a curl line that sends the same request", {
   skip,

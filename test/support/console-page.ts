@@ -5,8 +5,28 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { Page } from "playwright-core";
-import { RESULT_TIMEOUT_MS } from "./browser.js";
+import type { Browser, Page } from "playwright-core";
+import { assertNoProblems, openPage, RESULT_TIMEOUT_MS } from "./browser.js";
+
+/**
+ * Opens the console of the server at `baseUrl` in a fresh context, waits until it is ready, runs
+ * `run`, then fails if the page logged an error, broke its CSP or had a request fail.
+ */
+export async function withConsolePage(
+  browser: Browser,
+  baseUrl: string,
+  run: (page: Page) => Promise<void>,
+  viewport?: { width: number; height: number },
+): Promise<void> {
+  const { page, context, problems } = await openPage(browser, `${baseUrl}/`, viewport);
+  try {
+    await page.locator("body[data-ready]").waitFor();
+    await run(page);
+    assertNoProblems(problems);
+  } finally {
+    await context.close();
+  }
+}
 
 export interface JudgeForm {
   question: string;
