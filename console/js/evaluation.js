@@ -63,13 +63,12 @@ export function mountEvaluation(context) {
       return;
     }
     const scores = picked.find((f) => f.name.endsWith(".json"));
-    const skipped = scores ? await skippedRows(scores) : undefined;
-    const body = { results: await results.text(), name: results.name };
-    await show(
-      call("/console/api/evaluations", { body }).then((/** @type {EvaluationView} */ view) =>
-        skipped === undefined ? view : { ...view, skipped },
-      ),
-    );
+    const body = {
+      results: await results.text(),
+      name: results.name,
+      ...(scores ? { scores: await scores.text() } : {}),
+    };
+    await show(call("/console/api/evaluations", { body }));
   });
 
   /** The chart's width: the view's, at most 640 px. */
@@ -208,19 +207,6 @@ export function mountEvaluation(context) {
       }
     },
   };
-}
-
-/**
- * @param {File} file
- * @returns {Promise<number | undefined>}
- */
-async function skippedRows(file) {
-  try {
-    const scores = JSON.parse(await file.text());
-    return typeof scores?.skipped === "number" ? scores.skipped : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

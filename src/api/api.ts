@@ -602,6 +602,8 @@ export type components = {
       results: string;
       /** @description Shown as the report's name (default `uploaded`). */
       name?: string;
+      /** @description The run's scores.json text: its `skipped` rows are shown (ignored unless a whole count). */
+      scores?: string;
     };
     /**
      * @description src/evaluation/scores.ts's `Scores`, as `r1judge eval` writes them to scores.json: shares in

@@ -142,6 +142,8 @@ export const uploadedEvaluationSchema = z.strictObject({
   /** The text of an `r1judge eval` run's results.jsonl (the body size limit bounds it). */
   results: z.string().min(1),
   name: z.string().min(1).max(200).optional(),
+  /** The run's scores.json text, for the rows it skipped. */
+  scores: z.string().optional(),
 });
 
 // ---- /get_reward (OpenRLHF) ----

@@ -308,6 +308,19 @@ test("an uploaded results.jsonl gets the same view as the same report served fro
   const unnamed = await call("/console/api/evaluations", { method: "POST", body: { results: ZETA } });
   assert.equal(unnamed.status, 200, unnamed.text);
   assert.deepEqual(unnamed.json, expectedView("uploaded", ZETA));
+  // scores.json uploaded beside it gives the skipped rows, read as the folder's is.
+  const withScores = await call("/console/api/evaluations", {
+    method: "POST",
+    body: { results: ZETA, name: "zeta", scores: JSON.stringify({ skipped: 3, greedy: 0.5 }) },
+  });
+  assert.deepEqual(withScores.json, expectedView("zeta", ZETA, 3));
+  for (const scores of ['{"skipped": -1}', '{"skipped": 1.5}', "not JSON"]) {
+    const ignored = await call("/console/api/evaluations", {
+      method: "POST",
+      body: { results: ZETA, scores },
+    });
+    assert.deepEqual(ignored.json, expectedView("uploaded", ZETA), scores);
+  }
   const refused = await call("/console/api/evaluations", {
     method: "POST",
     key: false,

@@ -87,9 +87,11 @@ async function listReports(folder: string): Promise<string[]> {
   return names.sort();
 }
 
-async function skippedRows(dir: string): Promise<number | undefined> {
+/** The rows a run skipped, from its scores.json's text (served or uploaded): a whole count, or nothing. */
+function skippedRows(scoresJson: string | undefined): number | undefined {
+  if (scoresJson === undefined) return undefined;
   try {
-    const scores = JSON.parse(await readFile(path.join(dir, "scores.json"), "utf8")) as { skipped?: unknown };
+    const scores = JSON.parse(scoresJson) as { skipped?: unknown };
     return Number.isInteger(scores.skipped) && (scores.skipped as number) >= 0
       ? (scores.skipped as number)
       : undefined;
@@ -126,12 +128,13 @@ export function consoleRoutes(
     const text = await readFile(path.join(dir, "results.jsonl"), "utf8").catch(() => {
       throw notFound;
     });
-    sendView(res, name, text, "results.jsonl", await skippedRows(dir));
+    const scores = await readFile(path.join(dir, "scores.json"), "utf8").catch(() => undefined);
+    sendView(res, name, text, "results.jsonl", skippedRows(scores));
   });
 
   router.post("/console/api/evaluations", securityHeaders, requireKey, ...body, (req, res) => {
     const upload = parseBody(uploadedEvaluationSchema, req.body);
-    sendView(res, upload.name ?? "uploaded", upload.results, "results.jsonl");
+    sendView(res, upload.name ?? "uploaded", upload.results, "results.jsonl", skippedRows(upload.scores));
   });
 
   router.use(
