@@ -69,6 +69,22 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A validation issue's path as a field name (request bodies, results.jsonl lines):
+ * `["items", 3, "samples"]` → `items[3].samples`; `[]` → `body`.
+ */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else {
+      const name = String(key);
+      out += /^[A-Za-z_$][\w$]*$/.test(name) ? (out ? `.${name}` : name) : `[${JSON.stringify(name)}]`;
+    }
+  }
+  return out || "body";
+}
+
 /** `items[3]` + `samples` → `items[3].samples`; `items[3]` + `[1]` → `items[3][1]`; `body` is the root. */
 export function joinField(prefix: string, field: string): string {
   if (field === "body" || field === "") return prefix;

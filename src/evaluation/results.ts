@@ -3,6 +3,7 @@
 // and field, so a hand-edited or foreign file is refused with a reason rather than scored wrongly.
 
 import { z } from "zod";
+import { formatPath } from "../errors.js";
 import type { JudgedItem } from "./scores.js";
 
 const verdict = z.union([z.literal(1), z.literal(2), z.null()]);
@@ -40,13 +41,6 @@ export interface ParsedResults {
   problems: ResultsProblem[];
 }
 
-const fieldPath = (path: readonly PropertyKey[]) =>
-  path.reduce<string>(
-    (out, part) =>
-      typeof part === "number" ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part),
-    "",
-  );
-
 export function parseResults(text: string): ParsedResults {
   const byId = new Map<string, JudgedItem>();
   const problems: ResultsProblem[] = [];
@@ -63,7 +57,11 @@ export function parseResults(text: string): ParsedResults {
     const parsed = judgedItem.safeParse(json);
     if (!parsed.success) {
       for (const issue of parsed.error.issues)
-        problems.push({ line: i + 1, field: fieldPath(issue.path) || "line", message: issue.message });
+        problems.push({
+          line: i + 1,
+          field: issue.path.length ? formatPath(issue.path) : "line",
+          message: issue.message,
+        });
       return;
     }
     byId.set(parsed.data.id, parsed.data as JudgedItem);

@@ -9,7 +9,7 @@
 
 import { z } from "zod";
 import type { components } from "../api/api.js";
-import { ApiError, type FieldError, joinField } from "../errors.js";
+import { ApiError, type FieldError, formatPath, joinField } from "../errors.js";
 import { isBlankText } from "../judge/reward.js";
 
 type Api = components["schemas"];
@@ -207,19 +207,6 @@ export type SchemaDriftChecks = [
 ];
 
 // ---- errors ----
-
-/** A zod issue path as a field: `["items", 3, "samples"]` → `items[3].samples`; `[]` → `body`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`;
-    else {
-      const name = String(key);
-      out += /^[A-Za-z_$][\w$]*$/.test(name) ? (out ? `.${name}` : name) : `[${JSON.stringify(name)}]`;
-    }
-  }
-  return out || "body";
-}
 
 /** Every issue of a ZodError as {field, message}; unknown keys give one entry per key. */
 export function zodFieldErrors(error: z.ZodError, prefix = "body"): FieldError[] {

@@ -7,11 +7,10 @@ import { test } from "node:test";
 import type { z } from "zod";
 import { EngineError } from "../../src/engine/errors.js";
 import { ImageDecodeError } from "../../src/engine/images/errors.js";
-import { ApiError } from "../../src/errors.js";
+import { ApiError, formatPath } from "../../src/errors.js";
 import { JudgeAbortedError, JudgeDeadlineError } from "../../src/judge/judge.js";
 import { toProblem } from "../../src/server/problem.js";
 import {
-  formatPath,
   imageBytes,
   judgeRequestSchema,
   parseBody,
