@@ -3,7 +3,7 @@
 // accuracy by the better response's position, tokens and time, and the rows that were skipped.
 
 import type { SkippedRow } from "./items.js";
-import { type JudgedItem, type Scores, score } from "./scores.js";
+import { type JudgedItem, type Scores, score, scoreByCategory } from "./scores.js";
 
 const pct = (x: number | null | undefined) =>
   x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)} %`;
@@ -23,7 +23,7 @@ export function report(
 ): string {
   const headline = ks.filter((k) => [1, 3, 5, 8, 15].includes(k) || k === ks[ks.length - 1]);
   const overall = score(judged, ks);
-  const categories = [...new Set(judged.map((j) => j.category))].sort();
+  const categories = scoreByCategory(judged, headline);
   const last = ks[ks.length - 1] as number;
   const lines = [
     `# ${title}`,
@@ -35,18 +35,7 @@ export function report(
     `| items | n | greedy | ${headline.map((k) => `Voting@${k}`).join(" | ")} | Any@${last} | same greedy verdict in both orders |`,
     `|---|---|---|${headline.map(() => "---").join("|")}|---|---|`,
     row("all", overall, headline),
-    ...(categories.length > 1
-      ? categories.map((c) =>
-          row(
-            c,
-            score(
-              judged.filter((j) => j.category === c),
-              headline,
-            ),
-            headline,
-          ),
-        )
-      : []),
+    ...(categories.length > 1 ? categories.map((c) => row(c.category, c.scores, headline)) : []),
     "",
     `Macro (mean over ${categories.length} categories): greedy ${pct(overall.macroGreedy)}, ` +
       `Voting@${last} (majority) ${pct(overall.macroVotingAt[last])}.` +

@@ -88,6 +88,20 @@ function groupsRight(items: readonly JudgedItem[], right: (j: JudgedItem) => boo
   return all.filter((g) => g.every(right)).length / all.length;
 }
 
+/** Each category's scores, categories in sorted order (the report's rows, the console's table). */
+export function scoreByCategory(
+  judged: readonly JudgedItem[],
+  ks: readonly number[],
+): { category: string; scores: Scores }[] {
+  return [...new Set(judged.map((j) => j.category))].sort().map((category) => ({
+    category,
+    scores: score(
+      judged.filter((j) => j.category === category),
+      ks,
+    ),
+  }));
+}
+
 export function score(judged: readonly JudgedItem[], ks: readonly number[]): Scores {
   const share = (f: (j: JudgedItem) => boolean) => shareOf(judged, f);
   const categories = [...new Set(judged.map((j) => j.category))];

@@ -3,7 +3,7 @@
 // it decided, marked where the greedy verdict flips with the order of the responses.
 
 import type { components } from "../api/api.js";
-import { type JudgedItem, score, vote } from "./scores.js";
+import { type JudgedItem, score, scoreByCategory, vote } from "./scores.js";
 
 type Schemas = components["schemas"];
 export type CategoryRow = Schemas["EvaluationCategory"];
@@ -14,18 +14,14 @@ export type EvaluationView = Omit<Schemas["EvaluationView"], "name" | "skipped">
 export function evaluationView(judged: readonly JudgedItem[]): EvaluationView {
   const k = Math.max(1, ...judged.map((j) => j.votes.length));
   const ks = Array.from({ length: k }, (_, i) => i + 1);
-  const categories = [...new Set(judged.map((j) => j.category))].sort().map((category) => {
-    const mine = judged.filter((j) => j.category === category);
-    const s = score(mine, [k]);
-    return {
-      category,
-      items: s.items,
-      greedy: s.greedy,
-      votingAtK: s.votingAt[k] as number,
-      confidenceAtK: s.confidenceAt[k] as number,
-      orderAgreement: s.orderAgreement,
-    };
-  });
+  const categories = scoreByCategory(judged, [k]).map(({ category, scores: s }) => ({
+    category,
+    items: s.items,
+    greedy: s.greedy,
+    votingAtK: s.votingAt[k] as number,
+    confidenceAtK: s.confidenceAt[k] as number,
+    orderAgreement: s.orderAgreement,
+  }));
   const mistakes = judged.flatMap((j): Mistake[] => {
     const votedAtK = vote(j, k, "confidence");
     if (j.greedy === j.label && votedAtK === j.label) return [];
