@@ -2,6 +2,9 @@
 // The request the page just sent, as a curl line to paste into a terminal. Images are not inlined
 // (megabytes of base64): each one reads its file at the shell, as the README's examples do.
 
+import { h } from "./dom.js";
+import { copyButton } from "./forms.js";
+
 const IMAGE_MARK = "\u0000image:";
 
 /** @param {string} text */
@@ -28,4 +31,14 @@ export function curlLine(origin, path, body, options = {}) {
   });
   const auth = options.keyRequired ? ` -H "Authorization: Bearer $R1JUDGE_API_KEY"` : "";
   return `curl -s ${shellQuote(`${origin}${path}`)} -H 'content-type: application/json'${auth} -d ${json}`;
+}
+
+/**
+ * A curl line shown with a Copy button.
+ * @param {string} line
+ * @param {string} id the code element's id
+ */
+export function curlBlock(line, id) {
+  const code = h("code", { id }, line);
+  return h("div", { class: "curl" }, h("pre", {}, code), copyButton(code));
 }

@@ -66,6 +66,18 @@ export const percent = (x) => (x === null || x === undefined ? "–" : `${(100 *
 export const probability = (x) => (x >= 0.001 || x === 0 ? x.toFixed(3) : x.toExponential(1));
 
 /**
+ * Shows a view's answer in its result area, and counts the answers shown (`data-rendered`): a test
+ * or a script waits for the count to move.
+ * @param {HTMLElement} result
+ * @param {...(Child | Child[])} children
+ */
+export function showResult(result, ...children) {
+  replace(result, ...children);
+  result.hidden = false;
+  result.dataset.rendered = String(Number(result.dataset.rendered ?? 0) + 1);
+}
+
+/**
  * Says something in a live status region. Cleared first, in its own task, so that the same message
  * twice (a second 429) is announced again.
  * @param {HTMLElement} status

@@ -6,7 +6,7 @@
 
 import { call, describe } from "./api.js";
 import { lineChart } from "./chart.js";
-import { announce, byId, h, isolated, percent, replace, withoutBidiControls } from "./dom.js";
+import { announce, byId, h, isolated, percent, replace, showResult, withoutBidiControls } from "./dom.js";
 
 /**
  * @typedef {import("./api.js").Schemas["EvaluationView"]} EvaluationView
@@ -95,7 +95,8 @@ export function mountEvaluation(context) {
     category.addEventListener("change", filter);
     flips.addEventListener("change", filter);
 
-    replace(
+    filter();
+    showResult(
       result,
       h("h3", {}, isolated(view.name)),
       h(
@@ -182,9 +183,6 @@ export function mountEvaluation(context) {
       count,
       list,
     );
-    filter();
-    result.hidden = false;
-    result.dataset.rendered = String(Number(result.dataset.rendered ?? 0) + 1);
   };
 
   return {

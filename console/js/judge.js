@@ -5,9 +5,9 @@
 // content or the position.
 
 import { call, describe } from "./api.js";
-import { curlLine } from "./curl.js";
-import { announce, byId, h, probability, replace } from "./dom.js";
-import { copyButton, numberField, oneAtATime, optionalNumberField } from "./forms.js";
+import { curlBlock, curlLine } from "./curl.js";
+import { announce, byId, h, probability, showResult } from "./dom.js";
+import { numberField, oneAtATime, optionalNumberField } from "./forms.js";
 import { imagePicker } from "./images.js";
 import { voteBar } from "./votes.js";
 
@@ -109,7 +109,7 @@ export function mountJudge(context) {
         ? h("strong", { "data-winner": "none" }, "No winner (a tie, or no valid vote)")
         : h("strong", { "data-winner": String(answer.winner) }, `Response ${answer.winner} wins`);
     const [p1, p2] = answer.preference;
-    replace(
+    showResult(
       result,
       h("h3", {}, "Verdict"),
       h(
@@ -152,21 +152,14 @@ export function mountJudge(context) {
         ),
       ),
       h("h3", {}, "The request as curl"),
-      curlBlock(body),
+      curlBlock(
+        curlLine(location.origin, "/judge", body, {
+          imageNames: images.names(),
+          keyRequired: context.keyRequired(),
+        }),
+        "judge-curl",
+      ),
     );
-    result.hidden = false;
-    // How many answers were shown: a test (or a script) waits for the count to move.
-    result.dataset.rendered = String(Number(result.dataset.rendered ?? 0) + 1);
-  };
-
-  /** @param {JudgeRequest} body */
-  const curlBlock = (body) => {
-    const line = curlLine(location.origin, "/judge", body, {
-      imageNames: images.names(),
-      keyRequired: context.keyRequired(),
-    });
-    const code = h("code", { id: "judge-curl" }, line);
-    return h("div", { class: "curl" }, h("pre", {}, code), copyButton(code));
   };
 
   form.addEventListener("submit", (event) => {

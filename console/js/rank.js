@@ -3,9 +3,9 @@
 // and every comparison played (who was shown as response 1 and 2, the winner, the votes).
 
 import { call, describe } from "./api.js";
-import { curlLine } from "./curl.js";
-import { announce, byId, h, isolated, percent, probability, replace } from "./dom.js";
-import { copyButton, numberField, oneAtATime, optionalNumberField } from "./forms.js";
+import { curlBlock, curlLine } from "./curl.js";
+import { announce, byId, h, isolated, percent, probability, showResult } from "./dom.js";
+import { numberField, oneAtATime, optionalNumberField } from "./forms.js";
 
 /**
  * @typedef {import("./api.js").RankRequest} RankRequest
@@ -113,12 +113,7 @@ export function mountRank(context) {
       const text = body.candidates[i] ?? "";
       return text.length > 80 ? `${text.slice(0, 79)}…` : text || "(empty)";
     };
-    const code = h(
-      "code",
-      {},
-      curlLine(location.origin, "/rank", body, { keyRequired: context.keyRequired() }),
-    );
-    replace(
+    showResult(
       result,
       h("h3", {}, "Ranking"),
       h(
@@ -172,9 +167,10 @@ export function mountRank(context) {
         ),
       ),
       h("h3", {}, "The request as curl"),
-      h("div", { class: "curl" }, h("pre", {}, code), copyButton(code)),
+      curlBlock(
+        curlLine(location.origin, "/rank", body, { keyRequired: context.keyRequired() }),
+        "rank-curl",
+      ),
     );
-    result.hidden = false;
-    result.dataset.rendered = String(Number(result.dataset.rendered ?? 0) + 1);
   };
 }
